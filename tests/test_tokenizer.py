@@ -1,0 +1,96 @@
+"""The server tokenizer: geometry, causality, no Conv3d, and streaming that equals whole-clip encoding."""
+import numpy as np
+import torch
+
+from tokenreel.models.tokenizer import Tokenizer, TokenizerConfig
+from tokenreel.runtime.codec import decode_tokens, encode_frames, to_float
+from tokenreel.runtime.tokens import bits_of, latents_of, quantize, tokens_of
+from tokenreel.runtime.video import read_video
+
+TINY = TokenizerConfig(bits=12, ch1=16, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)
+
+
+def test_geometry_17_frames_128px_to_5x16x16():
+    model = Tokenizer(TINY).eval()
+    x = torch.rand(1, 17, 3, 128, 128) * 2 - 1
+    tokens = model.encode(x)
+    assert tokens.shape == (1, 5, 16, 16) and int(tokens.max()) < 2 ** TINY.bits
+    assert model.decode(tokens).shape == (1, 17, 3, 128, 128)
+    # fully convolutional: any size divisible by 8
+    assert model.encode(torch.zeros(1, 9, 3, 40, 72)).shape == (1, 3, 5, 9)
+
+
+def test_no_conv3d_and_per_frame_norms_only():
+    model = Tokenizer()
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "Conv3d" not in kinds and "BatchNorm2d" not in kinds and "GroupNorm" in kinds
+
+
+def test_causal_in_time():
+    torch.manual_seed(0)
+    model = Tokenizer(TINY).eval()
+    x = torch.rand(1, 17, 3, 32, 32) * 2 - 1
+    y = x.clone()
+    y[:, 9:] = torch.rand_like(y[:, 9:])  # change frames 9.. = latent frames 3, 4
+    zx, _ = model.encoder(x)
+    zy, _ = model.encoder(y)
+    assert torch.equal(zx[:, :3], zy[:, :3]) and not torch.equal(zx[:, 3:], zy[:, 3:])
+
+
+def test_token_bit_packing_matches_the_model():
+    model = Tokenizer(TINY)
+    z = torch.randn(2, 3, TINY.bits, 4, 5)
+    q = model.lfq.quantize(z)
+    tokens = model.bits_to_tokens(q)
+    assert torch.equal(model.tokens_to_bits(tokens), q)
+    assert np.array_equal(quantize(z[0].numpy()), tokens[0].numpy())
+    assert np.array_equal(latents_of(tokens[0].numpy(), TINY.bits), q[0].numpy())
+    assert np.array_equal(tokens_of(bits_of(tokens.numpy(), TINY.bits)), tokens.numpy())
+
+
+class OneLatentPerCall:
+    """The shipped backend, restricted to one latent frame per call like the exported step models."""
+    def __init__(self, backend):
+        self.b = backend
+        self.latents_per_call = 1
+        self.bits, self.group, self.spatial = backend.bits, backend.group, backend.spatial
+
+    def encode_step(self, frames, state):
+        return self.b.encode_step(frames, state)
+
+    def decode_step(self, latents, state):
+        return self.b.decode_step(latents, state)
+
+
+def test_streaming_equals_whole_clip_on_a_real_clip(backend, bikes):
+    frames = read_video(bikes, short_side=128, multiple=8, max_frames=33).frames  # 33 frames -> 9 latent
+    with torch.inference_mode():
+        z_whole, _ = backend.model.encoder(torch.from_numpy(to_float(frames))[None])
+    z_whole = z_whole[0].numpy()
+    whole = quantize(z_whole)
+    stream = encode_frames(OneLatentPerCall(backend), iter(frames))
+    assert stream.frames == 33 and stream.tokens.shape == whole.shape == (9, 16, 30)
+    differ = bits_of(stream.tokens, backend.bits) != bits_of(whole, backend.bits)
+    # the only difference allowed: a latent within float rounding of zero whose sign flips
+    flips = int(differ.sum())
+    near_zero = np.abs(np.moveaxis(z_whole, 1, -1)[differ])
+    print(f"bit flips between streaming and whole-clip encoding: {flips} of {differ.size}")
+    assert flips <= differ.size * 1e-3 and (near_zero < 1e-4).all()
+
+    # decoding: one latent frame per call gives the whole-clip frames
+    streamed = np.stack(list(decode_tokens(OneLatentPerCall(backend), whole, 33)))
+    with torch.inference_mode():
+        ref = backend.model.decode(torch.from_numpy(whole).long()[None])[0].numpy()
+    ref_u8 = np.clip(np.rint((ref.transpose(0, 2, 3, 1) + 1) * 127.5), 0, 255)
+    assert streamed.shape == (33, 128, 240, 3)
+    assert np.abs(streamed.astype(int) - ref_u8).max() <= 1
+
+
+def test_streaming_state_does_not_grow(backend, bikes):
+    frames = read_video(bikes, short_side=64, multiple=8, max_frames=41).frames
+    sizes = []
+    state = None
+    for i, buf in enumerate([frames[:1]] + [frames[1 + 4 * k: 5 + 4 * k] for k in range(10)]):
+        _, state = backend.encode_step(to_float(buf), state)
+        sizes.append(sum(s.numel() for s in state))
+    assert len(set(sizes)) == 1

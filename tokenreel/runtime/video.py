@@ -1,0 +1,180 @@
+"""Video in and out with PyAV (numpy only, no torch). Frames are uint8 (T, H, W, 3) RGB."""
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import UserError
+
+MAX_SIDE = 8192          # larger frames are refused before decoding (documented in README)
+FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+@dataclass
+class VideoInfo:
+    width: int        # source size
+    height: int
+    fps: float
+
+
+@dataclass
+class Video:
+    frames: np.ndarray
+    info: VideoInfo
+
+
+def list_clips(folder: Path):
+    """Video files and folders of frames (a folder of videos counts as one clip per video)."""
+    out = []
+    for p in sorted(Path(folder).iterdir()):
+        if p.is_dir():
+            if any(f.suffix.lower() in FRAME_EXTS for f in p.iterdir()):
+                out.append(p)
+            else:
+                out.extend(f for f in sorted(p.iterdir()) if f.suffix.lower() in VIDEO_EXTS)
+        elif p.suffix.lower() in VIDEO_EXTS:
+            out.append(p)
+    return out
+
+
+def target_size(width, height, short_side, multiple=1):
+    """Size with the short side = short_side and the long side scaled to match, both rounded to `multiple`."""
+    if short_side is None:
+        return (width // multiple * multiple, height // multiple * multiple)
+    scale = short_side / min(width, height)
+    w = max(multiple, round(width * scale / multiple) * multiple)
+    h = max(multiple, round(height * scale / multiple) * multiple)
+    return w, h
+
+
+def _check_size(path, width, height):
+    if width <= 0 or height <= 0:
+        raise UserError(f"{path}: the video has no picture size; is it a video file?")
+    if max(width, height) > MAX_SIDE:
+        raise UserError(f"{path}: frames are {width}x{height}, larger than the {MAX_SIDE}px limit; "
+                        f"downscale it first (e.g. ffmpeg -vf scale=-2:1080)")
+
+
+def _frames_from_folder(path: Path, short_side, multiple, info_only=False):
+    from PIL import Image  # noqa: only folders of frames need Pillow
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in FRAME_EXTS)
+    if not files:
+        raise UserError(f"{path}: folder holds no frames ({', '.join(FRAME_EXTS)})")
+    with Image.open(files[0]) as im:
+        width, height = im.size
+    _check_size(path, width, height)
+    info = VideoInfo(width, height, 30.0)
+    if info_only:
+        return info, iter(())
+    size = target_size(width, height, short_side, multiple)
+
+    def gen():
+        for f in files:
+            with Image.open(f) as im:
+                im = im.convert("RGB")
+                if im.size != (width, height):
+                    raise UserError(f"{f}: frame size {im.size} differs from the first frame's {(width, height)}")
+                if im.size != size:
+                    im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+                yield np.asarray(im)
+    return info, gen()
+
+
+def open_frames(path, short_side=None, multiple=1):
+    """(info, iterator of uint8 (H, W, 3) frames), resized so the short side is `short_side`.
+
+    Streams: memory does not grow with the clip length."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _frames_from_folder(path, short_side, multiple)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a readable video ({e.__class__.__name__}); give an MP4/MOV/MKV/WebM/AVI file")
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"{path}: holds no video stream")
+    stream = container.streams.video[0]
+    _check_size(path, stream.codec_context.width, stream.codec_context.height)
+    fps = float(stream.average_rate or stream.guessed_rate or 30)
+    info = VideoInfo(stream.codec_context.width, stream.codec_context.height, fps)
+    stream.thread_type = "AUTO"
+
+    def gen():
+        try:
+            for frame in container.decode(stream):
+                _check_size(path, frame.width, frame.height)
+                w, h = target_size(frame.width, frame.height, short_side, multiple)
+                yield frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+        except av.error.FFmpegError as e:
+            raise UserError(f"{path}: the video is corrupt or truncated ({e.__class__.__name__}); "
+                            f"re-export or re-download it")
+        finally:
+            container.close()
+    return info, gen()
+
+
+def read_video(path, short_side=None, multiple=1, max_frames=None):
+    info, frames = open_frames(path, short_side, multiple)
+    out = []
+    for f in frames:
+        out.append(f)
+        if max_frames and len(out) >= max_frames:
+            break
+    if not out:
+        raise UserError(f"{path}: contains no decodable video frames")
+    return Video(np.stack(out), info)
+
+
+def atomic_output(path, suffix):
+    """A temp path beside `path` (same folder, so the final rename is atomic). Checks the folder is writable."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(f"{path}: folder {folder} does not exist; create it or choose another output path")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{path}: cannot write into {folder}; choose a writable output path")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(tmp)
+
+
+def ensure_writable(path):
+    """Fail early, before any work, if `path` cannot be written."""
+    atomic_output(path, ".check").unlink()
+
+
+def write_video(path, frames, fps: float, crf=18):
+    """Write uint8 (H, W, 3) frames (any iterable) as H.264 yuv420p MP4: a temp file, then rename."""
+    path = Path(path)
+    tmp = atomic_output(path, path.suffix or ".mp4")
+    n = 0
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            stream = None
+            for f in frames:
+                if stream is None:
+                    stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                    stream.width, stream.height = f.shape[1] // 2 * 2, f.shape[0] // 2 * 2
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf)}
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:stream.height, :stream.width]),
+                                                   format="rgb24")
+                out.mux(stream.encode(frame))
+                n += 1
+            if stream is not None:
+                out.mux(stream.encode())
+        if n == 0:
+            raise UserError(f"{path}: nothing to write (no frames)")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return n

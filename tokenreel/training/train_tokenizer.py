@@ -1,0 +1,168 @@
+"""Train the causal LFQ tokenizer on real clips and photo camera motions.
+
+    python -m tokenreel.training.train_tokenizer --out runs/tok --steps 6000
+    torchrun --nproc_per_node 2 -m tokenreel.training.train_tokenizer --out runs/tok   # DDP (gloo / nccl)
+
+bf16 autocast on CPU, AdamW with warm-up and cosine decay, entropy weight annealed 0.1 -> 0.005 over the
+first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoint is there.
+"""
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..metrics import psnr, ssim
+from ..models.tokenizer import Tokenizer, TokenizerConfig
+from . import checkpoint
+from .data import VAL_SOURCES, ClipSampler, default_data_dir, split_clips, split_photos, validation_windows
+
+TINY = dict(bits=12, ch1=32, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log); resumes if present")
+    p.add_argument("--data", type=Path, default=None, help="data folder with clips/ and photos/")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=12, help="clips per step per process")
+    p.add_argument("--frames", type=int, default=17)
+    p.add_argument("--size", type=int, default=64, help="training crop size")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--tiny", action="store_true", help="tiny model and data, for tests")
+    p.add_argument("--max-clips", type=int, default=None, help="use only this many training clips")
+    p.add_argument("--threads", type=int, default=None)
+    return p.parse_args(argv)
+
+
+def lr_at(step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    t = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def entropy_weight(step, args):
+    t = min(1.0, step / max(1, args.steps // 4))
+    return 0.1 + (0.005 - 0.1) * t
+
+
+def losses(model, x, ent_w):
+    recon, aux = model(x)
+    recon = recon.float()
+    l1 = (recon - x).abs().mean()
+    l2 = F.mse_loss(recon, x)
+    frames = torch.randperm(x.shape[1])[:4]  # SSIM on 4 random frames a clip: unbiased, 4x cheaper in fp32
+    s = ssim(recon[:, frames], x[:, frames])
+    total = l1 + l2 + 0.2 * (1 - s) + 0.25 * aux["commit"] + ent_w * aux["entropy"]
+    return total, {"l1": l1.item(), "l2": l2.item(), "ssim": s.item(), "commit": aux["commit"].item(),
+                   "entropy": aux["entropy"].item()}
+
+
+@torch.no_grad()
+def validate(model, windows, batch=4):
+    model.eval()
+    ps, ss, codes = [], [], []
+    for i in range(0, len(windows), batch):
+        x = windows[i:i + batch]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=x.device.type == "cpu"):
+            tokens = model.encode(x)
+            recon = model.decode(tokens).float()
+        ps += [psnr(r, t) for r, t in zip(recon, x)]
+        ss += [ssim(r, t).item() for r, t in zip(recon, x)]
+        codes.append(tokens.flatten())
+    model.train()
+    codes = torch.cat(codes)
+    return {"val_psnr": sum(ps) / len(ps), "val_ssim": sum(ss) / len(ss),
+            "val_distinct": codes.unique().numel() / codes.numel()}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ddp = "WORLD_SIZE" in os.environ
+    if ddp:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    cfg = TokenizerConfig(**TINY) if args.tiny else TokenizerConfig()
+    model = Tokenizer(cfg).to(device)
+    ema = Tokenizer(cfg).to(device).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    state = checkpoint.load_training(args.out, model, ema, opt)
+    step = state["step"] if state else 0
+    if state is None:
+        ema.load_state_dict(model.state_dict())
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+
+    data_dir = args.data or default_data_dir()
+    train_clips, val_clips = split_clips(data_dir)
+    train_photos, _ = split_photos(data_dir)
+    if args.max_clips:
+        train_clips, val_clips, train_photos = train_clips[:args.max_clips], val_clips[:1], train_photos[:2]
+    if not val_clips:  # a data folder without the validation sources: validate on a training clip, and say so
+        print(f"no validation sources ({', '.join(VAL_SOURCES)}) in {data_dir}; validating on {train_clips[-1].name}")
+        val_clips = train_clips[-1:]
+    sampler = ClipSampler(train_clips, train_photos, frames=args.frames, size=args.size,
+                          seed=1000 * rank + step, progress=tqdm if rank == 0 else None)
+    val = validation_windows(val_clips, frames=args.frames, size=2 * args.size).to(device) if rank == 0 else None
+
+    if rank == 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+        log = open(args.out / "log.jsonl", "a")
+        print(f"tokenizer {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, "
+              f"{len(train_clips)} train clips, {len(train_photos)} photos, {len(val)} val windows, "
+              f"world {world}, from step {step}")
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc="train tokenizer")
+    t0, skipped = time.time(), 0
+    while step < args.steps:
+        x = sampler.batch(args.batch).to(device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss, parts = losses(train_model, x, entropy_weight(step, args))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if not torch.isfinite(gnorm):  # skip a bad batch rather than poison the weights (counted in the log)
+            skipped += 1
+            opt.zero_grad(set_to_none=True)
+        opt.step()
+        with torch.no_grad():
+            decay = min(args.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        step += 1
+        bar.update(1)
+        if rank == 0:
+            rec = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, args), "gnorm": gnorm.item(),
+                   "sec": round(time.time() - t0, 1), "skipped": skipped, **parts}
+            bar.set_postfix(l1=f"{parts['l1']:.3f}", ssim=f"{parts['ssim']:.3f}")
+            if step % args.val_every == 0 or step == args.steps:
+                rec.update(validate(ema, val))
+                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}))
+            log.write(json.dumps(rec) + "\n")
+            if step % args.ckpt_every == 0 or step == args.steps:
+                log.flush()
+                checkpoint.save_training(args.out, model, ema, opt, {"step": step, "config": cfg.to_dict(),
+                                                                     "args": {k: str(v) for k, v in vars(args).items()}})
+    bar.close()
+    if ddp:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
