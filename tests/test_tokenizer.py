@@ -69,7 +69,7 @@ def test_streaming_equals_whole_clip_on_a_real_clip(backend, bikes):
     z_whole = z_whole[0].numpy()
     whole = quantize(z_whole)
     stream = encode_frames(OneLatentPerCall(backend), iter(frames))
-    assert stream.frames == 33 and stream.tokens.shape == whole.shape == (9, 16, 30)
+    assert stream.frames == 33 and stream.tokens.shape == whole.shape == (9, 16, 38)
     differ = bits_of(stream.tokens, backend.bits) != bits_of(whole, backend.bits)
     # the only difference allowed: a latent within float rounding of zero whose sign flips
     flips = int(differ.sum())
@@ -82,7 +82,7 @@ def test_streaming_equals_whole_clip_on_a_real_clip(backend, bikes):
     with torch.inference_mode():
         ref = backend.model.decode(torch.from_numpy(whole).long()[None])[0].numpy()
     ref_u8 = np.clip(np.rint((ref.transpose(0, 2, 3, 1) + 1) * 127.5), 0, 255)
-    assert streamed.shape == (33, 128, 240, 3)
+    assert streamed.shape == (33, 128, 304, 3)
     assert np.abs(streamed.astype(int) - ref_u8).max() <= 1
 
 

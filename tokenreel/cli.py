@@ -38,6 +38,85 @@ def cmd_decode(args):
     print(f"{args.input} -> {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
 
 
+def _load_tokens(backend, args):
+    """A .trl (no pixel decode) or a video (encoded first) -> (tokens, header)."""
+    from .runtime.pipeline import encode_video, read_tokens
+    if str(args.input).lower().endswith(".trl"):
+        return read_tokens(backend, args.input)
+    return encode_video(backend, args.input, args.size, max_frames=args.input_frames, quiet=args.quiet)
+
+
+def _write_result(backend, args, tokens, header, source_tokens, label):
+    """Write OUT as .trl (tokens only) or as a video; optionally a side-by-side preview."""
+    from .runtime import trl
+    from .runtime.codec import decode_tokens
+    from .runtime.preview import side_by_side
+    from .runtime.video import write_video
+    T, H, W = tokens.shape
+    header = dict(header, size=[W * backend.spatial, H * backend.spatial])
+    if str(args.output).lower().endswith(".trl"):
+        n = trl.write(args.output, tokens, header)
+        print(f"wrote {args.output}: tokens {T}x{H}x{W}, {n} bytes")
+    else:
+        frames = write_video(args.output, decode_tokens(backend, tokens, header["frames"]), header["fps"])
+        print(f"wrote {args.output}: {frames} frames at {header['size'][0]}x{header['size'][1]}")
+    if args.preview:
+        src = list(decode_tokens(backend, source_tokens))
+        out = list(decode_tokens(backend, tokens, header["frames"]))
+        side_by_side([("source", src), (label, out)], args.preview)
+        print(f"wrote {args.preview}")
+
+
+def _edit_setup(args):
+    from .backends import transformer_backend
+    from .runtime.video import ensure_writable
+    if args.steps <= 0:
+        raise UserError(f"--steps {args.steps}: must be a positive number of decoding steps (MaskGIT: 8-16)")
+    ensure_writable(args.output)
+    if args.preview:
+        ensure_writable(args.preview)
+    backend = _backend(args)
+    return backend, lambda: transformer_backend(args.backend, args.transformer, backend)
+
+
+def _progress(args, total, desc):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="call", disable=args.quiet, leave=False)
+
+
+def cmd_reframe(args):
+    from .runtime.edit import parse_aspect, reframe_crop, reframe_outpaint
+    parse_aspect(args.aspect)
+    backend, transformer = _edit_setup(args)
+    tokens, header = _load_tokens(backend, args)
+    t = time.perf_counter()
+    if args.fit == "crop":
+        out, calls = reframe_crop(tokens, args.aspect), 0
+    else:
+        tf = transformer()
+        with _progress(args, None, "reframe") as bar:
+            out, calls = reframe_outpaint(tf, tokens, args.aspect, args.steps, args.seed, bar.update)
+    print(f"reframe {tokens.shape[1]}x{tokens.shape[2]} -> {out.shape[1]}x{out.shape[2]} tokens "
+          f"({args.fit}), {calls} transformer calls, {time.perf_counter() - t:.2f} s")
+    _write_result(backend, args, out, header, tokens, f"reframed {args.aspect}")
+
+
+def cmd_extend(args):
+    from .runtime.edit import MAX_EXTEND_FRAMES, extend
+    if not 0 < args.frames <= MAX_EXTEND_FRAMES:
+        raise UserError(f"--frames {args.frames}: extend by 1 to {MAX_EXTEND_FRAMES} frames")
+    backend, transformer = _edit_setup(args)
+    tokens, header = _load_tokens(backend, args)
+    tf = transformer()
+    t = time.perf_counter()
+    with _progress(args, None, "extend") as bar:
+        out, calls = extend(tf, tokens, args.frames, args.steps, args.seed, progress=bar.update)
+    header = dict(header, frames=1 + backend.group * (len(tokens) - 1) + args.frames)
+    print(f"extend by {args.frames} frames: {len(tokens)} -> {len(out)} latent frames, {calls} transformer "
+          f"calls, {time.perf_counter() - t:.2f} s")
+    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}")
+
+
 def cmd_info(args):
     from .runtime import trl
     tokens, header = trl.read(args.input)
@@ -156,6 +235,29 @@ def build_parser():
     model_opts(sp)
     sp.set_defaults(fn=cmd_demo)
 
+    def edit_opts(sp):
+        sp.add_argument("input", help="a video (encoded first) or a .trl (used as is)")
+        sp.add_argument("-o", "--output", required=True, help=".mp4 (decoded) or .trl (tokens)")
+        sp.add_argument("--steps", type=int, default=12, help="MaskGIT decoding steps")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--size", type=int, default=128, help="short side when encoding a video")
+        sp.add_argument("--input-frames", type=int, default=None, help="use only the first N frames of a video")
+        sp.add_argument("--preview", help="also write a side-by-side PNG (source | result)")
+        sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped)")
+        model_opts(sp)
+
+    sp = sub.add_parser("reframe", help="change the aspect ratio in token space")
+    sp.add_argument("--aspect", required=True, help="W:H, e.g. 9:16")
+    sp.add_argument("--fit", choices=["outpaint", "crop"], default="outpaint",
+                    help="outpaint: keep the whole source, generate margins; crop: no model")
+    edit_opts(sp)
+    sp.set_defaults(fn=cmd_reframe)
+
+    sp = sub.add_parser("extend", help="continue the video in time")
+    sp.add_argument("--frames", type=int, required=True, help="frames to add")
+    edit_opts(sp)
+    sp.set_defaults(fn=cmd_extend)
+
     ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
     sp = ev.add_parser("tokenizer", help="PSNR/SSIM/bpp/codebook use vs x264 and x265")
     sp.add_argument("clips", nargs="+")
@@ -183,7 +285,7 @@ def main(argv=None):
         else:
             if rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")
-            if getattr(args, "frames", None) == 0:
+            if args.command == "demo" and args.frames == 0:
                 args.frames = None
             args.fn(args)
     except UserError as e:

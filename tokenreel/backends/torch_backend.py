@@ -2,13 +2,12 @@
 import numpy as np
 import torch
 
-from ..models.weights import DEFAULT_TOKENIZER, load_tokenizer
+from ..models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER, load_tokenizer, load_transformer
 
 
 class TorchTokenizer:
-    latents_per_call = 4
-
-    def __init__(self, weights=None):
+    def __init__(self, weights=None, latents_per_call=4):
+        self.latents_per_call = latents_per_call
         self.model, meta = load_tokenizer(weights or DEFAULT_TOKENIZER)
         self.tokenizer_id, self.tokenizer_sha256 = meta["id"], meta["sha256"]
         cfg = self.model.cfg
@@ -24,3 +23,18 @@ class TorchTokenizer:
         first = state is None
         x, state = self.model.decoder(torch.from_numpy(latents)[None], state, first=first)
         return x[0].numpy(), state
+
+
+class TorchTransformer:
+    """The masked transformer as a runtime backend: logits for one window of sub-tokens per call."""
+
+    def __init__(self, weights=None):
+        self.model, meta = load_transformer(weights or DEFAULT_TRANSFORMER)
+        cfg = self.model.cfg
+        self.window, self.bits, self.splits = tuple(cfg.window), cfg.bits, cfg.splits
+        self.sub_bits, self.mask_id = cfg.sub_bits, cfg.mask_id
+        self.tokenizer_sha256 = meta.get("tokenizer_sha256")
+
+    @torch.inference_mode()
+    def logits(self, sub_tokens):
+        return self.model(torch.from_numpy(sub_tokens)[None])[0].float().numpy()

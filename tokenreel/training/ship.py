@@ -1,6 +1,7 @@
 """Write a run's EMA weights as the shipped default (fp16 safetensors, config in the metadata).
 
-    python -m tokenreel.training.ship runs/tok [--out tokenreel/weights/tokenizer.safetensors]
+    python -m tokenreel.training.ship runs/tok              # -> tokenreel/weights/tokenizer.safetensors
+    python -m tokenreel.training.ship runs/tf --kind transformer
 """
 import argparse
 import json
@@ -8,22 +9,24 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from ..models.tokenizer import Tokenizer, TokenizerConfig
-from ..models.weights import DEFAULT_TOKENIZER, save_tokenizer
+from ..models.weights import KINDS, WEIGHTS_DIR, save_weights
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("run", type=Path)
-    p.add_argument("--out", type=Path, default=DEFAULT_TOKENIZER)
-    p.add_argument("--id", default="tokenreel-tokenizer-v1")
+    p.add_argument("--kind", choices=list(KINDS), default="tokenizer")
+    p.add_argument("--out", type=Path, default=None, help="default: tokenreel/weights/KIND.safetensors")
     args = p.parse_args(argv)
+    out = args.out or WEIGHTS_DIR / f"{args.kind}.safetensors"
     state = json.loads((args.run / "state.json").read_text())
-    model = Tokenizer(TokenizerConfig.from_dict(state["config"]))
+    cls, cfg_cls = KINDS[args.kind]
+    model = cls(cfg_cls.from_dict(state["config"]))
     model.load_state_dict(load_file(str(args.run / "ema.safetensors")))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_tokenizer(model, args.out, args.id, {"train_steps": str(state["step"])})
-    print(f"{args.run} (step {state['step']}) -> {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    extra = {k: str(state[k]) for k in ("step", "tokenizer_sha256") if k in state}
+    save_weights(model, out, f"tokenreel-{args.kind}-v1", extra)
+    print(f"{args.run} (step {state['step']}) -> {out}")
 
 
 if __name__ == "__main__":

@@ -8,19 +8,17 @@ first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoi
 """
 import argparse
 import json
-import math
-import os
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..metrics import psnr, ssim
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from . import checkpoint
+from .common import ema_update, lr_at, setup_distributed, teardown_distributed
 from .data import VAL_SOURCES, ClipSampler, default_data_dir, split_clips, split_photos, validation_windows
 
 TINY = dict(bits=12, ch1=32, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)
@@ -43,13 +41,6 @@ def parse_args(argv=None):
     p.add_argument("--max-clips", type=int, default=None, help="use only this many training clips")
     p.add_argument("--threads", type=int, default=None)
     return p.parse_args(argv)
-
-
-def lr_at(step, args):
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    t = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
 def entropy_weight(step, args):
@@ -89,11 +80,7 @@ def validate(model, windows, batch=4):
 
 def main(argv=None):
     args = parse_args(argv)
-    ddp = "WORLD_SIZE" in os.environ
-    if ddp:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    rank, world, device = setup_distributed()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -106,7 +93,7 @@ def main(argv=None):
     step = state["step"] if state else 0
     if state is None:
         ema.load_state_dict(model.state_dict())
-    train_model = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     data_dir = args.data or default_data_dir()
     train_clips, val_clips = split_clips(data_dir)
@@ -131,7 +118,7 @@ def main(argv=None):
     while step < args.steps:
         x = sampler.batch(args.batch).to(device)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
+            g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         with torch.autocast(device.type, dtype=torch.bfloat16):
             loss, parts = losses(train_model, x, entropy_weight(step, args))
         opt.zero_grad(set_to_none=True)
@@ -141,14 +128,11 @@ def main(argv=None):
             skipped += 1
             opt.zero_grad(set_to_none=True)
         opt.step()
-        with torch.no_grad():
-            decay = min(args.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        ema_update(ema, model, step, args.ema)
         step += 1
         bar.update(1)
         if rank == 0:
-            rec = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, args), "gnorm": gnorm.item(),
+            rec = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, args.lr, args.warmup, args.steps), "gnorm": gnorm.item(),
                    "sec": round(time.time() - t0, 1), "skipped": skipped, **parts}
             bar.set_postfix(l1=f"{parts['l1']:.3f}", ssim=f"{parts['ssim']:.3f}")
             if step % args.val_every == 0 or step == args.steps:
@@ -160,8 +144,7 @@ def main(argv=None):
                 checkpoint.save_training(args.out, model, ema, opt, {"step": step, "config": cfg.to_dict(),
                                                                      "args": {k: str(v) for k, v in vars(args).items()}})
     bar.close()
-    if ddp:
-        dist.destroy_process_group()
+    teardown_distributed()
 
 
 if __name__ == "__main__":

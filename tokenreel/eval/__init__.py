@@ -1,0 +1,1 @@
+"""Evaluation commands: reconstruction quality and rate of the tokenizer against codec baselines."""

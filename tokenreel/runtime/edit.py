@@ -1,0 +1,170 @@
+"""Token-space edits (numpy, no torch): reframe and extend, over windows of the transformer's fixed size.
+
+A transformer backend answers one question: logits for a window of sub-tokens. Everything else — which
+windows, in what order, what is known, the sampler — is here, written once for every backend.
+"""
+import math
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import UserError
+from .sampler import maskgit_decode
+
+MAX_EXTEND_FRAMES = 3000      # frames one `extend` may add (100 s at 30 fps)
+MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
+
+
+class TransformerBackend(Protocol):
+    window: tuple        # (T, H, W) tokens per call
+    bits: int
+    splits: int
+    sub_bits: int
+    mask_id: int
+
+    def logits(self, sub_tokens: np.ndarray) -> np.ndarray:
+        """(splits, T*H*W) int64 -> (splits, T*H*W, 2**sub_bits) float32."""
+
+
+def parse_aspect(text):
+    try:
+        w, h = (int(v) for v in str(text).split(":"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--aspect {text!r}: give W:H with positive integers, e.g. 9:16")
+    return w, h
+
+
+def tile_starts(length, size, min_overlap=4):
+    """Start offsets of windows of `size` covering [0, length), evenly spaced, overlapping >= min_overlap."""
+    if length <= size:
+        return [0]
+    n = math.ceil((length - size) / (size - min_overlap)) + 1
+    return sorted({round(i * (length - size) / (n - 1)) for i in range(n)})
+
+
+def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None):
+    """Fill the unknown tokens of a grid (T, H, W) exactly the window's size."""
+    if known.all():
+        return tokens
+    return maskgit_decode(backend.logits, tokens.reshape(-1), known.reshape(-1), backend.splits,
+                          backend.sub_bits, backend.mask_id, steps=steps, seed=seed,
+                          progress=progress).reshape(tokens.shape)
+
+
+def fill_canvas(backend, canvas, known, steps, seed, progress=None, order_key=None):
+    """Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size.
+
+    Windows run over time first (each later time window keeps its first latent frames from the previous
+    one), and within a time span over space, in the order given by order_key(y0, x0) (default: the
+    windows with the most known tokens first, so generation grows outward from what is known)."""
+    WT, WH, WW = backend.window
+    T, H, W = canvas.shape
+    if H < WH or W < WW or T < 1:
+        raise UserError(f"the token grid {T}x{H}x{W} is smaller than the model's window {WT}x{WH}x{WW}; "
+                        f"encode at a larger --size")
+    canvas, known = canvas.copy(), known.copy()
+    calls = 0
+    for w_index, t0 in enumerate(tile_starts(T, WT, min_overlap=1) if T >= WT else [0]):
+        tiles = [(y0, x0) for y0 in tile_starts(H, WH) for x0 in tile_starts(W, WW)]
+        remaining = set(tiles)
+        while remaining:
+            if order_key is None:
+                tile = max(sorted(remaining), key=lambda yx: known[t0:t0 + WT, yx[0]:yx[0] + WH,
+                                                                   yx[1]:yx[1] + WW].sum())
+            else:
+                tile = min(sorted(remaining), key=lambda yx: order_key(*yx))
+            remaining.discard(tile)
+            y0, x0 = tile
+            sl = (slice(t0, t0 + WT), slice(y0, y0 + WH), slice(x0, x0 + WW))
+            win, kn = canvas[sl], known[sl]
+            if win.shape[0] < WT:  # a video shorter than the window: pad time with masked frames
+                pad = WT - win.shape[0]
+                win = np.concatenate([win, np.zeros((pad,) + win.shape[1:], win.dtype)])
+                kn = np.concatenate([kn, np.zeros((pad,) + kn.shape[1:], bool)])
+            if not kn.all():
+                out = fill(backend, win, kn, steps, seed * 1000003 + w_index * 4099 + y0 * 131 + x0, progress)
+                canvas[sl] = out[:canvas[sl].shape[0]]
+                known[sl] = True
+                calls += steps
+    return canvas, calls
+
+
+def reframe_crop(tokens, aspect):
+    """Centre-crop the token grid to the aspect W:H (no model): lossless in token space."""
+    aw, ah = parse_aspect(aspect)
+    T, H, W = tokens.shape
+    if W * ah > H * aw:      # too wide: keep the height
+        new_w, new_h = max(1, round(H * aw / ah)), H
+    else:
+        new_w, new_h = W, max(1, round(W * ah / aw))
+    y0, x0 = (H - new_h) // 2, (W - new_w) // 2
+    return tokens[:, y0:y0 + new_h, x0:x0 + new_w]
+
+
+def outpaint_canvas(tokens, aspect):
+    """Place the source in the middle of the smallest canvas of aspect W:H that holds it whole."""
+    aw, ah = parse_aspect(aspect)
+    T, H, W = tokens.shape
+    if W * ah > H * aw:      # source wider than the target: grow the height
+        new_w, new_h = W, round(W * ah / aw)
+    else:
+        new_w, new_h = round(H * aw / ah), H
+    if max(new_w, new_h) > MAX_CANVAS_SIDE:
+        raise UserError(f"--aspect {aspect}: the canvas would be {new_w}x{new_h} tokens, over the "
+                        f"{MAX_CANVAS_SIDE} limit; choose an aspect closer to the source's")
+    canvas = np.zeros((T, new_h, new_w), dtype=np.int32)
+    known = np.zeros(canvas.shape, dtype=bool)
+    y0, x0 = (new_h - H) // 2, (new_w - W) // 2
+    canvas[:, y0:y0 + H, x0:x0 + W] = tokens
+    known[:, y0:y0 + H, x0:x0 + W] = True
+    return canvas, known
+
+
+def reframe_outpaint(backend, tokens, aspect, steps=12, seed=0, progress=None):
+    canvas, known = outpaint_canvas(tokens, aspect)
+    WT, WH, WW = backend.window
+    # grow the canvas to at least one window, keeping the source centred, then cut back
+    T, H, W = canvas.shape
+    ph, pw = max(0, WH - H), max(0, WW - W)
+    canvas = np.pad(canvas, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
+    known = np.pad(known, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
+    out, calls = fill_canvas(backend, canvas, known, steps, seed, progress)
+    return out[:, ph // 2:ph // 2 + H, pw // 2:pw // 2 + W], calls
+
+
+def latent_frames_for(frames, group=4):
+    return math.ceil(frames / group)
+
+
+def extend(backend, tokens, frames, steps=12, seed=0, context=2, group=4, progress=None):
+    """Append latent frames covering `frames` more video frames after the end of `tokens`.
+
+    Each window keeps the last `context` latent frames known and generates the rest (VideoPoet-style
+    continuation); the window slides until the length is reached."""
+    if frames <= 0 or frames > MAX_EXTEND_FRAMES:
+        raise UserError(f"--frames {frames}: extend by 1 to {MAX_EXTEND_FRAMES} frames")
+    WT = backend.window[0]
+    if not 1 <= context < WT:
+        raise UserError(f"context {context}: must be between 1 and {WT - 1} latent frames")
+    new = latent_frames_for(frames, group)
+    T, H, W = tokens.shape
+    if T < context:
+        raise UserError(f"the video has {T} latent frames; extending needs at least {context}")
+    grid = np.concatenate([tokens, np.zeros((new, H, W), dtype=tokens.dtype)])
+    known = np.zeros(grid.shape, dtype=bool)
+    known[:T] = True
+    calls, t = 0, T
+    while t < T + new:
+        t0 = t - context
+        span = min(WT, T + new - t0)
+        win = slice(t0, t0 + span)
+        sub_canvas = np.zeros((WT, H, W), dtype=grid.dtype)
+        sub_known = np.zeros((WT, H, W), dtype=bool)
+        sub_canvas[:span], sub_known[:span] = grid[win], known[win]
+        out, c = fill_canvas(backend, sub_canvas, sub_known, steps, seed + 7919 * t, progress)
+        grid[win], known[win] = out[:span], True
+        calls += c
+        t = t0 + span
+    return grid, calls

@@ -1,0 +1,43 @@
+"""Golden vectors that pin the sampler for the Kotlin and Swift ports (and for regressions here).
+
+    python -m tokenreel.runtime.golden tests/golden      # rewrite them (only when the spec version changes)
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .sampler import SPEC_VERSION, Generator, maskgit_decode
+
+
+def sampler_case():
+    key = 20261125
+    gen = Generator(key)
+    rng = np.random.default_rng(7)           # only to make the fixed inputs; not part of the spec
+    splits, sub_bits, n = 2, 3, 24
+    logits = (rng.standard_normal((splits, n, 1 << sub_bits)) * 2).round(3).astype(np.float32)
+    known = np.zeros(n, dtype=bool)
+    known[[0, 5, 6, 11, 17]] = True
+    tokens = np.where(known, rng.integers(0, 1 << (splits * sub_bits), n), 0)
+    picks = maskgit_decode(lambda sub: logits, tokens, known, splits, sub_bits, 1 << sub_bits, steps=4,
+                           seed=99, temperature=4.5)
+    return {
+        "spec": SPEC_VERSION,
+        "generator": {"key": str(key), "uint64": [str(v) for v in gen.uint64(0, 8)],
+                      "derive_7_uint64": [str(v) for v in gen.derive(7).uint64(0, 4)],
+                      "uniform": [float(v).hex() for v in gen.uniform(0, 4)]},
+        "decode": {"splits": splits, "sub_bits": sub_bits, "steps": 4, "seed": 99, "temperature": 4.5,
+                   "known": known.astype(int).tolist(), "tokens_in": tokens.astype(int).tolist(),
+                   "logits": logits.tolist(), "tokens_out": picks.astype(int).tolist()},
+    }
+
+
+def write(folder):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sampler-v1.json").write_text(json.dumps(sampler_case(), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    write(sys.argv[1] if len(sys.argv) > 1 else "tests/golden")

@@ -1,0 +1,110 @@
+"""MaskGIT iterative parallel decoding with a fully specified counter-based generator (docs/sampler.md).
+
+Numpy only. The Kotlin and Swift ports reproduce `Generator` bit for bit and `maskgit_decode` pick for
+pick given the same logits; golden vectors in tests/golden pin both down.
+"""
+import math
+
+import numpy as np
+
+SPEC_VERSION = "tokenreel-sampler-v1"
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+M1, M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def mix64(x):
+    """SplitMix64's output function on uint64 arrays (wrapping arithmetic)."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * M1
+        x = (x ^ (x >> np.uint64(27))) * M2
+    return x ^ (x >> np.uint64(31))
+
+
+class Generator:
+    """Counter-based: value i of key k is mix64(k + (i + 1) * GOLDEN) (= the i-th SplitMix64 output from
+    state k). Sub-keys: derive(k, label) = mix64(k ^ mix64(label * GOLDEN + 1)), so any draw is addressable
+    without replaying the stream."""
+
+    def __init__(self, key):
+        self.key = np.uint64(key & 0xFFFFFFFFFFFFFFFF)
+
+    def derive(self, label):
+        with np.errstate(over="ignore"):
+            sub = mix64(np.uint64(label) * GOLDEN + np.uint64(1))
+        return Generator(int(mix64(self.key ^ sub)))
+
+    def uint64(self, start, count):
+        i = np.arange(start, start + count, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            return mix64(self.key + (i + np.uint64(1)) * GOLDEN)
+
+    def uniform(self, start, count):
+        """Doubles in (0, 1): ((v >> 11) + 0.5) / 2**53."""
+        return ((self.uint64(start, count) >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+
+
+def cosine_remaining(unknown, step, steps):
+    """Tokens still masked after `step` (0-based) of `steps`: floor(unknown * cos(pi/2 * (step+1)/steps))."""
+    return int(math.floor(unknown * math.cos(math.pi / 2 * (step + 1) / steps)))
+
+
+def sample_categorical(logits, u):
+    """logits (M, V) float, u (M,) in (0, 1) -> picks (M,), log-probabilities of the picks (M,), in float64.
+
+    Inverse CDF: the first index whose cumulative probability exceeds u (the last index if rounding
+    leaves u above the total)."""
+    x = logits.astype(np.float64)
+    x = x - x.max(-1, keepdims=True)
+    p = np.exp(x)
+    total = p.sum(-1, keepdims=True)
+    cdf = np.cumsum(p, -1)
+    picks = np.minimum((cdf <= u[:, None] * total).sum(-1), x.shape[-1] - 1)
+    logp = x[np.arange(len(x)), picks] - np.log(total[:, 0])
+    return picks, logp
+
+
+def maskgit_decode(logits_fn, tokens, known, splits, sub_bits, mask_id, steps=12, seed=0,
+                   temperature=4.5, progress=None):
+    """Fill the unknown tokens of one window.
+
+    tokens (N,) int (values at unknown positions are ignored), known (N,) bool.
+    logits_fn(sub_tokens (splits, N) int64) -> (splits, N, 2**sub_bits) float logits.
+    Each step samples every masked token (one categorical per sub-token), scores it by the sum of its
+    sub-token log-probabilities plus temperature * (1 - (step+1)/steps) * Gumbel noise, and keeps all but
+    the `cosine_remaining` least confident; known and already kept tokens never change."""
+    if steps <= 0:
+        raise ValueError("steps must be positive")
+    N = len(tokens)
+    gen = Generator(seed)
+    tokens = np.where(known, tokens, 0).astype(np.int64)
+    fixed = known.copy()
+    unknown = int((~known).sum())
+    shifts = np.arange(splits, dtype=np.int64)[:, None] * sub_bits
+    for step in range(steps):
+        masked = np.flatnonzero(~fixed)
+        if len(masked) == 0:
+            break
+        sub = (tokens[None, :] >> shifts) & ((1 << sub_bits) - 1)
+        sub[:, ~fixed] = mask_id
+        logits = logits_fn(sub)
+        g = gen.derive(step)
+        M = len(masked)
+        u = g.uniform(0, splits * M).reshape(M, splits)  # per masked token, per sub-token
+        picks = np.zeros(M, dtype=np.int64)
+        confidence = np.zeros(M, dtype=np.float64)
+        for j in range(splits):
+            pj, lpj = sample_categorical(logits[j][masked], u[:, j])
+            picks |= pj << (j * sub_bits)
+            confidence += lpj
+        anneal = temperature * (1.0 - (step + 1) / steps)
+        gumbel = -np.log(-np.log(g.derive(1 << 32).uniform(0, M)))
+        confidence += anneal * gumbel
+        remaining = min(cosine_remaining(unknown, step, steps), M - 1)
+        order = np.argsort(confidence, kind="stable")  # least confident first; ties: lower position first
+        keep = order[remaining:]
+        tokens[masked[keep]] = picks[keep]
+        fixed[masked[keep]] = True
+        if progress:
+            progress(1)
+    return tokens.astype(np.int32)

@@ -1,0 +1,36 @@
+"""What every training loop here shares: DDP set-up, the LR schedule, the EMA update."""
+import math
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def setup_distributed():
+    """-> (rank, world, device). Under torchrun: gloo on CPU, nccl on GPU."""
+    ddp = "WORLD_SIZE" in os.environ
+    if ddp:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    return rank, world, device
+
+
+def teardown_distributed():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def lr_at(step, lr, warmup, steps, floor=0.1):
+    """Linear warm-up, then cosine decay to floor * lr at `steps`."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+@torch.no_grad()
+def ema_update(ema, model, step, decay):
+    d = min(decay, (1 + step) / (10 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1 - d)

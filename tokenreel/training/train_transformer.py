@@ -1,0 +1,204 @@
+"""Train the masked video-token transformer on clips pre-tokenized by the shipped tokenizer.
+
+    python -m tokenreel.training.train_transformer --out runs/tf --steps 3000
+    torchrun --nproc_per_node 2 -m tokenreel.training.train_transformer --out runs/tf    # DDP
+
+Token grids are computed once per clip (cached under ~/.cache/tokenreel/tokens/<tokenizer sha>) and
+training windows (T, H, W) are cut from them at random places, with MAGVIT task masks; the loss is the
+cross-entropy of every sub-token head on the tokens to predict.
+"""
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..models.transformer import MaskedTransformer, TransformerConfig, split_tokens
+from ..backends.torch_backend import TorchTokenizer
+from ..models.weights import DEFAULT_TOKENIZER
+from ..runtime.codec import encode_frames
+from ..runtime.video import read_video
+from . import checkpoint
+from .common import ema_update, lr_at, setup_distributed, teardown_distributed
+from .data import cache_dir, camera_motion, default_data_dir, split_clips, split_photos
+from .masks import training_mask
+
+TINY = dict(dim=32, layers=1, heads=2, window=(3, 4, 4))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data", type=Path, default=None)
+    p.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER)
+    p.add_argument("--size", type=int, default=128, help="short side the clips are tokenized at")
+    p.add_argument("--max-frames", type=int, default=300, help="frames tokenized per clip")
+    p.add_argument("--photo-clips", type=int, default=4, help="camera-motion clips made from each photo")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--ema", type=float, default=0.998)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--tiny", action="store_true")
+    p.add_argument("--max-clips", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    return p.parse_args(argv)
+
+
+def tokenize_clip(encoder, path, size, max_frames, key):
+    cached = cache_dir() / "tokens" / key / f"{Path(path).name}-{size}-{max_frames}.npy"
+    if cached.exists():
+        return np.load(cached)
+    frames = read_video(path, short_side=size, multiple=8, max_frames=max_frames).frames
+    tokens = encode_frames(encoder, iter(frames)).tokens
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, tokens)
+    os.replace(tmp, cached)
+    return tokens
+
+
+def tokenize_photos(encoder, photos, per_photo, size, key, frames=17):
+    """Camera-motion clips from photos (fixed seeds), tokenized once."""
+    from PIL import Image
+    out = []
+    for i, p in enumerate(photos):
+        cached = cache_dir() / "tokens" / key / f"photo-{Path(p).stem}-{per_photo}-{size}.npy"
+        if cached.exists():
+            out.extend(np.load(cached))
+            continue
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((512, 512))
+        photo = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 127.5 - 1
+        grids = []
+        for k in range(per_photo):
+            clip = camera_motion(photo, frames, size, np.random.default_rng(1000 * i + k))
+            u8 = ((clip.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+            grids.append(encode_frames(encoder, iter(u8)).tokens)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, np.stack(grids))
+        out.extend(grids)
+    return out
+
+
+def random_window(grids, window, rng):
+    WT, WH, WW = window
+    while True:
+        g = grids[rng.integers(len(grids))]
+        T, H, W = g.shape
+        if T >= WT and H >= WH and W >= WW:
+            t0, y0, x0 = rng.integers(0, T - WT + 1), rng.integers(0, H - WH + 1), rng.integers(0, W - WW + 1)
+            return g[t0:t0 + WT, y0:y0 + WH, x0:x0 + WW]
+
+
+def make_batch(grids, cfg, n, rng):
+    tokens = np.stack([random_window(grids, cfg.window, rng) for _ in range(n)])
+    known = np.stack([training_mask(cfg.window, rng) for _ in range(n)])
+    return torch.from_numpy(tokens.reshape(n, -1)).long(), torch.from_numpy(known.reshape(n, -1))
+
+
+def masked_loss(model, cfg, tokens, known):
+    """Cross-entropy (summed over sub-token heads) and top-1 token accuracy on the tokens to predict."""
+    target = split_tokens(tokens, cfg)                       # (B, splits, N)
+    inputs = torch.where(known[:, None, :], target, torch.full_like(target, cfg.mask_id))
+    logits = model(inputs).float()                           # (B, splits, N, V)
+    sel = ~known
+    ce = sum(F.cross_entropy(logits[:, j][sel], target[:, j][sel]) for j in range(cfg.splits))
+    correct = torch.stack([logits[:, j].argmax(-1) == target[:, j] for j in range(cfg.splits)]).all(0)
+    return ce, correct[sel].float().mean()
+
+
+@torch.no_grad()
+def validate(model, cfg, batches):
+    model.eval()
+    losses, accs = [], []
+    for tokens, known in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ce, acc = masked_loss(model, cfg, tokens, known)
+        losses.append(ce.item())
+        accs.append(acc.item())
+    model.train()
+    return {"val_loss": float(np.mean(losses)), "val_acc": float(np.mean(accs))}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rank, world, device = setup_distributed()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
+    cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
+    model = MaskedTransformer(cfg).to(device)
+    ema = MaskedTransformer(cfg).to(device).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    state = checkpoint.load_training(args.out, model, ema, opt)
+    step = state["step"] if state else 0
+    if state is None:
+        ema.load_state_dict(model.state_dict())
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    data_dir = args.data or default_data_dir()
+    train_clips, val_clips = split_clips(data_dir)
+    train_photos, _ = split_photos(data_dir)
+    if args.max_clips:
+        train_clips, val_clips, train_photos = train_clips[:args.max_clips], val_clips[:1], train_photos[:1]
+    if not val_clips:
+        val_clips = train_clips[-1:]
+    key = encoder.tokenizer_sha256[:16]
+    bar_clips = tqdm(train_clips + val_clips, desc="tokenize clips", disable=rank != 0)
+    grids = {c: tokenize_clip(encoder, c, args.size, args.max_frames, key) for c in bar_clips}
+    train = [grids[c] for c in train_clips]
+    train += tokenize_photos(encoder, train_photos, args.photo_clips, args.size, key)
+    val = [grids[c] for c in val_clips]
+    val_rng = np.random.default_rng(12345)
+    val_batches = [make_batch(val, cfg, 8, val_rng) for _ in range(4)]
+    rng = np.random.default_rng(1000 * rank + step)
+
+    if rank == 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+        log = open(args.out / "log.jsonl", "a")
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"transformer {n_params / 1e6:.2f} M params, window {cfg.window}, {len(train)} token grids, "
+              f"world {world}, from step {step}")
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc="train transformer")
+    t0 = time.time()
+    while step < args.steps:
+        tokens, known = make_batch(train, cfg, args.batch, rng)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss, acc = masked_loss(train_model, cfg, tokens.to(device), known.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema_update(ema, model, step, args.ema)
+        step += 1
+        bar.update(1)
+        if rank == 0:
+            rec = {"step": step, "loss": loss.item(), "acc": acc.item(), "gnorm": gnorm.item(),
+                   "lr": lr_at(step - 1, args.lr, args.warmup, args.steps), "sec": round(time.time() - t0, 1)}
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}")
+            if step % args.val_every == 0 or step == args.steps:
+                rec.update(validate(ema, cfg, val_batches))
+                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}))
+            log.write(json.dumps(rec) + "\n")
+            if step % args.ckpt_every == 0 or step == args.steps:
+                log.flush()
+                checkpoint.save_training(args.out, model, ema, opt, {
+                    "step": step, "config": cfg.to_dict(), "tokenizer_sha256": encoder.tokenizer_sha256,
+                    "args": {k: str(v) for k, v in vars(args).items()}})
+    bar.close()
+    teardown_distributed()
+
+
+if __name__ == "__main__":
+    main()
