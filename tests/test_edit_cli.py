@@ -1,0 +1,78 @@
+"""reframe / extend / eval edits from the command line, with a small untrained transformer standing in for
+the shipped one (these tests check the plumbing and the errors; quality is `tokenreel eval edits`)."""
+import json
+
+import pytest
+import torch
+
+from tokenreel.models.transformer import MaskedTransformer, TransformerConfig
+from tokenreel.models.weights import save_weights
+from tokenreel.runtime import trl
+
+from conftest import run_cli
+from test_cli import assert_clean_failure
+
+
+@pytest.fixture(scope="module")
+def small_transformer(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tf") / "transformer.safetensors"
+    save_weights(MaskedTransformer(TransformerConfig(dim=32, layers=1, heads=2, window=(5, 8, 8))), path, "test")
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip_trl(tmp_path_factory, bikes):
+    out = tmp_path_factory.mktemp("trl") / "bikes.trl"
+    assert run_cli("encode", bikes, "-o", out, "--size", "64").returncode == 0
+    tokens, header = trl.read(out)
+    short = out.with_name("short.trl")
+    trl.write(short, tokens[:5], dict(header, frames=17))
+    return short
+
+
+def test_reframe_outpaint_and_crop(tmp_path, clip_trl, small_transformer):
+    out = tmp_path / "portrait.trl"
+    r = run_cli("reframe", clip_trl, "--aspect", "9:16", "-o", out, "--steps", "2", "--transformer",
+                small_transformer)
+    assert r.returncode == 0, r.stderr
+    tokens, header = trl.read(out)
+    assert tokens.shape == (5, 34, 19) and header["size"] == [152, 272]
+    src, _ = trl.read(clip_trl)
+    assert (tokens[:, 13:21] == src).all()  # the source is kept whole, centred
+    r = run_cli("reframe", clip_trl, "--aspect", "1:1", "--fit", "crop", "-o", tmp_path / "sq.mp4",
+                "--preview", tmp_path / "sq.png")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "sq.mp4").exists() and (tmp_path / "sq.png").exists()
+
+
+def test_extend_video(tmp_path, bikes, small_transformer):
+    out = tmp_path / "longer.trl"
+    r = run_cli("extend", bikes, "--frames", "20", "-o", out, "--size", "64", "--input-frames", "17",
+                "--steps", "2", "--transformer", small_transformer)
+    assert r.returncode == 0, r.stderr
+    tokens, header = trl.read(out)
+    assert tokens.shape == (10, 8, 19) and header["frames"] == 37
+
+
+def test_eval_edits_runs(tmp_path, bikes, small_transformer):
+    r = run_cli("eval", "edits", bikes, "--size", "64", "--steps", "2", "--transformer", small_transformer,
+                "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    mean = json.loads((tmp_path / "e.json").read_text())["mean"]
+    assert {"outpaint/model", "outpaint/replicate", "outpaint/mirror", "outpaint/ceiling", "extend/model",
+            "extend/repeat-last", "extend/ceiling"} == set(mean)
+    # the ceiling is the tokenizer's own reconstruction: nothing made up can beat it by much
+    assert mean["outpaint/ceiling"]["psnr"] > mean["outpaint/replicate"]["psnr"] - 1
+
+
+@pytest.mark.parametrize("args,words", [
+    (["reframe", "--aspect", "9x16"], "W:H"),
+    (["reframe", "--aspect", "9:16", "--steps", "0"], "--steps"),
+    (["extend", "--frames", "0"], "--frames"),
+    (["extend", "--frames", "999999"], "--frames"),
+])
+def test_edit_bad_options(tmp_path, clip_trl, small_transformer, args, words):
+    out = tmp_path / "o.trl"
+    r = run_cli(*args[:1], clip_trl, *args[1:], "-o", out, "--transformer", small_transformer)
+    assert_clean_failure(r, out, words)
