@@ -25,7 +25,7 @@ def encoded(tmp_path_factory, bikes):
 def test_encode_decode_info_roundtrip(encoded, tmp_path, bikes):
     info = run_cli("info", encoded, "--json")
     header = json.loads(info.stdout)
-    assert header["frames"] == 250 and header["size"] == [152, 64] and header["grid"] == [63, 8, 19]
+    assert header["frames"] == 250 and header["size"] == [152, 64] and header["grid"] == [64, 8, 19]
     out = tmp_path / "bikes.mp4"
     r = run_cli("decode", encoded, "-o", out)
     assert r.returncode == 0, r.stderr
@@ -76,13 +76,26 @@ def test_truncated_video(tmp_path, bikes):
 
 
 def test_video_without_frames(tmp_path):
+    """A video stream that decodes to no frame (moov first, the frame data cut off), and a file with none."""
     import av
+    full = tmp_path / "full.mp4"
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        for i in range(3):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 60 * i, np.uint8), format="rgb24")))
+        c.mux(s.encode())
+    data = full.read_bytes()
+    zero = tmp_path / "zero.mp4"
+    zero.write_bytes(data[:data.find(b"mdat") + 4])
+    out = tmp_path / "o.trl"
+    assert_clean_failure(run_cli("encode", zero, "-o", out), out, "no decodable video frames")
     empty = tmp_path / "empty.mp4"
     with av.open(str(empty), "w") as c:
         s = c.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
-    out = tmp_path / "o.trl"
-    assert_clean_failure(run_cli("encode", empty, "-o", out), out, "no decodable video frames")
+        c.start_encoding()
+    assert_clean_failure(run_cli("encode", empty, "-o", out), out, "no video stream")
 
 
 def test_frames_beyond_the_size_limit(tmp_path):

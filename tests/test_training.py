@@ -55,10 +55,14 @@ def test_camera_motion_moves():
     assert clip.shape == (9, 3, 32, 32) and (clip[0] - clip[-1]).abs().mean() > 0.01
 
 
-def _train(data_dir, out, steps, tmp_path, nproc=None):
-    args = ["-m", "tokenreel.training.train_tokenizer", "--out", str(out), "--data", str(data_dir), "--tiny",
-            "--steps", str(steps), "--batch", "2", "--frames", "9", "--size", "32", "--val-every", "2",
-            "--ckpt-every", "2", "--warmup", "2", "--threads", "1"]
+TOKENIZER_ARGS = ["--frames", "9", "--size", "32"]
+TRANSFORMER_ARGS = ["--size", "64", "--max-frames", "40", "--photo-clips", "1"]
+
+
+def _train(data_dir, out, steps, tmp_path, nproc=None, model="tokenizer"):
+    args = ["-m", f"tokenreel.training.train_{model}", "--out", str(out), "--data", str(data_dir), "--tiny",
+            "--steps", str(steps), "--batch", "2", "--val-every", "2", "--ckpt-every", "2", "--warmup", "2",
+            "--threads", "1"] + (TOKENIZER_ARGS if model == "tokenizer" else TRANSFORMER_ARGS)
     cmd = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
             "29533"] + args if nproc else [sys.executable] + args)
     env = {**__import__("os").environ, "TOKENREEL_CACHE": str(tmp_path / "cache")}
@@ -79,3 +83,13 @@ def test_training_resumes(data_dir, tmp_path):
 def test_ddp_two_cpu_processes(data_dir, tmp_path):
     log = _train(data_dir, tmp_path / "ddp", 3, tmp_path, nproc=2)
     assert [r["step"] for r in log] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
+
+
+def test_transformer_trains_resumes_and_runs_ddp(data_dir, tmp_path):
+    out = tmp_path / "tf"
+    first = _train(data_dir, out, 2, tmp_path, model="transformer")
+    assert "val_loss" in first[-1] and abs(first[0]["loss"] - 2 * np.log(512)) < 1.0  # starts near uniform
+    log = _train(data_dir, out, 3, tmp_path, model="transformer")
+    assert [r["step"] for r in log] == [1, 2, 3]
+    log = _train(data_dir, tmp_path / "tf-ddp", 2, tmp_path, nproc=2, model="transformer")
+    assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)

@@ -189,8 +189,8 @@ def cmd_demo(args):
     times["decode"] = time.perf_counter() - t
     rec_path = out / f"{stem}.reconstruction.mp4"
     write_video(rec_path, recon, header["fps"])
-    source = read_video(clip, short_side=header["size"][1] if header["size"][0] >= header["size"][1]
-                        else header["size"][0], multiple=backend.spatial, max_frames=args.frames).frames
+    source = read_video(clip, short_side=min(header["size"]), multiple=backend.spatial,
+                        max_frames=args.frames).frames
     pic = out / f"{stem}.side-by-side.png"
     side_by_side([("source", source), ("tokens->decoded", recon)], pic)
     T, H, W = tokens.shape

@@ -38,7 +38,10 @@ def load_weights(kind, path):
     """-> (model in eval mode, float32; metadata dict with 'id' and 'sha256')."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: {kind} weights not found; reinstall tokenreel or pass the weights' path")
+        if path.parent == WEIGHTS_DIR:
+            raise UserError(f"no {kind} weights are shipped yet ({path.name}); train them with "
+                            f"`tokenreel train {kind}` and `python -m tokenreel.training.ship`, or pass a path")
+        raise UserError(f"{path}: {kind} weights not found; check the path")
     cls, cfg_cls = KINDS[kind]
     try:
         with safe_open(str(path), "pt") as f:

@@ -34,3 +34,18 @@ def ema_update(ema, model, step, decay):
     d = min(decay, (1 + step) / (10 + step))
     for pe, pm in zip(ema.parameters(), model.parameters()):
         pe.lerp_(pm, 1 - d)
+
+
+def prepare(make_model, out, world, device, **adamw):
+    """Model, EMA copy, AdamW and the step, resumed from `out` when a checkpoint is there.
+
+    -> (model, ema, opt, step, train_model); train_model is the DDP wrapper when world > 1."""
+    from . import checkpoint
+    model = make_model().to(device)
+    ema = make_model().to(device).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), **adamw)
+    state = checkpoint.load_training(out, model, ema, opt)
+    if state is None:
+        ema.load_state_dict(model.state_dict())
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    return model, ema, opt, (state["step"] if state else 0), train_model

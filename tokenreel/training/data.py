@@ -148,3 +148,15 @@ def validation_windows(clips, frames=17, size=128, per_clip=1):
             w = video[s:s + frames, y:y + size, x:x + size]
             out.append(torch.from_numpy(np.ascontiguousarray(w)).permute(0, 3, 1, 2).float() / 127.5 - 1)
     return torch.stack(out)
+
+
+def training_split(data_dir: Path, max_clips=None):
+    """-> (train clips, validation clips, train photos); `max_clips` trims all three for quick runs."""
+    train_clips, val_clips = split_clips(data_dir)
+    train_photos, _ = split_photos(data_dir)
+    if max_clips:
+        train_clips, val_clips, train_photos = train_clips[:max_clips], val_clips[:1], train_photos[:2]
+    if not val_clips:  # a data folder without the validation sources: validate on a training clip, and say so
+        print(f"no validation sources ({', '.join(VAL_SOURCES)}) in {data_dir}; validating on {train_clips[-1].name}")
+        val_clips = train_clips[-1:]
+    return train_clips, val_clips, train_photos

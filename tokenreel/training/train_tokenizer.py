@@ -18,14 +18,15 @@ from tqdm import tqdm
 from ..metrics import psnr, ssim
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from . import checkpoint
-from .common import ema_update, lr_at, setup_distributed, teardown_distributed
-from .data import VAL_SOURCES, ClipSampler, default_data_dir, split_clips, split_photos, validation_windows
+from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
+from .data import ClipSampler, default_data_dir, training_split, validation_windows
 
 TINY = dict(bits=12, ch1=32, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=f"tokenreel train {__name__.rsplit('_', 1)[-1]}", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log); resumes if present")
     p.add_argument("--data", type=Path, default=None, help="data folder with clips/ and photos/")
     p.add_argument("--steps", type=int, default=6000)
@@ -86,23 +87,11 @@ def main(argv=None):
     torch.manual_seed(0)
 
     cfg = TokenizerConfig(**TINY) if args.tiny else TokenizerConfig()
-    model = Tokenizer(cfg).to(device)
-    ema = Tokenizer(cfg).to(device).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
-    state = checkpoint.load_training(args.out, model, ema, opt)
-    step = state["step"] if state else 0
-    if state is None:
-        ema.load_state_dict(model.state_dict())
-    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    model, ema, opt, step, train_model = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr,
+                                                 betas=(0.9, 0.99), weight_decay=0.01)
 
     data_dir = args.data or default_data_dir()
-    train_clips, val_clips = split_clips(data_dir)
-    train_photos, _ = split_photos(data_dir)
-    if args.max_clips:
-        train_clips, val_clips, train_photos = train_clips[:args.max_clips], val_clips[:1], train_photos[:2]
-    if not val_clips:  # a data folder without the validation sources: validate on a training clip, and say so
-        print(f"no validation sources ({', '.join(VAL_SOURCES)}) in {data_dir}; validating on {train_clips[-1].name}")
-        val_clips = train_clips[-1:]
+    train_clips, val_clips, train_photos = training_split(data_dir, args.max_clips)
     sampler = ClipSampler(train_clips, train_photos, frames=args.frames, size=args.size,
                           seed=1000 * rank + step, progress=tqdm if rank == 0 else None)
     val = validation_windows(val_clips, frames=args.frames, size=2 * args.size).to(device) if rank == 0 else None

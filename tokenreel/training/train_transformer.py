@@ -24,15 +24,16 @@ from ..models.weights import DEFAULT_TOKENIZER
 from ..runtime.codec import encode_frames
 from ..runtime.video import read_video
 from . import checkpoint
-from .common import ema_update, lr_at, setup_distributed, teardown_distributed
-from .data import cache_dir, camera_motion, default_data_dir, split_clips, split_photos
+from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
+from .data import cache_dir, camera_motion, default_data_dir, training_split
 from .masks import training_mask
 
 TINY = dict(dim=32, layers=1, heads=2, window=(3, 4, 4))
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=f"tokenreel train {__name__.rsplit('_', 1)[-1]}", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER)
@@ -136,22 +137,11 @@ def main(argv=None):
     torch.manual_seed(0)
     encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
     cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
-    model = MaskedTransformer(cfg).to(device)
-    ema = MaskedTransformer(cfg).to(device).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
-    state = checkpoint.load_training(args.out, model, ema, opt)
-    step = state["step"] if state else 0
-    if state is None:
-        ema.load_state_dict(model.state_dict())
-    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg), args.out, world, device, lr=args.lr,
+                                                 betas=(0.9, 0.95), weight_decay=0.05)
 
     data_dir = args.data or default_data_dir()
-    train_clips, val_clips = split_clips(data_dir)
-    train_photos, _ = split_photos(data_dir)
-    if args.max_clips:
-        train_clips, val_clips, train_photos = train_clips[:args.max_clips], val_clips[:1], train_photos[:1]
-    if not val_clips:
-        val_clips = train_clips[-1:]
+    train_clips, val_clips, train_photos = training_split(data_dir, args.max_clips)
     key = encoder.tokenizer_sha256[:16]
     bar_clips = tqdm(train_clips + val_clips, desc="tokenize clips", disable=rank != 0)
     grids = {c: tokenize_clip(encoder, c, args.size, args.max_frames, key) for c in bar_clips}
