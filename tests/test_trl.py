@@ -79,3 +79,16 @@ def test_atomic_write(tmp_path):
     assert out.exists() and [p.name for p in tmp_path.iterdir()] == ["a.trl"]
     with pytest.raises(UserError, match="does not exist"):
         trl.write(tmp_path / "missing" / "a.trl", grid(), META)
+
+
+def test_golden_token_files():
+    """The committed .trl files pin both coders byte for byte, for the Kotlin and Swift readers."""
+    import json
+    from pathlib import Path
+    from tokenreel.runtime.golden import trl_cases
+    golden = Path(__file__).parent / "golden"
+    tokens = np.array(json.loads((golden / "tokens.json").read_text()))
+    for name, data in trl_cases().items():
+        assert (golden / name).read_bytes() == data, name
+        back, header = trl.unpack(data)
+        assert (back == tokens).all() and header["coder"] in name

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import trl
 from .sampler import SPEC_VERSION, Generator, maskgit_decode
+
+TRL_META = {"tokenizer": "golden", "tokenizer_sha256": "0" * 64, "bits": 18, "fps": 25.0, "size": [64, 48],
+            "frames": 9, "source_size": [64, 48], "resize": "none"}
 
 
 def sampler_case():
@@ -33,10 +37,28 @@ def sampler_case():
     }
 
 
+def trl_tokens():
+    """A 3 x 6 x 8 grid with the structure of real tokens: flat areas, a moving edge, noise."""
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 1 << 18, (6, 8))
+    base[:3, :4] = base[0, 0]
+    grid = np.stack([np.roll(base, t, axis=1) for t in range(3)])
+    grid[2, 4:] ^= rng.integers(0, 1 << 18, (2, 8))
+    return grid
+
+
+def trl_cases():
+    """name -> bytes of a .trl file for each payload coder (deterministic: the header JSON is sorted)."""
+    return {f"tokens-{coder}.trl": trl.pack(trl_tokens(), TRL_META, coder) for coder in trl.CODERS}
+
+
 def write(folder):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sampler-v1.json").write_text(json.dumps(sampler_case(), indent=1) + "\n")
+    (folder / "tokens.json").write_text(json.dumps(trl_tokens().tolist()) + "\n")
+    for name, data in trl_cases().items():
+        (folder / name).write_bytes(data)
 
 
 if __name__ == "__main__":

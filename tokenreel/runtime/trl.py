@@ -7,8 +7,9 @@ all integers little-endian. The payload holds the token grid (T, H, W) of D-bit 
 coded by one of two coders; the writer keeps whichever is smaller:
 - "zstd": bit planes packed MSB-first (numpy.packbits) in (T, D, H, W) order, then Zstandard;
 - "ans-ctx": each bit coded with rANS (constriction's AnsCoder) under an adaptive context model: the
-  context of bit i at (t, y, x) is bit i at (t-1, y, x) and how many of its 4 neighbours in frame t-1 have
-  bit i set; counts per (plane, context) start at 1/1 and are updated after each frame.
+  context of bit i of token (t, y, x) is bit i of the tokens to the left, above-left, above and
+  above-right in frame t and of token (t-1, y, x); counts per (plane, context) start at 1/1 and learn
+  after every token. One coder call per token (all D bits at once).
 """
 import json
 import os
@@ -28,36 +29,37 @@ MAX_HEADER = 1 << 16
 MAX_TOKENS = 1 << 26          # ~ 50 min of 30 fps video at 256 px: refuse anything larger
 MAX_GRID_SIDE = 1024
 PROB_BITS = 12                # probabilities are k / 4096, k in [1, 4095]
-CONTEXTS = 11                 # 10 temporal contexts + 1 for the first latent frame
+CONTEXTS = 48                 # 32 for frames after the first, 16 for the first
 REQUIRED = ("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
 
 
 # ---------------------------------------------------------------- the context model (ans-ctx)
-def _contexts(prev_bits):
-    """prev_bits (D, H, W) 0/1 of frame t-1 -> context ids (D, H, W) for frame t."""
-    p = np.pad(prev_bits, ((0, 0), (1, 1), (1, 1)), mode="edge").astype(np.int64)
-    neighbours = p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]
-    return prev_bits.astype(np.int64) * 5 + neighbours
+def _contexts(planes, t, y, x):
+    """Contexts (D,) of token (t, y, x)'s bits from already coded bits, per plane: the bit to the left,
+    above-left, above and above-right in frame t, and (after frame 0) the same bit in frame t-1.
+    Outside the grid a bit counts as 0. Frame 0 uses contexts 32..47, later frames 0..31."""
+    D, H, W = planes.shape[1:]
+    def bit(tt, yy, xx):
+        return planes[tt, :, yy, xx].astype(np.int64) if 0 <= yy and 0 <= xx < W else np.zeros(D, np.int64)
+    ctx = bit(t, y, x - 1) * 8 + bit(t, y - 1, x - 1) * 4 + bit(t, y - 1, x) * 2 + bit(t, y - 1, x + 1)
+    return ctx + 32 if t == 0 else ctx + 16 * bit(t - 1, y, x)
 
 
-def _frame_probs(counts, ctx):
-    """counts (D, CONTEXTS, 2), ctx (D, H, W) -> P(bit = 1) as k / 4096, float64 (D*H*W,)."""
-    c = counts[np.arange(counts.shape[0])[:, None, None], ctx]
-    k = np.clip((c[..., 1] * (1 << PROB_BITS) + (c[..., 0] + c[..., 1]) // 2) // (c[..., 0] + c[..., 1]),
-                1, (1 << PROB_BITS) - 1)
-    return (k / (1 << PROB_BITS)).reshape(-1)
-
-
-def _walk_frames(planes_of_frame, D, H, W, T):
-    """Yield (t, probs) with the model state before frame t; planes_of_frame(t) gives frame t's bits after."""
+def _tokens_in_order(planes, code_token):
+    """Walk the tokens in coding order (t, y, x); code_token(t, y, x, probs) codes (or decodes into
+    planes) the D bits of one token, then the counts learn from them."""
+    T, D, H, W = planes.shape
     counts = np.ones((D, CONTEXTS, 2), dtype=np.int64)
-    prev = None
+    planes_idx = np.arange(D)
+    one = 1 << PROB_BITS
     for t in range(T):
-        ctx = np.full((D, H, W), CONTEXTS - 1, dtype=np.int64) if prev is None else _contexts(prev)
-        yield _frame_probs(counts, ctx)
-        cur = planes_of_frame(t)
-        np.add.at(counts, (np.arange(D)[:, None, None], ctx, cur.astype(np.int64)), 1)
-        prev = cur
+        for y in range(H):
+            for x in range(W):
+                ctx = _contexts(planes, t, y, x)
+                c = counts[planes_idx, ctx]
+                k = np.clip((c[:, 1] * one + (c[:, 0] + c[:, 1]) // 2) // (c[:, 0] + c[:, 1]), 1, one - 1)
+                code_token(t, y, x, k / one)
+                counts[planes_idx, ctx, planes[t, :, y, x].astype(np.int64)] += 1
 
 
 def _model():
@@ -66,12 +68,16 @@ def _model():
 
 
 def encode_ans(planes):
-    """planes (T, D, H, W) 0/1 -> bytes."""
+    """planes (T, D, H, W) 0/1 -> bytes. Symbols go token by token (t, y, x), within a token plane 0 first."""
     constriction, model = _model()
-    T, D, H, W = planes.shape
-    probs = np.concatenate(list(_walk_frames(lambda t: planes[t], D, H, W, T)))
+    symbols, probs = [], []
+
+    def collect(t, y, x, p):
+        symbols.append(planes[t, :, y, x])
+        probs.append(p)
+    _tokens_in_order(planes, collect)
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(planes.reshape(-1).astype(np.int32), model, probs)
+    coder.encode_reverse(np.concatenate(symbols).astype(np.int32), model, np.concatenate(probs))
     return coder.get_compressed().astype("<u4").tobytes()
 
 
@@ -82,10 +88,9 @@ def decode_ans(payload, T, D, H, W):
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
     planes = np.zeros((T, D, H, W), dtype=np.uint8)
 
-    def decoded(t):
-        return planes[t]
-    for t, probs in enumerate(_walk_frames(decoded, D, H, W, T)):
-        planes[t] = coder.decode(model, probs).reshape(D, H, W)
+    def decode_token(t, y, x, p):
+        planes[t, :, y, x] = coder.decode(model, p)
+    _tokens_in_order(planes, decode_token)
     return planes
 
 
