@@ -11,7 +11,7 @@ from .errors import UserError
 
 def _backend(args):
     from .backends import tokenizer_backend
-    return tokenizer_backend(args.backend, args.weights)
+    return tokenizer_backend(args.backend, args.weights, args.models, args.precision)
 
 
 def cmd_encode(args):
@@ -33,8 +33,11 @@ def cmd_decode(args):
     from .runtime.video import ensure_writable, write_video
     ensure_writable(args.output)
     backend = _backend(args)
+    from tqdm import tqdm
     tokens, header = read_tokens(backend, args.input)
-    n = write_video(args.output, decode_tokens(backend, tokens, header["frames"]), header["fps"])
+    frames = tqdm(decode_tokens(backend, tokens, header["frames"]), total=header["frames"], desc="decode",
+                  unit="frame", disable=args.quiet, leave=False)
+    n = write_video(args.output, frames, header["fps"])
     print(f"{args.input} -> {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
 
 
@@ -76,7 +79,8 @@ def _edit_setup(args):
     if args.preview:
         ensure_writable(args.preview)
     backend = _backend(args)
-    return backend, lambda: transformer_backend(args.backend, args.transformer, backend)
+    return backend, lambda: transformer_backend(args.backend, args.transformer, backend, args.models,
+                                                args.precision)
 
 
 def _progress(args, total, desc):
@@ -117,6 +121,19 @@ def cmd_extend(args):
     _write_result(backend, args, out, header, tokens, f"extended +{args.frames}")
 
 
+def cmd_export(args):
+    from .export import export_models
+    try:
+        h, w = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {args.size!r}: give HxW in pixels, e.g. 128x224")
+    m = export_models(args.output, args.formats.split(","), args.precision.split(","), (h, w), args.weights,
+                      args.transformer, args.quiet)
+    for key, a in m["artifacts"].items():
+        print(f"{a['file']:40} {a['bytes'] / 1e6:6.2f} MB  ops: {' '.join(a['ops'])}")
+    print(f"wrote {Path(args.output) / 'manifest.json'}")
+
+
 def cmd_info(args):
     from .runtime import trl
     tokens, header = trl.read(args.input)
@@ -152,8 +169,8 @@ def cmd_eval_edits(args):
         from .runtime.video import ensure_writable
         ensure_writable(args.json)
     tok = _backend(args)
-    per_clip, mean = evaluate(tok, transformer_backend(args.backend, args.transformer, tok), args.clips,
-                              args.size, args.steps, args.seed, tqdm)
+    tf = transformer_backend(args.backend, args.transformer, tok, args.models, args.precision)
+    per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm)
     if not per_clip:
         raise UserError("no clip was long and large enough for one transformer window; give longer clips")
     print(table(mean, len(per_clip)))
@@ -228,7 +245,10 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_opts(sp):
-        sp.add_argument("--backend", default="torch", help="model backend (this version: torch)")
+        sp.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                        help="torch: the server model; onnx: exported models in ONNX Runtime (needs --models)")
+        sp.add_argument("--models", type=Path, default=None, help="export folder (tokenreel export -o DIR)")
+        sp.add_argument("--precision", default="fp32", help="which exported precision to run")
         sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
 
     sp = sub.add_parser("encode", help="video -> .trl tokens")
@@ -243,6 +263,15 @@ def build_parser():
     sp.add_argument("-o", "--output", required=True)
     model_opts(sp)
     sp.set_defaults(fn=cmd_decode)
+
+    sp = sub.add_parser("export", help="export the models for phones (this version: ONNX), with a manifest")
+    sp.add_argument("-o", "--output", required=True, help="export folder")
+    sp.add_argument("--formats", default="onnx")
+    sp.add_argument("--precision", default="fp32")
+    sp.add_argument("--size", default="128x224", help="frame size HxW the step models take (fixed shapes)")
+    sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
+    sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped, if any)")
+    sp.set_defaults(fn=cmd_export)
 
     sp = sub.add_parser("info", help="describe a .trl file")
     sp.add_argument("input")

@@ -1,23 +1,36 @@
-"""Model backends for the runtime. Each imports its own engine lazily, so the runtime stays torch-free."""
+"""Model backends for the runtime. Each imports its own engine lazily, so the runtime stays torch-free:
+`torch` is the PyTorch server model; `onnx` runs an export folder (`tokenreel export`) in ONNX Runtime."""
 from ..errors import UserError
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnx")
 
 
-def tokenizer_backend(name="torch", weights=None):
-    if name == "torch":
-        from .torch_backend import TorchTokenizer
-        return TorchTokenizer(weights)
-    raise UserError(f"unknown backend {name!r}; this version has: {', '.join(BACKENDS)}")
-
-
-def transformer_backend(name="torch", weights=None, tokenizer=None):
-    """The transformer backend; with `tokenizer`, checks that both were trained on the same tokens."""
-    if name != "torch":
+def _check(name, models):
+    if name not in BACKENDS:
         raise UserError(f"unknown backend {name!r}; this version has: {', '.join(BACKENDS)}")
-    from .torch_backend import TorchTransformer
-    tf = TorchTransformer(weights)
+    if name != "torch" and models is None:
+        raise UserError(f"--backend {name} runs exported models: pass --models DIR (made by `tokenreel export`)")
+
+
+def tokenizer_backend(name="torch", weights=None, models=None, precision="fp32"):
+    _check(name, models)
+    if name == "onnx":
+        from .onnx_backend import OnnxTokenizer
+        return OnnxTokenizer(models, precision)
+    from .torch_backend import TorchTokenizer
+    return TorchTokenizer(weights)
+
+
+def transformer_backend(name="torch", weights=None, tokenizer=None, models=None, precision="fp32"):
+    """The transformer backend; with `tokenizer`, checks that both were trained on the same tokens."""
+    _check(name, models)
+    if name == "onnx":
+        from .onnx_backend import OnnxTransformer
+        tf = OnnxTransformer(models, precision)
+    else:
+        from .torch_backend import TorchTransformer
+        tf = TorchTransformer(weights)
     if tokenizer is not None and tf.tokenizer_sha256 and tf.tokenizer_sha256 != tokenizer.tokenizer_sha256:
         raise UserError(f"the transformer was trained on tokens of tokenizer {tf.tokenizer_sha256[:12]}, "
-                        f"not the loaded {tokenizer.tokenizer_sha256[:12]}; pass matching --weights")
+                        f"not the loaded {tokenizer.tokenizer_sha256[:12]}; pass matching weights")
     return tf

@@ -1,5 +1,4 @@
 """The shipped default weights: safetensors (fp16 on disk, float32 in memory), config in the metadata."""
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +8,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..errors import UserError
+from ..runtime.manifest import file_sha256
 from .tokenizer import Tokenizer, TokenizerConfig
 from .transformer import MaskedTransformer, TransformerConfig
 
@@ -16,14 +16,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_TOKENIZER = WEIGHTS_DIR / "tokenizer.safetensors"
 DEFAULT_TRANSFORMER = WEIGHTS_DIR / "transformer.safetensors"
 KINDS = {"tokenizer": (Tokenizer, TokenizerConfig), "transformer": (MaskedTransformer, TransformerConfig)}
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_weights(model, path, model_id, extra=None):

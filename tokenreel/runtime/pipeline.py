@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from . import trl
-from .codec import decode_tokens, encode_frames
+from .codec import encode_frames
 from .video import open_frames
 
 DEFAULT_SIZE = 128
@@ -51,10 +51,3 @@ def read_tokens(backend, path):
     tokens, header = trl.read(path)
     check_tokenizer(header, backend, path)
     return tokens, header
-
-
-def decode_to_frames(backend, tokens, frames=None, quiet=False):
-    """All decoded frames as a list (callers that stream use codec.decode_tokens directly)."""
-    total = frames if frames is not None else 1 + backend.group * (len(tokens) - 1)
-    return list(tqdm(decode_tokens(backend, tokens, frames), total=total, desc="decode", unit="frame",
-                     disable=quiet, leave=False))
