@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from tokenreel.runtime.video import read_video
-from tokenreel.training.data import ClipSampler, VAL_SOURCES, camera_motion, split_clips
+from tokenreel.training.data import ClipSampler, VAL_SOURCES, camera_motion, clip_source, split_clips
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,9 @@ def test_split_is_by_source(tmp_path):
     if not root.exists():
         pytest.skip("../shared/data is not beside this checkout")
     train, val = split_clips(root)
-    assert val and {c.name.split("__")[0] for c in val} <= set(VAL_SOURCES)
-    assert not {c.name.split("__")[0] for c in train} & set(VAL_SOURCES)
+    assert val and {clip_source(c) for c in val} <= set(VAL_SOURCES)
+    assert not {clip_source(c) for c in train} & set(VAL_SOURCES)
+    assert "intel-sample-videos" in {clip_source(c) for c in train}  # videos inside a clip folder too
 
 
 def test_sampler_draws_real_windows(data_dir, monkeypatch, tmp_path):

@@ -32,7 +32,10 @@ def cache_dir():
 
 
 def clip_source(path: Path):
-    return path.name.split("__")[0]
+    """The source repository: the part before '__' of the clip's name (or of its folder's, for videos
+    inside a clip folder such as intel-sample-videos__asl_gestures/)."""
+    name = path.name if "__" in path.name else path.parent.name
+    return name.split("__")[0]
 
 
 def split_clips(data_dir: Path):
