@@ -108,11 +108,13 @@ def open_frames(path, short_side=None, multiple=1):
     stream.thread_type = "AUTO"
 
     def gen():
+        size = None  # fixed by the first frame: a stream that changes resolution keeps one output size
         try:
             for frame in container.decode(stream):
                 _check_size(path, frame.width, frame.height)
-                w, h = target_size(frame.width, frame.height, short_side, multiple)
-                yield frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+                size = size or target_size(frame.width, frame.height, short_side, multiple)
+                yield frame.reformat(width=size[0], height=size[1], format="rgb24",
+                                     interpolation="AREA").to_ndarray()
         except av.error.FFmpegError as e:
             raise UserError(f"{path}: the video is corrupt or truncated ({e.__class__.__name__}); "
                             f"re-export or re-download it")

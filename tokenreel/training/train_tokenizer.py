@@ -121,8 +121,8 @@ def main(argv=None):
         step += 1
         bar.update(1)
         if rank == 0:
-            rec = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, args.lr, args.warmup, args.steps), "gnorm": gnorm.item(),
-                   "sec": round(time.time() - t0, 1), "skipped": skipped, **parts}
+            rec = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, args.lr, args.warmup, args.steps),
+                   "gnorm": gnorm.item(), "sec": round(time.time() - t0, 1), "skipped": skipped, **parts}
             bar.set_postfix(l1=f"{parts['l1']:.3f}", ssim=f"{parts['ssim']:.3f}")
             if step % args.val_every == 0 or step == args.steps:
                 rec.update(validate(ema, val))
@@ -130,8 +130,8 @@ def main(argv=None):
             log.write(json.dumps(rec) + "\n")
             if step % args.ckpt_every == 0 or step == args.steps:
                 log.flush()
-                checkpoint.save_training(args.out, model, ema, opt, {"step": step, "config": cfg.to_dict(),
-                                                                     "args": {k: str(v) for k, v in vars(args).items()}})
+                checkpoint.save_training(args.out, model, ema, opt, {
+                    "step": step, "config": cfg.to_dict(), "args": {k: str(v) for k, v in vars(args).items()}})
     bar.close()
     teardown_distributed()
 
