@@ -68,7 +68,7 @@ def evaluate(backend, clips, size=128, frames=17, with_codecs=True, progress=Non
         rows.append(evaluate_clip(backend, c, size, frames, with_codecs))
     pooled = np.concatenate([r.pop("tokens").reshape(-1) for r in rows])
     summary = {k: float(np.mean([r[k] for r in rows])) for k in
-               ("psnr", "ssim", "bpp", "file_bpp", "encode_fps", "decode_fps", "bit_entropy")}
+               ("psnr", "ssim", "bpp", "file_bpp", "encode_fps", "decode_fps", "bit_entropy", "distinct")}
     for name in codecs.CODECS:
         vals = [r[f"{name}_psnr"] for r in rows if r.get(f"{name}_psnr") is not None]
         summary[f"{name}_psnr"] = float(np.mean(vals)) if vals else None
@@ -96,7 +96,7 @@ def table(rows, summary):
                                         fmt(r.get("x265_psnr")), fmt(r.get("x265_ssim"), 3)]) + " |")
     s = summary
     lines.append("| **mean** | | | " + " | ".join([fmt(s["psnr"]), fmt(s["ssim"], 3), fmt(s["bpp"], 4),
-                                                    fmt(s["distinct_pooled"], 3) + " (pooled)",
+                                                    f"{fmt(s['distinct'], 3)} ({fmt(s['distinct_pooled'], 3)} pooled)",
                                                     fmt(s["bit_entropy"], 3), fmt(s["encode_fps"], 1),
                                                     fmt(s["decode_fps"], 1), fmt(s["x264_psnr"]), "",
                                                     fmt(s["x265_psnr"]), ""]) + " |")
