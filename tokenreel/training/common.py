@@ -6,8 +6,11 @@ import torch
 import torch.distributed as dist
 
 
-def setup_distributed():
-    """-> (rank, world, device). Under torchrun: gloo on CPU, nccl on GPU."""
+def setup_distributed(threads=None, seed=0):
+    """-> (rank, world, device). Under torchrun: gloo on CPU, nccl on GPU. Sets CPU threads and the seed."""
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
     ddp = "WORLD_SIZE" in os.environ
     if ddp:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -81,10 +81,7 @@ def validate(model, windows, batch=4):
 
 def main(argv=None):
     args = parse_args(argv)
-    rank, world, device = setup_distributed()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    rank, world, device = setup_distributed(args.threads)
 
     cfg = TokenizerConfig(**TINY) if args.tiny else TokenizerConfig()
     model, ema, opt, step, train_model = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr,

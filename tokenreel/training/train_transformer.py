@@ -131,10 +131,7 @@ def validate(model, cfg, batches):
 
 def main(argv=None):
     args = parse_args(argv)
-    rank, world, device = setup_distributed()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    rank, world, device = setup_distributed(args.threads)
     encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
     cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
     model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg), args.out, world, device, lr=args.lr,
