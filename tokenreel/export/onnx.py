@@ -1,4 +1,6 @@
 """ONNX export of one artifact: torch.export (dynamo) at opset 18, fixed shapes, optimized by onnxscript."""
+import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -12,7 +14,8 @@ def export(artifact, path: Path):
     """Write artifact as ONNX at `path` (temp file, then rename). Returns the op types it uses."""
     import onnx
     tmp = path.with_suffix(".tmp.onnx")
-    with warnings.catch_warnings():
+    # the exporter prints its stages to stdout; the export command shows its own progress bar instead
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(artifact.module, artifact.inputs, dynamo=True, opset_version=OPSET,
                                     input_names=artifact.input_names, output_names=artifact.output_names,
