@@ -13,15 +13,17 @@ How the geometry is reached cheaply and exportably:
   state, so streaming one latent frame per call is exact;
 - GroupNorm runs on (B*T, C, H, W), i.e. per frame, so streaming statistics equal whole-clip ones.
 """
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import JsonConfig
+
 
 @dataclass
-class TokenizerConfig:
+class TokenizerConfig(JsonConfig):
     bits: int = 18              # D: latent channels = bits per token (MAGVIT-v2: 18)
     patch: int = 4              # space-to-depth factor at the input
     group: int = 4              # frames per latent frame (after the first)
@@ -35,13 +37,6 @@ class TokenizerConfig:
     @property
     def spatial_factor(self):
         return self.patch * 2
-
-    def to_dict(self):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 class CausalConv(nn.Module):

@@ -8,15 +8,17 @@ Written for export: static shapes, attention as explicit matmul + softmax (SDPA 
 bring mask logic that stays off the XNNPACK delegate), no data-dependent control flow.
 """
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import JsonConfig
+
 
 @dataclass
-class TransformerConfig:
+class TransformerConfig(JsonConfig):
     bits: int = 18
     splits: int = 2            # sub-tokens per token
     window: tuple = (5, 16, 16)  # latent frames, rows, columns
@@ -41,13 +43,6 @@ class TransformerConfig:
     @property
     def tokens(self):
         return math.prod(self.window)
-
-    def to_dict(self):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 class Attention(nn.Module):
