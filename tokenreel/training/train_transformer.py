@@ -134,7 +134,7 @@ def main(argv=None):
     rank, world, device = setup_distributed(args.threads)
     encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
     cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
-    model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg), args.out, world, device, lr=args.lr,
+    model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg).fused_attention(), args.out, world, device, lr=args.lr,
                                                  betas=(0.9, 0.95), weight_decay=0.05)
 
     data_dir = args.data or default_data_dir()
