@@ -1,5 +1,8 @@
-"""ONNX export: phone op set, manifest with hashes, and the same tokens as the server model on a real clip."""
+"""Exports: phone op sets, XNNPACK delegation, Core ML structure, manifest with hashes, and the same tokens
+and frames as the server model on a real clip."""
 import json
+import platform
+import shutil
 
 import numpy as np
 import pytest
@@ -8,13 +11,18 @@ import torch
 from tokenreel.backends import tokenizer_backend, transformer_backend
 from tokenreel.errors import UserError
 from tokenreel.export import export_models
+from tokenreel.export.spec import Artifact
 from tokenreel.models.transformer import MaskedTransformer, TransformerConfig
 from tokenreel.models.weights import save_weights
 from tokenreel.runtime import manifest as manifest_io
+from tokenreel.runtime.codec import decode_tokens
 from tokenreel.runtime.edit import reframe_outpaint
 from tokenreel.runtime.pipeline import encode_video
 
 from conftest import run_cli
+
+FORMATS = ("onnx", "executorch", "coreml")
+RUNNABLE = ("onnx", "executorch")   # Core ML predicts on macOS only
 
 
 @pytest.fixture(scope="module")
@@ -23,57 +31,134 @@ def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("export")
     tf = d / "transformer.safetensors"
     save_weights(MaskedTransformer(TransformerConfig(dim=32, layers=1, heads=2, window=(5, 8, 8))), tf, "test")
-    export_models(d / "onnx", size=(64, 152), transformer_weights=tf, quiet=True)
-    return d / "onnx", tf
+    export_models(d / "models", formats=FORMATS, precisions=("fp32", "fp16"), size=(64, 152),
+                  transformer_weights=tf, quiet=True)
+    return d / "models", tf
 
 
-def test_manifest_and_op_set(exported):
+@pytest.fixture(scope="module")
+def server_tokens(bikes):
+    tokens, _ = encode_video(tokenizer_backend("torch"), bikes, 64, max_frames=17, quiet=True)
+    return tokens
+
+
+def test_manifest_describes_every_artifact(exported):
     folder, _ = exported
     m = manifest_io.read(folder)
-    roles = {a["role"] for a in m["artifacts"].values()}
-    assert roles == {"encoder_step", "decoder_step", "transformer"}
-    phone_ops = {"Add", "Concat", "Conv", "InstanceNormalization", "Mul", "Reshape", "Sigmoid", "Slice",
-                 "Transpose", "DepthToSpace", "MatMul", "Softmax", "Gather", "LayerNormalization", "Tanh", "Pow",
-                 "Div", "Sub", "Gemm", "Unsqueeze", "Squeeze", "Split", "Constant", "Expand", "Cast", "Erf", "Sqrt",
-                 "ReduceMean"}
+    kinds = {(a["role"], a["format"], a["precision"]) for a in m["artifacts"].values()}
+    assert kinds == {(r, f, p) for r in ("encoder_step", "decoder_step", "transformer") for f in FORMATS
+                     for p in ("fp32", "fp16")}
+    assert m["geometry"]["mask_id"] == 2 ** m["geometry"]["sub_bits"]
     for a in m["artifacts"].values():
-        assert "Conv3d" not in a["ops"] and set(a["ops"]) <= phone_ops, a["ops"]
-        assert all(-1 not in i["shape"] for i in a["inputs"])  # static shapes
-    enc = manifest_io.find(m, "encoder_step", "onnx", "fp32")
+        assert a["bytes"] > 0 and len(a["sha256"]) == 64 and (folder / a["file"]).exists()
+        assert all(-1 not in i["shape"] for i in a["inputs"] + a["outputs"])  # static shapes
+    enc = manifest_io.find(m, "encoder_step", "executorch", "fp32")
     assert enc["inputs"][0]["shape"] == [1, 4, 3, 64, 152] and len(enc["state"]) == len(enc["inputs"]) - 1
+    assert manifest_io.find(m, "encoder_step", "executorch", "fp16")["inputs"][0]["dtype"] == "float16"
+    assert manifest_io.find(m, "transformer", "coreml", "fp32")["inputs"][0]["dtype"] == "int32"
 
 
-def test_onnx_gives_the_server_tokens_on_a_real_clip(exported, bikes):
+def test_phone_op_sets(exported):
+    folder, _ = exported
+    m = manifest_io.read(folder)
+    onnx_ops = {"Add", "Concat", "Conv", "InstanceNormalization", "Mul", "Reshape", "Sigmoid", "Slice",
+                "Transpose", "DepthToSpace", "MatMul", "Softmax", "Gather", "LayerNormalization", "Tanh", "Pow",
+                "Div", "Sub", "Gemm", "Unsqueeze", "Squeeze", "Split", "Constant", "Expand", "Cast", "Erf",
+                "Sqrt", "ReduceMean"}
+    for a in m["artifacts"].values():
+        assert not any("conv3d" in op.lower() or "convolution3d" in op.lower() for op in a["ops"]), a["file"]
+        if a["format"] == "onnx":
+            assert set(a["ops"]) <= onnx_ops, a["ops"]
+        if a["format"] == "coreml":
+            assert "conv" in a["ops"] or "einsum" in a["ops"]
+            want = "float16" if a["precision"] == "fp16" else "float32"
+            assert want in a["compute_dtypes"] and ("float16" in a["compute_dtypes"]) == (want == "float16")
+
+
+def test_executorch_delegates_every_heavy_op(exported):
+    from tokenreel.export.executorch import heavy_ops
+    folder, _ = exported
+    for a in manifest_io.read(folder)["artifacts"].values():
+        if a["format"] == "executorch":
+            d = a["delegation"]
+            assert d["subgraphs"] >= 1 and not heavy_ops(d["portable"]), d
+            assert heavy_ops(d["delegated"]), d   # the FLOPs are inside XNNPACK
+
+
+def test_executorch_export_refuses_an_undelegated_heavy_op(tmp_path):
+    from tokenreel.export import executorch
+    conv3d = Artifact("conv3d", "encoder_step", torch.nn.Conv3d(3, 4, 3).eval(), (torch.zeros(1, 3, 4, 8, 8),),
+                      ["x"], ["y"])
+    with pytest.raises(UserError, match="convolution"):
+        executorch.export(conv3d, tmp_path / "c.pte")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("fmt", RUNNABLE)
+def test_exported_tokenizer_gives_the_server_tokens_and_frames(exported, bikes, server_tokens, fmt):
+    folder, _ = exported
+    tok = tokenizer_backend(fmt, models=folder)
+    tokens, _ = encode_video(tok, bikes, 64, max_frames=17, quiet=True)
+    assert tokens.shape == server_tokens.shape == (5, 8, 19) and (tokens == server_tokens).mean() >= 0.999
+    ours = np.stack(list(decode_tokens(tok, server_tokens))).astype(np.float64)
+    server = np.stack(list(decode_tokens(tokenizer_backend("torch"), server_tokens))).astype(np.float64)
+    mse = np.mean((ours - server) ** 2)
+    assert ours.shape == server.shape and (mse == 0 or 10 * np.log10(255 ** 2 / mse) >= 60)
+
+
+@pytest.mark.parametrize("fmt", RUNNABLE)
+def test_exported_fp16_stays_close(exported, bikes, server_tokens, fmt):
+    tok = tokenizer_backend(fmt, models=exported[0], precision="fp16")
+    tokens, _ = encode_video(tok, bikes, 64, max_frames=17, quiet=True)
+    bits_equal = ((tokens[..., None] >> np.arange(18)) & 1) == ((server_tokens[..., None] >> np.arange(18)) & 1)
+    assert bits_equal.mean() >= 0.99
+
+
+@pytest.mark.parametrize("fmt", RUNNABLE)
+def test_exported_transformer_makes_the_server_edit(exported, server_tokens, fmt):
     folder, tf_path = exported
-    onnx_tok = tokenizer_backend("onnx", models=folder)
-    torch_tok = tokenizer_backend("torch")
-    a, _ = encode_video(onnx_tok, bikes, 64, max_frames=17, quiet=True)
-    b, _ = encode_video(torch_tok, bikes, 64, max_frames=17, quiet=True)
-    assert a.shape == b.shape == (5, 8, 19) and (a == b).mean() >= 0.999
-    # an edit end to end: same seed, same picks
-    onnx_tf = transformer_backend("onnx", tokenizer=onnx_tok, models=folder)
-    torch_tf = transformer_backend("torch", tf_path, torch_tok)
-    ra, _ = reframe_outpaint(onnx_tf, b, "9:16", steps=3, seed=5)
-    rb, _ = reframe_outpaint(torch_tf, b, "9:16", steps=3, seed=5)
+    exported_tf = transformer_backend(fmt, tokenizer=tokenizer_backend(fmt, models=folder), models=folder)
+    server_tf = transformer_backend("torch", tf_path, tokenizer_backend("torch"))
+    ra, _ = reframe_outpaint(exported_tf, server_tokens, "9:16", steps=3, seed=5)
+    rb, _ = reframe_outpaint(server_tf, server_tokens, "9:16", steps=3, seed=5)
     assert (ra == rb).mean() >= 0.999
 
 
-def test_changed_artifact_is_refused(exported, tmp_path):
-    import shutil
+@pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML predictions need macOS (coremltools)")
+def test_coreml_predicts_the_server_tokens(exported, bikes, server_tokens):
+    tok = tokenizer_backend("coreml", models=exported[0])
+    tokens, _ = encode_video(tok, bikes, 64, max_frames=17, quiet=True)
+    assert (tokens == server_tokens).mean() >= 0.999
+
+
+def test_coreml_backend_off_macos_is_a_clear_error(exported):
+    if platform.system() == "Darwin":
+        pytest.skip("this machine runs Core ML")
+    with pytest.raises(UserError, match="needs macOS"):
+        tokenizer_backend("coreml", models=exported[0])
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_changed_artifact_is_refused(exported, tmp_path, fmt):
     folder, _ = exported
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     m = json.loads((copy / "manifest.json").read_text())
-    victim = copy / next(iter(m["artifacts"].values()))["file"]
+    victim = copy / next(a for a in m["artifacts"].values() if a["format"] == fmt)["file"]
+    if victim.is_dir():   # an .mlpackage: change its weights file
+        victim = max((f for f in victim.rglob("*") if f.is_file()), key=lambda f: f.stat().st_size)
     victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(UserError, match="changed since export"):
         manifest_io.read(copy)
 
 
-def test_cli_onnx_backend(exported, bikes, tmp_path):
+def test_cli_exported_backends(exported, bikes, tmp_path):
     folder, _ = exported
     out = tmp_path / "b.trl"
-    r = run_cli("encode", bikes, "-o", out, "--size", "64", "--backend", "onnx", "--models", folder)
-    assert r.returncode == 0, r.stderr
+    for fmt in RUNNABLE:
+        r = run_cli("encode", bikes, "-o", out, "--size", "64", "--backend", fmt, "--models", folder)
+        assert r.returncode == 0, r.stderr
     r = run_cli("encode", bikes, "-o", out, "--backend", "onnx")
     assert r.returncode == 2 and "--models" in r.stderr
+    r = run_cli("export", "-o", tmp_path / "x", "--formats", "tflite")
+    assert r.returncode == 2 and "tflite" in r.stderr and "Traceback" not in r.stderr

@@ -1,5 +1,6 @@
 """The `tokenreel` command."""
 import argparse
+import logging
 import json
 import os
 import sys
@@ -129,8 +130,14 @@ def cmd_export(args):
         raise UserError(f"--size {args.size!r}: give HxW in pixels, e.g. 128x224")
     m = export_models(args.output, args.formats.split(","), args.precision.split(","), (h, w), args.weights,
                       args.transformer, args.quiet)
-    for key, a in m["artifacts"].items():
-        print(f"{a['file']:40} {a['bytes'] / 1e6:6.2f} MB  ops: {' '.join(a['ops'])}")
+    print(f"{'artifact':44} {'MB':>7} {'export s':>8}  notes")
+    for a in m["artifacts"].values():
+        note = ""
+        if "delegation" in a:
+            portable = a["delegation"]["portable"]
+            note = "all ops on XNNPACK" if not portable else \
+                "outside XNNPACK: " + ", ".join(f"{k} x{v}" for k, v in sorted(portable.items()))
+        print(f"{a['file']:44} {a['bytes'] / 1e6:7.2f} {a['export_seconds']:8.1f}  {note}")
     print(f"wrote {Path(args.output) / 'manifest.json'}")
 
 
@@ -245,8 +252,8 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_opts(sp):
-        sp.add_argument("--backend", default="torch", choices=["torch", "onnx"],
-                        help="torch: the server model; onnx: exported models in ONNX Runtime (needs --models)")
+        sp.add_argument("--backend", default="torch", choices=["torch", "onnx", "executorch", "coreml"],
+                        help="torch: the server model; onnx / executorch / coreml: exported models (needs --models)")
         sp.add_argument("--models", type=Path, default=None, help="export folder (tokenreel export -o DIR)")
         sp.add_argument("--precision", default="fp32", help="which exported precision to run")
         sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
@@ -264,10 +271,10 @@ def build_parser():
     model_opts(sp)
     sp.set_defaults(fn=cmd_decode)
 
-    sp = sub.add_parser("export", help="export the models for phones (this version: ONNX), with a manifest")
+    sp = sub.add_parser("export", help="export the models for phones (ONNX, Core ML, ExecuTorch), with a manifest")
     sp.add_argument("-o", "--output", required=True, help="export folder")
-    sp.add_argument("--formats", default="onnx")
-    sp.add_argument("--precision", default="fp32")
+    sp.add_argument("--formats", default="onnx", help="comma-separated: onnx,coreml,executorch")
+    sp.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16")
     sp.add_argument("--size", default="128x224", help="frame size HxW the step models take (fixed shapes)")
     sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
     sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped, if any)")
@@ -337,8 +344,15 @@ def build_parser():
     return p
 
 
+# Converters and runtimes log warnings about their own internals (optional CUDA kernels, deprecations)
+# that a user can do nothing about; the commands print what matters.
+LIBRARY_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "torch._export", "coremltools", "executorch")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     try:

@@ -1,22 +1,23 @@
 """Model backends for the runtime. Each imports its own engine lazily, so the runtime stays torch-free:
-`torch` is the PyTorch server model; `onnx` runs an export folder (`tokenreel export`) in ONNX Runtime."""
+`torch` is the PyTorch server model; `onnx`, `executorch` and `coreml` run an export folder
+(`tokenreel export`) in ONNX Runtime, ExecuTorch (XNNPACK) or Core ML (macOS)."""
 from ..errors import UserError
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "executorch", "coreml")
 
 
 def _check(name, models):
     if name not in BACKENDS:
-        raise UserError(f"unknown backend {name!r}; this version has: {', '.join(BACKENDS)}")
+        raise UserError(f"unknown backend {name!r}; choose from: {', '.join(BACKENDS)}")
     if name != "torch" and models is None:
         raise UserError(f"--backend {name} runs exported models: pass --models DIR (made by `tokenreel export`)")
 
 
 def tokenizer_backend(name="torch", weights=None, models=None, precision="fp32"):
     _check(name, models)
-    if name == "onnx":
-        from .onnx_backend import OnnxTokenizer
-        return OnnxTokenizer(models, precision)
+    if name != "torch":
+        from .exported import ExportedTokenizer
+        return ExportedTokenizer(models, name, precision)
     from .torch_backend import TorchTokenizer
     return TorchTokenizer(weights)
 
@@ -24,9 +25,9 @@ def tokenizer_backend(name="torch", weights=None, models=None, precision="fp32")
 def transformer_backend(name="torch", weights=None, tokenizer=None, models=None, precision="fp32"):
     """The transformer backend; with `tokenizer`, checks that both were trained on the same tokens."""
     _check(name, models)
-    if name == "onnx":
-        from .onnx_backend import OnnxTransformer
-        tf = OnnxTransformer(models, precision)
+    if name != "torch":
+        from .exported import ExportedTransformer
+        tf = ExportedTransformer(models, name, precision)
     else:
         from .torch_backend import TorchTransformer
         tf = TorchTransformer(weights)

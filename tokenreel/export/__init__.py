@@ -1,5 +1,10 @@
-"""Exports of the server models for phones. This version writes ONNX (Core ML and ExecuTorch: see the
-open export issue); `tokenreel export` drives it and writes manifest.json beside the artifacts."""
+"""Exports of the server models for phones: ONNX, Core ML and ExecuTorch, fp32 and fp16.
+
+What is exported is defined once (`spec.py`); each format has one module with `export(artifact, path,
+precision) -> info`; `tokenreel export` drives them and writes manifest.json beside the artifacts.
+"""
+import importlib
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -10,19 +15,29 @@ from ..runtime.sampler import SPEC_VERSION
 from . import manifest as manifest_io
 from .spec import tokenizer_artifacts, transformer_artifact
 
-FORMATS = {"onnx": ".onnx"}
-PRECISIONS = ("fp32",)
+FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "executorch": ".pte"}   # format -> file suffix
+PRECISIONS = ("fp32", "fp16")
+MIN_VERSIONS = {"onnxruntime": "1.17", "onnx_opset": 18, "executorch": "1.5", "ios": "17", "coreml_spec": 8}
+
+
+def _check_choices(formats, precisions):
+    for f in formats:
+        if f not in FORMATS:
+            raise UserError(f"--formats {f}: choose from {', '.join(FORMATS)}")
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise UserError(f"--precision {p}: choose from {', '.join(PRECISIONS)} (int8: see the quantization issue)")
 
 
 def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128, 224),
                   tokenizer_weights=None, transformer_weights=None, quiet=False):
     from ..models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER, load_tokenizer, load_transformer
-    for f in formats:
-        if f not in FORMATS:
-            raise UserError(f"--formats {f}: this version exports {', '.join(FORMATS)}")
-    for p in precisions:
-        if p not in PRECISIONS:
-            raise UserError(f"--precision {p}: this version exports {', '.join(PRECISIONS)}")
+    _check_choices(formats, precisions)
+    for f in formats:   # a missing optional engine is a user error, before any work is done
+        try:
+            importlib.import_module({"onnx": "onnxscript", "coreml": "coremltools", "executorch": "executorch"}[f])
+        except ImportError:
+            raise UserError(f"--formats {f} needs its converter: pip install 'tokenreel[export]'")
     h, w = size
     tokenizer, tok_meta = load_tokenizer(tokenizer_weights or DEFAULT_TOKENIZER)
     s = tokenizer.cfg.spatial_factor
@@ -41,14 +56,17 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries = {}
-    jobs = [(a, f, p) for a in artifacts for f in formats for p in precisions]
-    for a, fmt, precision in tqdm(jobs, desc="export", disable=quiet):
+    jobs = [(a, f, p) for f in formats for p in precisions for a in artifacts]
+    bar = tqdm(jobs, desc="export", disable=quiet)
+    for a, fmt, precision in bar:
+        bar.set_postfix_str(f"{a.name} {fmt} {precision}")
         path = out / f"{a.name}.{precision}{FORMATS[fmt]}"
-        from . import onnx as onnx_export
-        ops = onnx_export.export(a, path)
-        entries[f"{a.name}.{precision}.{fmt}"] = manifest_io.artifact_entry(a, path, fmt, precision, ops)
+        t = time.perf_counter()
+        info = importlib.import_module(f".{fmt}", __name__).export(a, path, precision)
+        entry = manifest_io.artifact_entry(a, path, fmt, precision, info)
+        entry["export_seconds"] = round(time.perf_counter() - t, 1)
+        entries[f"{a.name}.{precision}.{fmt}"] = entry
     manifest = {"schema_version": SCHEMA_VERSION, "geometry": geometry, "weights": weights,
-                "sampler": SPEC_VERSION, "onnx_opset": 18, "min_versions": {"onnxruntime": "1.17"},
-                "artifacts": entries}
+                "sampler": SPEC_VERSION, "min_versions": MIN_VERSIONS, "artifacts": entries}
     manifest_io.write(out, manifest)
     return manifest

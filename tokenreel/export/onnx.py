@@ -1,4 +1,6 @@
-"""ONNX export of one artifact: torch.export (dynamo) at opset 18, fixed shapes, optimized by onnxscript."""
+"""ONNX export of one artifact: torch.export (dynamo) at opset 18, fixed shapes, optimized by onnxscript.
+fp16 converts the weights and computations to half with ONNX Runtime's converter, keeping fp32 inputs and
+outputs so the same runtime code feeds every precision."""
 import contextlib
 import io
 import os
@@ -10,8 +12,8 @@ import torch
 OPSET = 18
 
 
-def export(artifact, path: Path):
-    """Write artifact as ONNX at `path` (temp file, then rename). Returns the op types it uses."""
+def export(artifact, path: Path, precision="fp32"):
+    """Write artifact as ONNX at `path` (temp file, then rename). Returns {"ops": op types it uses}."""
     import onnx
     tmp = path.with_suffix(".tmp.onnx")
     # the exporter prints its stages to stdout; the export command shows its own progress bar instead
@@ -22,6 +24,16 @@ def export(artifact, path: Path):
                                     optimize=True, verbose=False)
     program.save(str(tmp))
     model = onnx.load(str(tmp))
+    if precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = convert_float_to_float16(model, keep_io_types=True)
+        import onnx_ir   # the converter appends its input casts at the end: restore topological order
+        graph = onnx_ir.from_proto(model)
+        graph.graph.sort()
+        model = onnx_ir.to_proto(graph)
+        onnx.save(model, str(tmp))
     onnx.checker.check_model(model)
     os.replace(tmp, path)
-    return sorted({n.op_type for n in model.graph.node})
+    return {"ops": sorted({n.op_type for n in model.graph.node})}

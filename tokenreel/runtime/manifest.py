@@ -16,6 +16,22 @@ def file_sha256(path):
     return h.hexdigest()
 
 
+def path_sha256(path):
+    """sha256 of a file, or of a folder (a Core ML .mlpackage): its files' relative paths and hashes, sorted."""
+    path = Path(path)
+    if not path.is_dir():
+        return file_sha256(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def path_bytes(path):
+    path = Path(path)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
 def read(folder, verify=True):
     """Load DIR/manifest.json; with `verify`, refuse any artifact whose size or sha256 differs."""
     folder = Path(folder)
@@ -32,7 +48,7 @@ def read(folder, verify=True):
     if verify:
         for a in manifest["artifacts"].values():
             f = folder / a["file"]
-            if not f.is_file() or f.stat().st_size != a["bytes"] or file_sha256(f) != a["sha256"]:
+            if not f.exists() or path_bytes(f) != a["bytes"] or path_sha256(f) != a["sha256"]:
                 raise UserError(f"{f}: missing or changed since export (sha256 differs from the manifest); "
                                 f"re-export the folder")
     return manifest
