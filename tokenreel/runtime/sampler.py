@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from .tokens import sub_tokens_of
+
 SPEC_VERSION = "tokenreel-sampler-v1"
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 M1, M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -80,14 +82,11 @@ def maskgit_decode(logits_fn, tokens, known, splits, sub_bits, mask_id, steps=12
     tokens = np.where(known, tokens, 0).astype(np.int64)
     fixed = known.copy()
     unknown = int((~known).sum())
-    shifts = np.arange(splits, dtype=np.int64)[:, None] * sub_bits
     for step in range(steps):
         masked = np.flatnonzero(~fixed)
         if len(masked) == 0:
             break
-        sub = (tokens[None, :] >> shifts) & ((1 << sub_bits) - 1)
-        sub[:, ~fixed] = mask_id
-        logits = logits_fn(sub)
+        logits = logits_fn(sub_tokens_of(tokens, fixed, splits, sub_bits, mask_id))
         g = gen.derive(step)
         M = len(masked)
         u = g.uniform(0, splits * M).reshape(M, splits)  # per masked token, per sub-token

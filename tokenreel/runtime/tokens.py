@@ -21,3 +21,11 @@ def latents_of(tokens: np.ndarray, bits: int) -> np.ndarray:
 def quantize(latent: np.ndarray) -> np.ndarray:
     """(T, bits, H, W) float pre-quantization latent -> (T, H, W) tokens (LFQ: sign of each channel)."""
     return tokens_of(np.moveaxis(latent >= 0, 1, -1))
+
+
+def sub_tokens_of(tokens: np.ndarray, known: np.ndarray, splits: int, sub_bits: int, mask_id: int) -> np.ndarray:
+    """(N,) tokens -> (splits, N) int64 sub-tokens, lowest bits first, mask_id where not known."""
+    shifts = np.arange(splits, dtype=np.int64)[:, None] * sub_bits
+    sub = (np.asarray(tokens, dtype=np.int64)[None, :] >> shifts) & ((1 << sub_bits) - 1)
+    sub[:, ~known] = mask_id
+    return sub
