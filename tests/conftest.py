@@ -26,6 +26,27 @@ def backend():
     return tokenizer_backend("torch")
 
 
+FORMATS = ("onnx", "executorch", "coreml")
+RUNNABLE = ("onnx", "executorch")   # Core ML predicts on macOS only
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Every format and precision exported at 64x152 (bikes.mp4 at 64 px), with a small untrained transformer
+    (these tests check that exports reproduce the server model, whatever its weights)."""
+    import torch
+    from tokenreel.export import export_models
+    from tokenreel.models.transformer import MaskedTransformer, TransformerConfig
+    from tokenreel.models.weights import save_weights
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("export")
+    tf = d / "transformer.safetensors"
+    save_weights(MaskedTransformer(TransformerConfig(dim=32, layers=1, heads=2, window=(5, 8, 8))), tf, "test")
+    export_models(d / "models", formats=FORMATS, precisions=("fp32", "fp16"), size=(64, 152),
+                  transformer_weights=tf, quiet=True)
+    return d / "models", tf
+
+
 def run_cli(*args, cwd=None):
     """Run `python -m tokenreel ARGS` as a user would; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "tokenreel", "-q", *map(str, args)], capture_output=True,

@@ -10,30 +10,13 @@ import torch
 
 from tokenreel.backends import tokenizer_backend, transformer_backend
 from tokenreel.errors import UserError
-from tokenreel.export import export_models
 from tokenreel.export.spec import Artifact
-from tokenreel.models.transformer import MaskedTransformer, TransformerConfig
-from tokenreel.models.weights import save_weights
 from tokenreel.runtime import manifest as manifest_io
 from tokenreel.runtime.codec import decode_tokens
 from tokenreel.runtime.edit import reframe_outpaint
 from tokenreel.runtime.pipeline import encode_video
 
-from conftest import run_cli
-
-FORMATS = ("onnx", "executorch", "coreml")
-RUNNABLE = ("onnx", "executorch")   # Core ML predicts on macOS only
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("export")
-    tf = d / "transformer.safetensors"
-    save_weights(MaskedTransformer(TransformerConfig(dim=32, layers=1, heads=2, window=(5, 8, 8))), tf, "test")
-    export_models(d / "models", formats=FORMATS, precisions=("fp32", "fp16"), size=(64, 152),
-                  transformer_weights=tf, quiet=True)
-    return d / "models", tf
+from conftest import FORMATS, RUNNABLE, run_cli
 
 
 @pytest.fixture(scope="module")
