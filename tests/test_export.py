@@ -66,6 +66,10 @@ def test_executorch_delegates_every_heavy_op(exported):
             d = a["delegation"]
             assert d["subgraphs"] >= 1 and not heavy_ops(d["portable"]), d
             assert heavy_ops(d["delegated"]), d   # the FLOPs are inside XNNPACK
+            cost = d["cost"]   # measured by ExecuTorch's profiler at export
+            assert cost["delegate_ms"] > 0 and 0 <= cost["portable_share"] < 1
+            if a["role"] != "transformer" and a["precision"] == "fp32":
+                assert cost["portable_share"] < 0.2, cost   # the group norms are cheap glue
 
 
 def test_executorch_export_refuses_an_undelegated_heavy_op(tmp_path):

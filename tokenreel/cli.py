@@ -136,7 +136,8 @@ def cmd_export(args):
         if "delegation" in a:
             portable = a["delegation"]["portable"]
             note = "all ops on XNNPACK" if not portable else \
-                "outside XNNPACK: " + ", ".join(f"{k} x{v}" for k, v in sorted(portable.items()))
+                "outside XNNPACK: " + ", ".join(f"{k} x{v}" for k, v in sorted(portable.items())) + \
+                f" ({100 * a['delegation']['cost']['portable_share']:.1f}% of the run time)"
         print(f"{a['file']:44} {a['bytes'] / 1e6:7.2f} {a['export_seconds']:8.1f}  {note}")
     print(f"wrote {Path(args.output) / 'manifest.json'}")
 

@@ -16,7 +16,7 @@ from . import manifest as manifest_io
 from .spec import tokenizer_artifacts, transformer_artifact
 
 FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "executorch": ".pte"}   # format -> file suffix
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 MIN_VERSIONS = {"onnxruntime": "1.17", "onnx_opset": 18, "executorch": "1.5", "ios": "17", "coreml_spec": 8}
 
 
@@ -26,11 +26,11 @@ def _check_choices(formats, precisions):
             raise UserError(f"--formats {f}: choose from {', '.join(FORMATS)}")
     for p in precisions:
         if p not in PRECISIONS:
-            raise UserError(f"--precision {p}: choose from {', '.join(PRECISIONS)} (int8: see the quantization issue)")
+            raise UserError(f"--precision {p}: choose from {', '.join(PRECISIONS)}")
 
 
 def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128, 224),
-                  tokenizer_weights=None, transformer_weights=None, quiet=False):
+                  tokenizer_weights=None, transformer_weights=None, quiet=False, calibration_clips=None):
     from ..models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER, load_tokenizer, load_transformer
     _check_choices(formats, precisions)
     for f in formats:   # a missing optional engine is a user error, before any work is done
@@ -53,6 +53,13 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
         c = transformer.cfg
         geometry.update(window=list(c.window), splits=c.splits, sub_bits=c.sub_bits, mask_id=c.mask_id)
         weights["transformer"] = {"id": tf_meta["id"], "sha256": tf_meta["sha256"]}
+    calibration = {}
+    if "int8" in precisions:   # real inputs of every role, from the server model (quantization/calibration.py)
+        from ..backends.torch_backend import TorchTokenizer, TorchTransformer
+        from ..quantization.calibration import calibration_set
+        calibration = calibration_set(TorchTokenizer(tokenizer_weights),
+                                      TorchTransformer(tf_path) if "transformer" in weights else None,
+                                      (w, h), calibration_clips, None if quiet else tqdm)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries = {}
@@ -62,7 +69,7 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
         bar.set_postfix_str(f"{a.name} {fmt} {precision}")
         path = out / f"{a.name}.{precision}{FORMATS[fmt]}"
         t = time.perf_counter()
-        info = importlib.import_module(f".{fmt}", __name__).export(a, path, precision)
+        info = importlib.import_module(f".{fmt}", __name__).export(a, path, precision, calibration.get(a.role))
         entry = manifest_io.artifact_entry(a, path, fmt, precision, info)
         entry["export_seconds"] = round(time.perf_counter() - t, 1)
         entries[f"{a.name}.{precision}.{fmt}"] = entry

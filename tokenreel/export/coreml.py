@@ -28,6 +28,7 @@ def _module_and_inputs(artifact):
 
 
 def convert(artifact, precision="fp32"):
+    """int8: fp16 activations with int8 linear (symmetric, per-channel) weights, the Neural Engine's path."""
     import coremltools as ct
     module, inputs = _module_and_inputs(artifact)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
@@ -35,7 +36,7 @@ def convert(artifact, precision="fp32"):
         warnings.simplefilter("ignore")
         program = torch.export.export(module, inputs, strict=False).run_decompositions({})
         model = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
-                           compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+                           compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
                            compute_units=ct.ComputeUnit.ALL, skip_model_load=True)
     spec = model.get_spec()
     # torch.export does not keep argument names; give the package the manifest's names
@@ -43,7 +44,13 @@ def convert(artifact, precision="fp32"):
         ct.utils.rename_feature(spec, old, new, rename_outputs=False)
     for old, new in zip([f.name for f in spec.description.output], artifact.output_names):
         ct.utils.rename_feature(spec, old, new, rename_inputs=False)
-    return ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
+    model = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
+    if precision == "int8":
+        from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
+        config = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8"))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            model = linear_quantize_weights(model, config)
+    return model
 
 
 def describe(model):
@@ -79,8 +86,10 @@ def check(model, artifact, precision):
     for i, t in zip(d["inputs"], artifact.inputs):
         if i["shape"] != list(t.shape):
             problems.append(f"input {i['name']} shape {i['shape']} != {list(t.shape)}")
-    if precision == "fp16" and "float16" not in d["dtypes"]:
+    if precision in ("fp16", "int8") and "float16" not in d["dtypes"]:
         problems.append("no fp16 computation")
+    if precision == "int8" and not any(op.startswith("constexpr_") for op in d["ops"]):
+        problems.append("no int8 weights (constexpr dequantize ops)")
     if precision == "fp32" and "float16" in d["dtypes"]:
         problems.append("fp16 computations in an fp32 package")
     if problems:
@@ -88,7 +97,7 @@ def check(model, artifact, precision):
     return d
 
 
-def export(artifact, path: Path, precision="fp32"):
+def export(artifact, path: Path, precision="fp32", calibration=None):
     """Write artifact as PATH (an .mlpackage folder; temp folder, then rename). Returns its description."""
     model = convert(artifact, precision)
     d = check(model, artifact, precision)

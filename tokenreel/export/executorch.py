@@ -19,8 +19,9 @@ from .manifest import tensor_spec
 HEAVY_OPS = ("convolution", "mm", "bmm", "addmm", "linear", "matmul", "baddbmm", "_softmax", "einsum")
 
 
-def lower(artifact, precision="fp32"):
-    """torch.export + XNNPACK lowering -> (edge program manager, delegation summary)."""
+def lower(artifact, precision="fp32", calibration=None):
+    """torch.export + XNNPACK lowering -> (edge program manager, delegation summary).
+    int8: PT2E static quantization first (quantization/executorch_int8.py), calibrated on real inputs."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
@@ -30,6 +31,9 @@ def lower(artifact, precision="fp32"):
         inputs = tuple(x.half() if x.is_floating_point() else x for x in inputs)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
+        if precision == "int8":
+            from ..quantization import executorch_int8, recipe
+            module = executorch_int8.quantize(module, inputs, calibration, recipe.kept_float(artifact.role))
         program = torch.export.export(module, inputs, strict=False)
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     info = get_delegation_info(edge.exported_program().graph_module)
@@ -45,9 +49,9 @@ def heavy_ops(names):
     return sorted(op for op in names if any(op == h or op.startswith(h + "_") for h in HEAVY_OPS))
 
 
-def export(artifact, path: Path, precision="fp32"):
+def export(artifact, path: Path, precision="fp32", calibration=None):
     """Write artifact as an XNNPACK-delegated .pte at `path`; returns its manifest info."""
-    edge, delegation = lower(artifact, precision)
+    edge, delegation = lower(artifact, precision, calibration)
     heavy = heavy_ops(delegation["portable"])
     if heavy:
         raise UserError(f"ExecuTorch export of {artifact.name}: heavy ops not delegated to XNNPACK: "
@@ -58,7 +62,12 @@ def export(artifact, path: Path, precision="fp32"):
     tmp = path.with_suffix(".tmp.pte")
     tmp.write_bytes(program.buffer)
     os.replace(tmp, path)
+    delegation["cost"] = portable_cost(path, artifact.inputs if precision != "fp16" else
+                                       tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs))
     info = {"ops": sorted(set(delegation["delegated"]) | set(delegation["portable"])), "delegation": delegation}
+    if precision == "int8":
+        from ..quantization import recipe
+        info["kept_float"] = recipe.kept_float(artifact.role)
     if precision == "fp16":   # the program takes and returns half tensors
         module = copy.deepcopy(artifact.module).half()
         inputs = tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs)
@@ -67,3 +76,33 @@ def export(artifact, path: Path, precision="fp32"):
         info["inputs"] = tensor_spec(artifact.input_names, inputs)
         info["outputs"] = tensor_spec(artifact.output_names, outputs if isinstance(outputs, tuple) else (outputs,))
     return info
+
+
+def portable_cost(path, inputs, runs=5):
+    """What the ops left outside XNNPACK cost: ExecuTorch's own profiler (ETDump) over a few runs.
+    -> {"delegate_ms", "portable_ms", "portable_share", "portable_ms_by_op"}, medians per call."""
+    import statistics
+    import tempfile
+    from executorch.devtools import Inspector
+    from executorch.runtime import Runtime
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), \
+            contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = Runtime.get().load_program(Path(path), enable_etdump=True)
+        method = program.load_method("forward")
+        for _ in range(runs):
+            method.execute(list(inputs))
+        program.write_etdump_result_to_file(f"{tmp}/run.etdp", f"{tmp}/debug.bin")
+        events = [e for b in Inspector(etdump_path=f"{tmp}/run.etdp").event_blocks if b.name == "Execute"
+                  for e in b.events if e.perf_data is not None]
+    per_run = lambda name: [sum(x) for x in zip(*[e.perf_data.raw for e in events if e.name == name])]  # noqa: E731
+    delegate, portable = per_run("DELEGATE_CALL"), per_run("OPERATOR_CALL")
+    by_op = {}
+    for e in events:
+        if e.name.startswith("native_call_"):
+            op = e.name.removeprefix("native_call_").split(".")[0]
+            by_op[op] = by_op.get(op, 0.0) + statistics.median(e.perf_data.raw)
+    d, p = (statistics.median(x) if x else 0.0 for x in (delegate, portable))
+    return {"delegate_ms": round(d, 3), "portable_ms": round(p, 3),
+            "portable_share": round(p / (d + p), 4) if d + p else 0.0,
+            "portable_ms_by_op": {k: round(v, 3) for k, v in sorted(by_op.items())}}

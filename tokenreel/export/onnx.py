@@ -12,9 +12,19 @@ import torch
 OPSET = 18
 
 
-def export(artifact, path: Path, precision="fp32"):
-    """Write artifact as ONNX at `path` (temp file, then rename). Returns {"ops": op types it uses}."""
+def export(artifact, path: Path, precision="fp32", calibration=None):
+    """Write artifact as ONNX at `path` (temp file, then rename). Returns {"ops": op types it uses}.
+    int8: the fp32 graph, quantized by quantization/onnx_int8.py on the `calibration` inputs."""
     import onnx
+    if precision == "int8":
+        from ..quantization import onnx_int8, recipe
+        fp32 = path.with_suffix(".fp32-for-int8.onnx")
+        try:
+            export(artifact, fp32, "fp32")
+            ops = onnx_int8.quantize(fp32, path, calibration, exclude=recipe.onnx_nodes(fp32, artifact.role))
+        finally:
+            fp32.unlink(missing_ok=True)
+        return {"ops": ops, "kept_float": recipe.kept_float(artifact.role)}
     tmp = path.with_suffix(".tmp.onnx")
     # the exporter prints its stages to stdout; the export command shows its own progress bar instead
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

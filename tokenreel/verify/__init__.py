@@ -140,6 +140,10 @@ def measure(server, tok, tf):
         f["encoder.bits_equal"] = bits_equal(tokens, server.tokens, server.tokenizer.bits)
         f["encoder.latent_sqnr_db"] = sqnr_db(server.latents, latents)
         f["decoder.psnr_db"] = psnr_db(server.decoded, decode(tok, server.tokens, 17))
+        # what users see of the tokenizer: its own encode + decode against the real frames
+        f["tokenizer.truth_psnr_db"] = psnr_db(server.frames[:17], decode(tok, tokens, 17))
+        f["tokenizer.server_truth_psnr_db"] = psnr_db(server.frames[:17], server.decoded)
+        f["tokenizer.truth_drop_db"] = f["tokenizer.server_truth_psnr_db"] - f["tokenizer.truth_psnr_db"]
     if tf is not None:
         logits = [tf.logits(sub) for _, _, sub in server.windows]
         f["transformer.logits_sqnr_db"] = sqnr_db(np.stack(server.logits), np.stack(logits))

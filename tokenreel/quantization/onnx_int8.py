@@ -1,0 +1,53 @@
+"""ONNX static int8: QDQ, per-channel int8 weights, uint8 activations, calibrated on real inputs, with
+ONNX Runtime's quantization tools. Nodes the recipe keeps in float are excluded by name."""
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+# The ops that carry the FLOPs; norms, activations and adds stay float between them (DequantizeLinear in,
+# QuantizeLinear out), as on the NPUs' int8 paths.
+QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader over our calibration tuples."""
+
+    def __init__(self, names, samples):
+        self.names, self.samples = names, iter(samples)
+
+    def get_next(self):
+        sample = next(self.samples, None)
+        return None if sample is None else {n: np.asarray(x) for n, x in zip(self.names, sample)}
+
+
+def quantize(fp32_path: Path, out_path: Path, samples, exclude=(), only=None, method="minmax"):
+    """fp32 .onnx -> int8 QDQ .onnx at out_path (temp file, then rename); `only`: quantize just these nodes."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    names = [i.name for i in onnx.load(str(fp32_path)).graph.input]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        tmp_out = out_path.with_suffix(".tmp.onnx")
+        quantize_static(str(pre), str(tmp_out), _Reader(names, samples), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(exclude), op_types_to_quantize=list(QUANTIZED_OPS),
+                        nodes_to_quantize=list(only) if only is not None else None,
+                        calibrate_method={"minmax": CalibrationMethod.MinMax,
+                                          "percentile": CalibrationMethod.Percentile}[method],
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    os.replace(tmp_out, out_path)
+    model = onnx.load(str(out_path))
+    return sorted({n.op_type for n in model.graph.node})
+
+
+def quantizable_nodes(path: Path):
+    """Names of the nodes static quantization acts on (their weights carry the FLOPs)."""
+    import onnx
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type in QUANTIZED_OPS]

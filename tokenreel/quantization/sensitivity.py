@@ -1,0 +1,92 @@
+"""Per-layer int8 sensitivity, and the mixed-precision recipe it decides.
+
+    python -m tokenreel.quantization.sensitivity            # -> tokenreel/quantization/recipe.json
+
+For every exported role, each layer (module with a Conv / MatMul / Gemm) is quantized alone (ONNX static
+int8, the same calibration set the export uses) and the SQNR of the role's main output against fp32 is
+measured on the calibration inputs. A layer stays in float when quantizing it alone costs more than
+`MARGIN_DB` below the median layer's SQNR, worst first, at most `MAX_FLOAT` per role (each float layer
+costs size and NPU time). The measured table is stored beside the decision.
+"""
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import onnx_int8
+from .recipe import RECIPE, module_of
+
+MARGIN_DB = 10.0
+MAX_FLOAT = 2
+
+
+def _outputs(path, samples):
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return np.concatenate([session.run(None, dict(zip(names, s)))[0].reshape(-1) for s in samples])
+
+
+def layer_sensitivity(fp32_path, samples):
+    """{module: SQNR dB of the output with only that module quantized}."""
+    import onnx
+    from ..verify import sqnr_db
+    reference = _outputs(fp32_path, samples)
+    nodes = {}
+    for n in onnx.load(str(fp32_path)).graph.node:
+        if n.op_type in onnx_int8.QUANTIZED_OPS:
+            nodes.setdefault(module_of(n), []).append(n.name)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for module, names in tqdm(nodes.items(), desc=f"sensitivity {Path(fp32_path).stem}", leave=False):
+            q = Path(tmp) / "one.onnx"
+            onnx_int8.quantize(fp32_path, q, samples, only=names)
+            out[module] = round(sqnr_db(reference, _outputs(q, samples)), 2)
+    return out
+
+
+def decide(sensitivity):
+    median = float(np.median(list(sensitivity.values())))
+    worst = sorted((v, k) for k, v in sensitivity.items() if v < median - MARGIN_DB)
+    return [k for _, k in worst[:MAX_FLOAT]]
+
+
+def main(argv=None):
+    from ..backends.torch_backend import TorchTokenizer, TorchTransformer
+    from ..export import onnx as onnx_export
+    from ..export.spec import tokenizer_artifacts, transformer_artifact
+    from ..models.weights import DEFAULT_TRANSFORMER
+    from .calibration import calibration_set
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default="128x224")
+    p.add_argument("--out", type=Path, default=RECIPE)
+    args = p.parse_args(argv)
+    h, w = (int(v) for v in args.size.split("x"))
+    tokenizer = TorchTokenizer()
+    transformer = TorchTransformer() if DEFAULT_TRANSFORMER.is_file() else None
+    calibration = calibration_set(tokenizer, transformer, (w, h), progress=tqdm)
+    artifacts = tokenizer_artifacts(tokenizer.model, h, w)
+    if transformer is not None:
+        artifacts.append(transformer_artifact(transformer.model))
+    recipe = {"rule": f"float when alone-int8 SQNR < median - {MARGIN_DB} dB, worst first, at most {MAX_FLOAT}",
+              "kept_float": {}, "sensitivity_db": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for a in artifacts:
+            fp32 = Path(tmp) / f"{a.role}.onnx"
+            onnx_export.export(a, fp32)
+            s = layer_sensitivity(fp32, calibration[a.role])
+            recipe["sensitivity_db"][a.role] = s
+            recipe["kept_float"][a.role] = decide(s)
+            print(f"{a.role}: {len(s)} layers, SQNR {min(s.values()):.1f}..{max(s.values()):.1f} dB, "
+                  f"kept float: {recipe['kept_float'][a.role] or 'none'}")
+    tmp_out = args.out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(recipe, indent=1) + "\n")
+    tmp_out.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
