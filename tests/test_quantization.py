@@ -51,5 +51,7 @@ def test_int8_tokenizer_meets_the_verify_thresholds(int8, tmp_path):
 
 def test_recipe_rule():
     s = {"a": 40.0, "b": 41.0, "c": 39.0, "d": 12.0, "e": 20.0, "f": 25.0}
-    assert decide(s) == ["d", "e"]              # worst first, at most two
+    assert decide(s) == ["d", "e"]              # far below the median (32), worst first
+    weights = {"a": 30, "b": 30, "c": 30, "d": 6, "e": 3, "f": 1}
+    assert decide(s, weights, 100) == ["e"]     # d alone would hold 6% of the weights: over the budget
     assert decide({"a": 40.0, "b": 38.0}) == []  # nothing far below the median: all int8

@@ -5,8 +5,9 @@
 For every exported role, each layer (module with a Conv / MatMul / Gemm) is quantized alone (ONNX static
 int8, the same calibration set the export uses) and the SQNR of the role's main output against fp32 is
 measured on the calibration inputs. A layer stays in float when quantizing it alone costs more than
-`MARGIN_DB` below the median layer's SQNR, worst first, at most `MAX_FLOAT` per role (each float layer
-costs size and NPU time). The measured table is stored beside the decision.
+`MARGIN_DB` below the median layer's SQNR, worst first, while the float layers hold at most
+`FLOAT_BUDGET` of the role's weights (each float layer costs size and NPU time; this keeps an int8
+artifact under a third of its fp32 size). The measured table is stored beside the decision.
 """
 import argparse
 import json
@@ -20,7 +21,7 @@ from . import onnx_int8
 from .recipe import RECIPE, module_of
 
 MARGIN_DB = 10.0
-MAX_FLOAT = 2
+FLOAT_BUDGET = 0.05
 
 
 def _outputs(path, samples):
@@ -28,6 +29,19 @@ def _outputs(path, samples):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     return np.concatenate([session.run(None, dict(zip(names, s)))[0].reshape(-1) for s in samples])
+
+
+def layer_weights(fp32_path):
+    """{module: number of weights its Conv / MatMul / Gemm nodes hold}, and the graph's total."""
+    import onnx
+    model = onnx.load(str(fp32_path))
+    size = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer}
+    per_module = {}
+    for n in model.graph.node:
+        if n.op_type in onnx_int8.QUANTIZED_OPS:
+            m = module_of(n)
+            per_module[m] = per_module.get(m, 0) + sum(size.get(x, 0) for x in n.input)
+    return per_module, sum(size.values())
 
 
 def layer_sensitivity(fp32_path, samples):
@@ -48,10 +62,17 @@ def layer_sensitivity(fp32_path, samples):
     return out
 
 
-def decide(sensitivity):
+def decide(sensitivity, weights=None, total=None):
+    """Modules to keep float: far below the median, worst first, within the weight budget."""
     median = float(np.median(list(sensitivity.values())))
-    worst = sorted((v, k) for k, v in sensitivity.items() if v < median - MARGIN_DB)
-    return [k for _, k in worst[:MAX_FLOAT]]
+    kept, used = [], 0
+    for value, module in sorted((v, k) for k, v in sensitivity.items() if v < median - MARGIN_DB):
+        cost = (weights or {}).get(module, 0)
+        if total and used + cost > FLOAT_BUDGET * total:
+            continue
+        kept.append(module)
+        used += cost
+    return kept
 
 
 def main(argv=None):
@@ -71,15 +92,15 @@ def main(argv=None):
     artifacts = tokenizer_artifacts(tokenizer.model, h, w)
     if transformer is not None:
         artifacts.append(transformer_artifact(transformer.model))
-    recipe = {"rule": f"float when alone-int8 SQNR < median - {MARGIN_DB} dB, worst first, at most {MAX_FLOAT}",
-              "kept_float": {}, "sensitivity_db": {}}
+    recipe = {"rule": f"float when alone-int8 SQNR < median - {MARGIN_DB} dB, worst first, float weights "
+                      f"<= {FLOAT_BUDGET:.0%} of the role's", "kept_float": {}, "sensitivity_db": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for a in artifacts:
             fp32 = Path(tmp) / f"{a.role}.onnx"
             onnx_export.export(a, fp32)
             s = layer_sensitivity(fp32, calibration[a.role])
             recipe["sensitivity_db"][a.role] = s
-            recipe["kept_float"][a.role] = decide(s)
+            recipe["kept_float"][a.role] = decide(s, *layer_weights(fp32))
             print(f"{a.role}: {len(s)} layers, SQNR {min(s.values()):.1f}..{max(s.values()):.1f} dB, "
                   f"kept float: {recipe['kept_float'][a.role] or 'none'}")
     tmp_out = args.out.with_suffix(".json.tmp")
