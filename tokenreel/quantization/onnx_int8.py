@@ -33,7 +33,9 @@ def quantize(fp32_path: Path, out_path: Path, samples, exclude=(), only=None, me
     names = [i.name for i in onnx.load(str(fp32_path)).graph.input]
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        # no ORT graph optimization here: it renames nodes (the Linear MatMuls), and the recipe's exclusions
+        # and the sensitivity run name nodes of the exported graph (onnxscript has optimized it already)
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True, skip_optimization=True)
         tmp_out = out_path.with_suffix(".tmp.onnx")
         quantize_static(str(pre), str(tmp_out), _Reader(names, samples), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
