@@ -32,8 +32,8 @@ def lower(artifact, precision="fp32", calibration=None):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if precision == "int8":
-            from ..quantization import executorch_int8, recipe
-            module = executorch_int8.quantize(module, inputs, calibration, recipe.kept_float(artifact.role))
+            from ..quantization import executorch_int8
+            module = executorch_int8.quantize(module, inputs, calibration)
         program = torch.export.export(module, inputs, strict=False)
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     info = get_delegation_info(edge.exported_program().graph_module)
@@ -66,8 +66,8 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
                                        tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs))
     info = {"ops": sorted(set(delegation["delegated"]) | set(delegation["portable"])), "delegation": delegation}
     if precision == "int8":
-        from ..quantization import recipe
-        info["kept_float"] = recipe.kept_float(artifact.role)
+        from ..quantization import executorch_int8, recipe
+        info["kept_float"] = executorch_int8.float_here(artifact.module, recipe.kept_float(artifact.role))
     if precision == "fp16":   # the program takes and returns half tensors
         module = copy.deepcopy(artifact.module).half()
         inputs = tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs)
