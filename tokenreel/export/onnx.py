@@ -21,10 +21,12 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
         fp32 = path.with_suffix(".fp32-for-int8.onnx")
         try:
             export(artifact, fp32, "fp32")
-            ops = onnx_int8.quantize(fp32, path, calibration, exclude=recipe.onnx_nodes(fp32, artifact.role))
+            excluded = recipe.onnx_nodes(fp32, artifact.role)
+            ops = onnx_int8.quantize(fp32, path, calibration, exclude=excluded)
+            kept = [m for m in recipe.kept_float(artifact.role) if recipe.onnx_nodes(fp32, artifact.role, [m])]
         finally:
             fp32.unlink(missing_ok=True)
-        return {"ops": ops, "kept_float": recipe.kept_float(artifact.role)}
+        return {"ops": ops, "kept_float": kept}
     tmp = path.with_suffix(".tmp.onnx")
     # the exporter prints its stages to stdout; the export command shows its own progress bar instead
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

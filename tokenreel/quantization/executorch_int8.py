@@ -8,7 +8,8 @@ def float_here(module, kept_float):
     """The recipe's float modules this quantizer honours: activation-only ones (an attention's matmuls,
     which it never quantizes). Weight layers cannot be left out: this version's XNNPACKQuantizer refuses
     `set_module_name(name, None)`, so they are quantized like the rest (say so in the manifest)."""
-    return [n for n in kept_float if not isinstance(module.get_submodule(n), (torch.nn.Conv2d, torch.nn.Linear))]
+    present = {name: m for name, m in module.named_modules()}   # the recipe may name layers this model lacks
+    return [n for n in kept_float if n in present and not isinstance(present[n], (torch.nn.Conv2d, torch.nn.Linear))]
 
 
 def quantize(module, example_inputs, samples):
