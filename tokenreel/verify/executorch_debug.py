@@ -44,7 +44,8 @@ def executorch_intermediates(artifact, pte_path, inputs, precision):
     xs = [torch.from_numpy(np.ascontiguousarray(x)).clone(memory_format=torch.contiguous_format).to(e.dtype)
           for x, e in zip(inputs, examples)]
     if precision == "fp16":   # as export/executorch.py lower()
-        module = copy.deepcopy(module).half()
+        from ..export.executorch import half_with_fp32_layer_norms
+        module = half_with_fp32_layer_norms(module)
         examples = [x.half() if x.is_floating_point() else x for x in examples]
         xs = [x.half() if x.is_floating_point() else x for x in xs]
     production = Path(pte_path).read_bytes()
