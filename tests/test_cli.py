@@ -1,6 +1,5 @@
 """The commands a user runs, on a real clip, and every bad input: one line, non-zero exit, no output file."""
 import json
-import shutil
 import subprocess
 import sys
 

@@ -1,5 +1,4 @@
 """The PyTorch server model as a runtime backend: the float32 reference every export is checked against."""
-import numpy as np
 import torch
 
 from ..models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER, load_tokenizer, load_transformer

@@ -16,8 +16,6 @@ import torch
 
 from ..errors import UserError
 
-MIN_IOS = "17"
-
 
 def _module_and_inputs(artifact):
     if artifact.role == "transformer":

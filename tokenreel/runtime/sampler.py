@@ -77,7 +77,6 @@ def maskgit_decode(logits_fn, tokens, known, splits, sub_bits, mask_id, steps=12
     the `cosine_remaining` least confident; known and already kept tokens never change."""
     if steps <= 0:
         raise ValueError("steps must be positive")
-    N = len(tokens)
     gen = Generator(seed)
     tokens = np.where(known, tokens, 0).astype(np.int64)
     fixed = known.copy()

@@ -12,7 +12,6 @@ cannot log half tensors, so there the production program itself is run with its 
 program outputs (see `_exposed_outputs`); same instructions, weights and delegate blobs.
 """
 import contextlib
-import copy
 import io
 import operator
 import tempfile
