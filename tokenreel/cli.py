@@ -200,25 +200,13 @@ def cmd_verify(args):
     clips = args.clips or [default_clip()]
     split = lambda text: text.split(",") if text else None  # noqa: E731
     report = verify(args.models, clips, split(args.formats), split(args.precision), args.steps, args.weights,
-                    args.transformer, progress=None if args.quiet else tqdm)
+                    args.transformer, progress=None if args.quiet else tqdm, golden_dir=args.write_golden)
     print(table(report))
     _write_json(args.json, report)
     if args.write_golden:
-        write_golden(args, clips[0])
+        print(f"wrote golden vectors (runtime cases and model cases from {clips[0]}) to {args.write_golden}")
     if not report["pass"]:
         sys.exit(1)
-
-
-def write_golden(args, clip):
-    from .backends import tokenizer_backend, transformer_backend
-    from .runtime import manifest as manifest_io
-    from .verify import EXTEND_FRAMES, ServerRun, clip_frames, golden
-    m = manifest_io.read(args.models)
-    tok = tokenizer_backend("torch", args.weights)
-    tf = transformer_backend("torch", args.transformer) if "window" in m["geometry"] else None
-    frames = clip_frames(clip, tuple(m["geometry"]["frame_size"]), 17 + EXTEND_FRAMES)
-    files = golden.write(args.write_golden, ServerRun(frames, tok, tf, args.steps), tf)
-    print(f"wrote golden vectors ({len(files)} model files + runtime cases) to {args.write_golden}")
 
 
 def cmd_demo(args):

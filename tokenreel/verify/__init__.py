@@ -169,8 +169,9 @@ def measure(server, tok, tf):
 
 
 def verify(folder, clips, formats=None, precisions=None, steps=12, weights=None, transformer_weights=None,
-           localise_failures=True, progress=None):
-    """-> report dict: {"rows": [one per (format, precision)], "pass": bool, ...}."""
+           localise_failures=True, progress=None, golden_dir=None):
+    """-> report dict: {"rows": [one per (format, precision)], "pass": bool, ...}. With `golden_dir`, the
+    golden vectors for the app ports are written from the first clip's server run (verify/golden.py)."""
     from .localise import localise
     manifest = manifest_io.read(folder)
     kinds = sorted({(a["format"], a["precision"]) for a in manifest["artifacts"].values()})
@@ -193,6 +194,9 @@ def verify(folder, clips, formats=None, precisions=None, steps=12, weights=None,
         if len(frames) < 17:
             raise UserError(f"{clip}: {len(frames)} frames; verify needs at least 17")
         runs.append((Path(clip).name, ServerRun(frames, server_tok, server_tf, steps)))
+    if golden_dir:
+        from . import golden
+        golden.write(golden_dir, runs[0][1], server_tf)
     rows = []
     jobs = [(fmt, precision) for fmt, precision in kinds]
     for fmt, precision in (progress(jobs, desc="verify") if progress else jobs):
