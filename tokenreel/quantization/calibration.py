@@ -74,11 +74,11 @@ def role_inputs(tokenizer, transformer, frames):
 
 def calibration_set(tokenizer, transformer, frame_size, clips=None, progress=None):
     """{role: [input tuples]} over the calibration clips (server model: backends.torch_backend objects)."""
-    from ..verify import clip_frames
+    from ..runtime.video import read_video_cropped
     clips = clips or default_clips()
     out = {"encoder_step": [], "decoder_step": [], "transformer": []}
     for clip in (progress(clips, desc="calibrate") if progress else clips):
-        frames = clip_frames(clip, frame_size, 17)
+        frames = read_video_cropped(clip, frame_size, 17).frames
         if len(frames) < 17:
             continue
         for role, inputs in role_inputs(tokenizer, transformer, frames).items():

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import UserError
 from .sampler import maskgit_decode
+from .tiles import tile_starts
 
 MAX_EXTEND_FRAMES = 3000      # frames one `extend` may add (100 s at 30 fps)
 MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
@@ -34,14 +35,6 @@ def parse_aspect(text):
     except ValueError:
         raise UserError(f"--aspect {text!r}: give W:H with positive integers, e.g. 9:16")
     return w, h
-
-
-def tile_starts(length, size, min_overlap=4):
-    """Start offsets of windows of `size` covering [0, length), evenly spaced, overlapping >= min_overlap."""
-    if length <= size:
-        return [0]
-    n = math.ceil((length - size) / (size - min_overlap)) + 1
-    return sorted({round(i * (length - size) / (n - 1)) for i in range(n)})
 
 
 def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None):

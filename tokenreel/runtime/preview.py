@@ -17,16 +17,17 @@ def side_by_side(rows, path, per_row=4, label_width=120):
     """rows: [(label, frames uint8 (T, H, W, 3))]; frames of different sizes are centred in their cells."""
     cells = [pick(frames, per_row) for _, frames in rows]
     cw = max(f.shape[1] for c in cells for f in c)
-    ch = max(f.shape[0] for c in cells for f in c)
+    heights = [max(f.shape[0] for f in c) for c in cells]     # each row as tall as its tallest frame
     pad = 4
-    sheet = Image.new("RGB", (label_width + per_row * (cw + pad), len(rows) * (ch + pad)), (24, 24, 24))
+    sheet = Image.new("RGB", (label_width + per_row * (cw + pad), sum(heights) + pad * len(rows)), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
-    for r, ((label, _), frames) in enumerate(zip(rows, cells)):
-        y0 = r * (ch + pad)
+    y0 = 0
+    for (label, _), frames, ch in zip(rows, cells, heights):
         draw.text((6, y0 + ch // 2 - 6), label, fill=(235, 235, 235))
         for c, f in enumerate(frames):
             x = label_width + c * (cw + pad) + (cw - f.shape[1]) // 2
             sheet.paste(Image.fromarray(f), (x, y0 + (ch - f.shape[0]) // 2))
+        y0 += ch + pad
     path = Path(path)
     tmp = atomic_output(path, ".png")
     try:

@@ -1,4 +1,5 @@
 """Video in and out with PyAV (numpy only, no torch). Frames are uint8 (T, H, W, 3) RGB."""
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -133,6 +134,18 @@ def read_video(path, short_side=None, multiple=1, max_frames=None):
     if not out:
         raise UserError(f"{path}: contains no decodable video frames")
     return Video(np.stack(out), info)
+
+
+def read_video_cropped(path, frame_size, max_frames):
+    """The first frames of a clip scaled to cover frame_size (W, H) and centre-cropped to it exactly: the
+    input of fixed-size exported models."""
+    w, h = frame_size
+    video = read_video(path, short_side=h, max_frames=max_frames)
+    if video.frames.shape[2] < w:   # a clip narrower than the target: scale by the width instead
+        short = math.ceil(h * w / video.frames.shape[2] / 8) * 8
+        video = read_video(path, short_side=short, max_frames=max_frames)
+    y0, x0 = (video.frames.shape[1] - h) // 2, (video.frames.shape[2] - w) // 2
+    return Video(video.frames[:, y0:y0 + h, x0:x0 + w], video.info)
 
 
 def atomic_output(path, suffix):

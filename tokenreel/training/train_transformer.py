@@ -25,7 +25,8 @@ from ..runtime.codec import encode_frames
 from ..runtime.video import read_video
 from . import checkpoint
 from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
-from .data import cache_dir, camera_motion, default_data_dir, training_split
+from ..cache import cache_dir
+from .data import camera_motion, default_data_dir, training_split
 from .masks import training_mask
 
 TINY = dict(dim=32, layers=1, heads=2, window=(3, 4, 4))

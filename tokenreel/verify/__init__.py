@@ -23,7 +23,7 @@ from ..runtime import manifest as manifest_io
 from ..runtime.codec import decode_tokens, encode_frames
 from ..runtime.edit import extend, reframe_outpaint
 from ..runtime.tokens import sub_tokens_of
-from ..runtime.video import read_video
+from ..runtime.video import read_video_cropped
 from .thresholds import judge
 
 CAP_DB = 200.0          # identical outputs: a finite figure for JSON and tables
@@ -42,17 +42,6 @@ def sqnr_db(reference, x):
 def psnr_db(a, b):
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
     return CAP_DB if mse == 0 else float(min(CAP_DB, 10 * math.log10(255 ** 2 / mse)))
-
-
-def clip_frames(path, frame_size, count):
-    """`count` frames of a clip, scaled to cover frame_size (W, H) and centre-cropped to it exactly."""
-    w, h = frame_size
-    video = read_video(path, short_side=h, max_frames=count).frames
-    if video.shape[2] < w:   # a portrait clip: scale by the width instead
-        short = math.ceil(h * w / video.shape[2] / 8) * 8
-        video = read_video(path, short_side=short, max_frames=count).frames
-    y0, x0 = (video.shape[1] - h) // 2, (video.shape[2] - w) // 2
-    return video[:, y0:y0 + h, x0:x0 + w]
 
 
 class _Recorder:
@@ -190,7 +179,7 @@ def verify(folder, clips, formats=None, precisions=None, steps=12, weights=None,
     frame_size = tuple(manifest["geometry"]["frame_size"])
     runs = []
     for clip in clips:
-        frames = clip_frames(clip, frame_size, 17 + EXTEND_FRAMES)
+        frames = read_video_cropped(clip, frame_size, 17 + EXTEND_FRAMES).frames
         if len(frames) < 17:
             raise UserError(f"{clip}: {len(frames)} frames; verify needs at least 17")
         runs.append((Path(clip).name, ServerRun(frames, server_tok, server_tf, steps)))

@@ -1,0 +1,141 @@
+"""The main job, `tokenreel demo`: a real clip -> .trl -> reframed to 9:16 and extended by two seconds, on the
+runtime a phone would use (ONNX Runtime, int8, by default), decoded, with one side-by-side picture.
+
+The exported models are made once (`tokenreel export` of the shipped weights) and cached under
+~/.cache/tokenreel/models, keyed by the weights' sha256, so a fresh machine needs no other download."""
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cache import cache_dir
+from .errors import UserError
+from .logs import quiet_libraries
+from .runtime import manifest as manifest_io
+
+EXPORT_SIZE = (128, 224)      # H, W: the default export; 16:9 at the tokenizer's 128 px
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    what: str
+
+
+@dataclass
+class DemoResult:
+    stages: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+
+
+def cached_models(fmt, precision, quiet=False):
+    """An export folder of the shipped weights in `fmt` at `precision`, exported on first use."""
+    from .models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER
+    key = manifest_io.file_sha256(DEFAULT_TOKENIZER)[:12] + "-" + manifest_io.file_sha256(DEFAULT_TRANSFORMER)[:12]
+    folder = cache_dir() / "models" / f"{fmt}-{precision}-{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}-{key}"
+    if (folder / "manifest.json").is_file():
+        return folder, 0.0
+    try:
+        from .export import export_models
+        quiet_libraries()
+    except ImportError:
+        raise UserError("exporting the demo models needs torch: pip install 'tokenreel[export]', or pass "
+                        "--models DIR made by `tokenreel export`")
+    if not quiet:
+        print(f"exporting the shipped models to {fmt} {precision} once (cached in {folder})")
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    t = time.perf_counter()
+    try:
+        export_models(tmp, formats=(fmt,), precisions=(precision,), size=EXPORT_SIZE, quiet=quiet)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder, time.perf_counter() - t
+
+
+def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=17, extend_seconds=2.0,
+        aspect="9:16", steps=12, seed=0, quiet=False, tokenizer_weights=None, transformer_weights=None):
+    """-> DemoResult. Writes into `out`: STEM.trl, STEM.reframed-9x16.mp4, STEM.extended.mp4,
+    STEM.side-by-side.png."""
+    from tqdm import tqdm
+    from .backends import tokenizer_backend, transformer_backend
+    from .runtime import trl
+    from .runtime.codec import decode_tokens, encode_frames
+    from .runtime.edit import extend, reframe_outpaint
+    from .runtime.preview import side_by_side
+    from .runtime.video import open_frames, read_video_cropped, write_video
+    result = DemoResult()
+
+    def stage(name, t0, what):
+        result.stages.append(Stage(name, time.perf_counter() - t0, what))
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out}: cannot create the output folder ({e.strerror})")
+    open_frames(clip)       # a bad clip fails here, before any export
+    if backend != "torch" and models is None:
+        models, seconds = cached_models(backend, precision, quiet)
+        if seconds:
+            result.stages.append(Stage("export", seconds, f"shipped weights -> {backend} {precision}, cached"))
+    t = time.perf_counter()
+    tok = tokenizer_backend(backend, tokenizer_weights, models, precision)
+    tf = transformer_backend(backend, transformer_weights, tok, models, precision)
+    stage("load", t, f"{backend} {precision} models from {models}" if models else "torch server models")
+
+    frame_size = getattr(tok, "frame_size", (EXPORT_SIZE[1], EXPORT_SIZE[0]))
+    video = read_video_cropped(clip, frame_size, frames)
+    source, fps = video.frames, video.info.fps
+    stem = Path(clip).stem
+    t = time.perf_counter()
+    tokens = encode_frames(tok, iter(source)).tokens
+    header = {"tokenizer": tok.tokenizer_id, "tokenizer_sha256": tok.tokenizer_sha256, "bits": tok.bits,
+              "fps": fps, "frames": len(source), "size": list(frame_size),
+              "source_size": [video.info.width, video.info.height],
+              "resize": "scaled to cover, centre-cropped to the export's frame size"}
+    trl_path = out / f"{stem}.trl"
+    nbytes = trl.write(trl_path, tokens, header)
+    stage("encode", t, f"{len(source)} frames {frame_size[0]}x{frame_size[1]} -> tokens "
+                       f"{'x'.join(map(str, tokens.shape))}, {nbytes} bytes .trl")
+    result.files.append(trl_path)
+
+    def decode_to(path, grid, count, label):
+        t = time.perf_counter()
+        decoded = list(decode_tokens(tok, grid, count))
+        write_video(path, decoded, fps)
+        stage(label, t, f"{len(decoded)} frames {decoded[0].shape[1]}x{decoded[0].shape[0]} -> {path.name}")
+        result.files.append(path)
+        return decoded
+
+    with tqdm(desc="reframe", unit="call", disable=quiet, leave=False) as bar:
+        t = time.perf_counter()
+        reframed, calls = reframe_outpaint(tf, tokens, aspect, steps, seed, bar.update)
+    stage("reframe", t, f"{aspect}: tokens {tokens.shape[1]}x{tokens.shape[2]} -> "
+                        f"{reframed.shape[1]}x{reframed.shape[2]}, {calls} transformer calls")
+    reframed_frames = decode_to(out / f"{stem}.reframed-{aspect.replace(':', 'x')}.mp4", reframed,
+                                len(source), "decode reframed")
+
+    new_frames = max(1, round(extend_seconds * fps))
+    with tqdm(desc="extend", unit="call", disable=quiet, leave=False) as bar:
+        t = time.perf_counter()
+        extended, calls = extend(tf, tokens, new_frames, steps, seed, progress=bar.update)
+    stage("extend", t, f"+{new_frames} frames ({extend_seconds:g} s): {len(tokens)} -> {len(extended)} latent "
+                       f"frames, {calls} transformer calls")
+    total = 1 + tok.group * (len(tokens) - 1) + new_frames
+    extended_frames = decode_to(out / f"{stem}.extended.mp4", extended, total, "decode extended")
+
+    pic = out / f"{stem}.side-by-side.png"
+    side_by_side([("source", list(source)), (f"reframed {aspect}", reframed_frames),
+                  (f"extended +{extend_seconds:g} s", extended_frames[len(source) - 1:])], pic)
+    result.files.append(pic)
+    return result
+
+
+def report(result, clip):
+    lines = [f"clip        {clip}"]
+    for s in result.stages:
+        lines.append(f"{s.name:16} {s.seconds:7.2f} s  {s.what}")
+    lines.append("wrote       " + "\n            ".join(str(f) for f in result.files))
+    return "\n".join(lines)
