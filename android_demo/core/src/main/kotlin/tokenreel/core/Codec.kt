@@ -1,0 +1,130 @@
+package tokenreel.core
+
+/** A step model's output and the state to pass to the next call. */
+class StepOutput(val tensor: FloatTensor, val state: Any?)
+
+/**
+ * What the runtime asks of a tokenizer (tokenreel/runtime/backend.py). Frames are (F, 3, H, W) float32 in
+ * [-1, 1]; latents (T', bits, H/8, W/8). State is opaque: null at the start of a video, then whatever the
+ * backend returned last.
+ */
+interface TokenizerBackend {
+    val tokenizerId: String
+    val tokenizerSha256: String
+    val bits: Int
+    val spatial: Int          // pixels per token side
+    val group: Int            // frames per latent frame after the first
+    val latentsPerCall: Int
+
+    /** First call: 1 + group*k frames; later calls: group*k frames. Returns the pre-quantization latent. */
+    fun encodeStep(frames: FloatTensor, state: Any?): StepOutput
+
+    /** +-1 latents -> frames; the first call's first latent frame gives 1 frame, every other one [group]. */
+    fun decodeStep(latents: FloatTensor, state: Any?): StepOutput
+}
+
+/** An RGB frame, 8 bits per channel, row-major (H, W, 3), as the runtime's uint8 frames. */
+class Frame(val width: Int, val height: Int, val rgb: ByteArray = ByteArray(width * height * 3)) {
+    init { require(rgb.size == width * height * 3) { "frame ${width}x$height does not match ${rgb.size} bytes" } }
+}
+
+/** A token grid and the number of real frames it holds (the last group may be padding). */
+class Encoded(val tokens: TokenGrid, val frames: Int)
+
+/** Video <-> token grid through a tokenizer backend, one call at a time (tokenreel/runtime/codec.py). */
+object Codec {
+    /** Frames -> (F, 3, H, W) float32 in [-1, 1], computed in float32 as numpy does. */
+    fun toFloat(frames: List<Frame>): FloatTensor {
+        val h = frames[0].height
+        val w = frames[0].width
+        val out = FloatTensor(intArrayOf(frames.size, 3, h, w))
+        for ((f, frame) in frames.withIndex()) {
+            require(frame.width == w && frame.height == h) { "frames of one video must have one size" }
+            for (y in 0 until h) for (x in 0 until w) for (c in 0 until 3) {
+                val v = frame.rgb[(y * w + x) * 3 + c].toInt() and 0xff
+                out.data[((f * 3 + c) * h + y) * w + x] = v.toFloat() / 127.5f - 1f
+            }
+        }
+        return out
+    }
+
+    /** (F, 3, H, W) float in [-1, 1] -> frames: clip(rint((v + 1) * 127.5), 0, 255). */
+    fun toFrames(tensor: FloatTensor): List<Frame> {
+        val (n, _, h, w) = tensor.shape.toList()
+        return (0 until n).map { f ->
+            val frame = Frame(w, h)
+            for (c in 0 until 3) for (y in 0 until h) for (x in 0 until w) {
+                val v = Math.rint(((tensor.data[((f * 3 + c) * h + y) * w + x] + 1f) * 127.5f).toDouble())
+                frame.rgb[(y * w + x) * 3 + c] = Math.max(0.0, Math.min(255.0, v)).toInt().toByte()
+            }
+            frame
+        }
+    }
+
+    /**
+     * The frames of each encoder call: the first frame plus latentsPerCall-1 groups, then latentsPerCall
+     * groups at a time; a short last call is padded by repeating its last frame up to whole groups.
+     */
+    fun frameGroups(frames: Iterator<Frame>, group: Int, perCall: Int): Sequence<List<Frame>> = sequence {
+        var buf = ArrayList<Frame>()
+        var first = true
+        for (f in frames) {
+            buf.add(f)
+            val lead = if (first) 1 else 0
+            if (buf.size == lead + group * (perCall - lead)) {
+                yield(buf)
+                buf = ArrayList()
+                first = false
+            }
+        }
+        if (buf.isNotEmpty()) {
+            val lead = if (first) 1 else 0
+            val pad = Math.floorMod(-(buf.size - lead), group)
+            val last = buf[buf.size - 1]
+            for (i in 0 until pad) buf.add(last)
+            yield(buf)
+        }
+    }
+
+    /** Frames -> tokens, or null when there were none. [progress] gets the frame count of each call. */
+    fun encodeFrames(backend: TokenizerBackend, frames: Iterator<Frame>, progress: ((Int) -> Unit)? = null): Encoded? {
+        var real = 0
+        val counted = object : Iterator<Frame> {
+            override fun hasNext() = frames.hasNext()
+            override fun next(): Frame { real++; return frames.next() }
+        }
+        val grids = ArrayList<TokenGrid>()
+        var state: Any? = null
+        for (buf in frameGroups(counted, backend.group, backend.latentsPerCall)) {
+            val out = backend.encodeStep(toFloat(buf), state)
+            grids.add(Tokens.quantize(out.tensor))
+            state = out.state
+            progress?.invoke(buf.size)
+        }
+        if (grids.isEmpty()) return null
+        val h = grids[0].h
+        val w = grids[0].w
+        val all = TokenGrid(grids.sumBy { it.t }, h, w)
+        var offset = 0
+        for (g in grids) { System.arraycopy(g.data, 0, all.data, offset, g.size); offset += g.size }
+        return Encoded(all, real)
+    }
+
+    /** Tokens -> frames, streaming one decoder call at a time, stopping after [frames] real frames when given. */
+    fun decodeTokens(backend: TokenizerBackend, tokens: TokenGrid, frames: Int? = null): Sequence<Frame> = sequence {
+        var state: Any? = null
+        var emitted = 0
+        val k = backend.latentsPerCall
+        var t = 0
+        while (t < tokens.t) {
+            val out = backend.decodeStep(Tokens.latentsOf(tokens, backend.bits, t, Math.min(t + k, tokens.t)), state)
+            state = out.state
+            for (f in toFrames(out.tensor)) {
+                if (frames != null && emitted >= frames) return@sequence
+                emitted++
+                yield(f)
+            }
+            t += k
+        }
+    }
+}

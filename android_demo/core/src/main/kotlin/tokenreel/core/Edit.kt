@@ -1,0 +1,259 @@
+package tokenreel.core
+
+/** What the edits ask of a transformer: logits for one window of sub-tokens (tokenreel/runtime/edit.py). */
+interface TransformerBackend {
+    /** (T, H, W) tokens per call. */
+    val window: IntArray
+    val bits: Int
+    val splits: Int
+    val subBits: Int
+    val maskId: Int
+
+    /** (splits, T*H*W) sub-tokens, row-major -> (splits, T*H*W, 2^subBits) float32 logits, row-major. */
+    fun logits(subTokens: LongArray): FloatArray
+}
+
+/** A grid and the number of model calls it took. */
+class EditResult(val tokens: TokenGrid, val calls: Int)
+
+/**
+ * Token-space edits, ported from tokenreel/runtime/edit.py: which windows, in what order, with which seeds.
+ * Grids are filled window by window with [Sampler.maskgitDecode].
+ */
+object Edit {
+    const val MAX_EXTEND_FRAMES = 3000     // frames one extend may add (100 s at 30 fps)
+    const val MAX_CANVAS_SIDE = 256        // tokens on a side of a reframed canvas
+
+    fun parseAspect(text: String): IntArray {
+        val parts = text.split(":")
+        val w = parts.getOrNull(0)?.trim()?.toIntOrNull()
+        val h = parts.getOrNull(1)?.trim()?.toIntOrNull()
+        if (parts.size != 2 || w == null || h == null || w <= 0 || h <= 0) {
+            throw TokenreelException("aspect '$text': give W:H with positive integers, e.g. 9:16")
+        }
+        return intArrayOf(w, h)
+    }
+
+    /** Python's round(): to the nearest integer, halves to even. */
+    private fun pyRound(x: Double): Int = Math.rint(x).toInt()
+
+    /** Start offsets of windows of [size] covering [0, length), evenly spaced, overlapping >= [minOverlap]. */
+    fun tileStarts(length: Int, size: Int, minOverlap: Int = 4): IntArray {
+        if (length <= size) return intArrayOf(0)
+        require(size > minOverlap) { "a window of $size cannot overlap its neighbour by $minOverlap" }
+        val n = Math.ceil((length - size).toDouble() / (size - minOverlap)).toInt() + 1
+        return (0 until n).map { pyRound(it.toDouble() * (length - size) / (n - 1)) }.toSortedSet().toIntArray()
+    }
+
+    private fun fill(backend: TransformerBackend, tokens: IntArray, known: BooleanArray, steps: Int, seed: Long,
+                     progress: ((Int) -> Unit)?): IntArray {
+        if (known.all { it }) return tokens
+        return Sampler.maskgitDecode({ backend.logits(it) }, tokens, known, backend.splits, backend.subBits,
+            backend.maskId, steps, seed, progress = progress)
+    }
+
+    private fun knownCount(known: BooleanArray, grid: TokenGrid, t0: Int, t1: Int, y0: Int, y1: Int, x0: Int, x1: Int): Int {
+        var count = 0
+        for (t in t0 until t1) for (y in y0 until y1) for (x in x0 until x1) if (known[grid.index(t, y, x)]) count++
+        return count
+    }
+
+    /**
+     * Fill every unknown token of a canvas of any size with windows of the backend's size. Time windows in
+     * order (each later one keeps its first latent frames from the previous one); within a time span the
+     * windows with the most known tokens first (ties by (row, column)), or by [orderKey] when given.
+     */
+    fun fillCanvas(backend: TransformerBackend, canvas: TokenGrid, knownIn: BooleanArray, steps: Int, seed: Long,
+                   progress: ((Int) -> Unit)? = null, orderKey: ((Int, Int) -> Double)? = null): EditResult {
+        val (wt, wh, ww) = backend.window.toList()
+        val T = canvas.t
+        val H = canvas.h
+        val W = canvas.w
+        if (H < wh || W < ww || T < 1) {
+            throw TokenreelException("the token grid ${T}x${H}x$W is smaller than the model's window ${wt}x${wh}x$ww; " +
+                "encode at a larger size")
+        }
+        val out = TokenGrid(T, H, W, canvas.data.copyOf())
+        val known = knownIn.copyOf()
+        var calls = 0
+        val timeStarts = if (T >= wt) tileStarts(T, wt, minOverlap = 1) else intArrayOf(0)
+        for ((wIndex, t0) in timeStarts.withIndex()) {
+            val t1 = Math.min(t0 + wt, T)
+            val remaining = ArrayList<IntArray>()
+            for (y0 in tileStarts(H, wh)) for (x0 in tileStarts(W, ww)) remaining.add(intArrayOf(y0, x0))
+            // (y0, x0) order: the first of equals wins below, as max()/min() over sorted() in Python
+            remaining.sortWith(Comparator { a, b -> if (a[0] != b[0]) a[0] - b[0] else a[1] - b[1] })
+            while (remaining.isNotEmpty()) {
+                var best = 0
+                if (orderKey == null) {
+                    var bestCount = -1
+                    for ((i, yx) in remaining.withIndex()) {
+                        val c = knownCount(known, out, t0, t1, yx[0], yx[0] + wh, yx[1], yx[1] + ww)
+                        if (c > bestCount) { bestCount = c; best = i }
+                    }
+                } else {
+                    var bestKey = Double.POSITIVE_INFINITY
+                    for ((i, yx) in remaining.withIndex()) {
+                        val k = orderKey(yx[0], yx[1])
+                        if (i == 0 || k < bestKey) { bestKey = k; best = i }
+                    }
+                }
+                val (y0, x0) = remaining.removeAt(best).toList()
+                // the window, padded in time with unknown frames when the video is shorter than the window
+                val win = IntArray(wt * wh * ww)
+                val kn = BooleanArray(wt * wh * ww)
+                for (t in t0 until t1) for (y in 0 until wh) for (x in 0 until ww) {
+                    val src = out.index(t, y0 + y, x0 + x)
+                    val dst = ((t - t0) * wh + y) * ww + x
+                    win[dst] = out.data[src]
+                    kn[dst] = known[src]
+                }
+                if (!kn.all { it }) {
+                    val windowSeed = seed * 1000003 + wIndex * 4099L + y0 * 131L + x0
+                    val filled = fill(backend, win, kn, steps, windowSeed, progress)
+                    for (t in t0 until t1) for (y in 0 until wh) for (x in 0 until ww) {
+                        val dst = out.index(t, y0 + y, x0 + x)
+                        out.data[dst] = filled[((t - t0) * wh + y) * ww + x]
+                        known[dst] = true
+                    }
+                    calls += steps
+                }
+            }
+        }
+        return EditResult(out, calls)
+    }
+
+    /** Centre-crop the token grid to the aspect W:H (no model): lossless in token space. */
+    fun reframeCrop(tokens: TokenGrid, aspect: String): TokenGrid {
+        val (aw, ah) = parseAspect(aspect).toList()
+        val newW: Int
+        val newH: Int
+        if (tokens.w.toLong() * ah > tokens.h.toLong() * aw) {   // too wide: keep the height
+            newW = Math.max(1, pyRound(tokens.h.toDouble() * aw / ah)); newH = tokens.h
+        } else {
+            newW = tokens.w; newH = Math.max(1, pyRound(tokens.w.toDouble() * ah / aw))
+        }
+        return crop(tokens, (tokens.h - newH) / 2, (tokens.w - newW) / 2, newH, newW)
+    }
+
+    private fun crop(tokens: TokenGrid, y0: Int, x0: Int, h: Int, w: Int): TokenGrid {
+        val out = TokenGrid(tokens.t, h, w)
+        for (t in 0 until tokens.t) for (y in 0 until h) for (x in 0 until w) out[t, y, x] = tokens[t, y0 + y, x0 + x]
+        return out
+    }
+
+    /** A canvas and which of its tokens are known. */
+    class Canvas(val tokens: TokenGrid, val known: BooleanArray)
+
+    /** Place [tokens] in the middle of a [h] x [w] canvas at (y0, x0); everything else unknown. */
+    private fun place(tokens: TokenGrid, h: Int, w: Int, y0: Int, x0: Int): Canvas {
+        val canvas = TokenGrid(tokens.t, h, w)
+        val known = BooleanArray(canvas.size)
+        for (t in 0 until tokens.t) for (y in 0 until tokens.h) for (x in 0 until tokens.w) {
+            canvas[t, y0 + y, x0 + x] = tokens[t, y, x]
+            known[canvas.index(t, y0 + y, x0 + x)] = true
+        }
+        return Canvas(canvas, known)
+    }
+
+    /** The source in the middle of the smallest canvas of aspect W:H that holds it whole. */
+    fun outpaintCanvas(tokens: TokenGrid, aspect: String): Canvas {
+        val (aw, ah) = parseAspect(aspect).toList()
+        val newW: Int
+        val newH: Int
+        if (tokens.w.toLong() * ah > tokens.h.toLong() * aw) {   // source wider than the target: grow the height
+            newW = tokens.w; newH = pyRound(tokens.w.toDouble() * ah / aw)
+        } else {
+            newW = pyRound(tokens.h.toDouble() * aw / ah); newH = tokens.h
+        }
+        if (Math.max(newW, newH) > MAX_CANVAS_SIDE) {
+            throw TokenreelException("aspect $aspect: the canvas would be ${newW}x$newH tokens, over the " +
+                "$MAX_CANVAS_SIDE limit; choose an aspect closer to the source's")
+        }
+        return place(tokens, newH, newW, (newH - tokens.h) / 2, (newW - tokens.w) / 2)
+    }
+
+    /** Reframe by generating the margins of the new aspect ratio. */
+    fun reframeOutpaint(backend: TransformerBackend, tokens: TokenGrid, aspect: String, steps: Int = 12, seed: Long = 0,
+                        progress: ((Int) -> Unit)? = null): EditResult {
+        val canvas = outpaintCanvas(tokens, aspect)
+        val (_, wh, ww) = backend.window.toList()
+        // grow the canvas to at least one window, keeping the source centred, then cut back
+        val h = canvas.tokens.h
+        val w = canvas.tokens.w
+        val ph = Math.max(0, wh - h)
+        val pw = Math.max(0, ww - w)
+        val padded = TokenGrid(canvas.tokens.t, h + ph, w + pw)
+        val known = BooleanArray(padded.size)
+        for (t in 0 until padded.t) for (y in 0 until h) for (x in 0 until w) {
+            val dst = padded.index(t, y + ph / 2, x + pw / 2)
+            padded.data[dst] = canvas.tokens[t, y, x]
+            known[dst] = canvas.known[canvas.tokens.index(t, y, x)]
+        }
+        val filled = fillCanvas(backend, padded, known, steps, seed, progress)
+        return EditResult(crop(filled.tokens, ph / 2, pw / 2, h, w), filled.calls)
+    }
+
+    fun latentFramesFor(frames: Int, group: Int = 4) = (frames + group - 1) / group
+
+    /** How many model calls an edit will make at most (for a progress bar): steps per window that has unknowns. */
+    fun reframeCalls(window: IntArray, tokens: TokenGrid, aspect: String, steps: Int): Int {
+        val c = outpaintCanvas(tokens, aspect).tokens
+        val h = Math.max(c.h, window[1])
+        val w = Math.max(c.w, window[2])
+        val times = if (c.t >= window[0]) tileStarts(c.t, window[0], 1).size else 1
+        return times * tileStarts(h, window[1]).size * tileStarts(w, window[2]).size * steps
+    }
+
+    /**
+     * Append latent frames covering [frames] more video frames after the end of [tokens]. Each window keeps
+     * the last [context] latent frames known and generates the rest; the window slides until the length is reached.
+     */
+    fun extend(backend: TransformerBackend, tokens: TokenGrid, frames: Int, steps: Int = 12, seed: Long = 0,
+               context: Int = 2, group: Int = 4, progress: ((Int) -> Unit)? = null): EditResult {
+        if (frames <= 0 || frames > MAX_EXTEND_FRAMES) {
+            throw TokenreelException("frames $frames: extend by 1 to $MAX_EXTEND_FRAMES frames")
+        }
+        val wt = backend.window[0]
+        if (context < 1 || context >= wt) throw TokenreelException("context $context: must be between 1 and ${wt - 1} latent frames")
+        val added = latentFramesFor(frames, group)
+        val T = tokens.t
+        val H = tokens.h
+        val W = tokens.w
+        if (T < context) throw TokenreelException("the video has $T latent frames; extending needs at least $context")
+        val grid = TokenGrid(T + added, H, W)
+        System.arraycopy(tokens.data, 0, grid.data, 0, tokens.size)
+        val known = BooleanArray(grid.size)
+        java.util.Arrays.fill(known, 0, tokens.size, true)
+        val plane = H * W
+        var calls = 0
+        var t = T
+        while (t < T + added) {
+            val t0 = t - context
+            val span = Math.min(wt, T + added - t0)
+            val sub = TokenGrid(wt, H, W)
+            val subKnown = BooleanArray(sub.size)
+            System.arraycopy(grid.data, t0 * plane, sub.data, 0, span * plane)
+            System.arraycopy(known, t0 * plane, subKnown, 0, span * plane)
+            val out = fillCanvas(backend, sub, subKnown, steps, seed + 7919L * t, progress)
+            System.arraycopy(out.tokens.data, 0, grid.data, t0 * plane, span * plane)
+            java.util.Arrays.fill(known, t0 * plane, (t0 + span) * plane, true)
+            calls += out.calls
+            t = t0 + span
+        }
+        return EditResult(grid, calls)
+    }
+
+    /** Model calls [extend] makes at most (for a progress bar). */
+    fun extendCalls(window: IntArray, tokens: TokenGrid, frames: Int, steps: Int, context: Int = 2, group: Int = 4): Int {
+        val added = latentFramesFor(frames, group)
+        var windows = 0
+        var t = tokens.t
+        while (t < tokens.t + added) {
+            val t0 = t - context
+            windows++
+            t = t0 + Math.min(window[0], tokens.t + added - t0)
+        }
+        return windows * tileStarts(tokens.h, window[1]).size * tileStarts(tokens.w, window[2]).size * steps
+    }
+}

@@ -1,0 +1,309 @@
+package tokenreel.core
+
+import java.io.File
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+import java.util.zip.CRC32
+
+/**
+ * Zstandard, supplied by the caller: the plain module has none (the Android app wraps
+ * com.github.luben:zstd-jni). Without one, .trl files with a zstd payload cannot be read or written.
+ */
+interface Zstd {
+    fun compress(data: ByteArray, level: Int): ByteArray
+
+    /** Decompress one frame; fail if it holds more than [maxOutputSize] bytes. */
+    fun decompress(data: ByteArray, maxOutputSize: Int): ByteArray
+}
+
+/** A token file's grid and its header (docs/trl-format.md). */
+class TrlFile(val tokens: TokenGrid, val header: Map<String, Any?>) {
+    val bits get() = header.int("bits")
+    val frames get() = header.int("frames")
+    val fps get() = (header["fps"] as Number).toDouble()
+}
+
+/** The `.trl` token file, version 1: reader and writer, ported from tokenreel/runtime/trl.py. */
+object Trl {
+    private val MAGIC = byteArrayOf(0x89.toByte(), 'T'.toByte(), 'R'.toByte(), 'L'.toByte())
+    const val VERSION = 1
+    const val MAX_HEADER = 1 shl 16
+    const val MAX_TOKENS = 1 shl 26
+    const val MAX_GRID_SIDE = 1024
+    const val ZSTD = "zstd"
+    const val ANS_CTX = "ans-ctx"
+    val CODERS = listOf(ZSTD, ANS_CTX)         // the writer's order: the first of equal sizes wins
+    private val REQUIRED = listOf("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
+
+    /** planes[t][i][y][x] = bit i of token (t, y, x), flattened in (t, i, y, x) order. */
+    fun toPlanes(tokens: TokenGrid, bits: Int): ByteArray {
+        val plane = tokens.h * tokens.w
+        val out = ByteArray(tokens.t * bits * plane)
+        for (t in 0 until tokens.t) for (i in 0 until bits) for (p in 0 until plane) {
+            out[(t * bits + i) * plane + p] = ((tokens.data[t * plane + p] shr i) and 1).toByte()
+        }
+        return out
+    }
+
+    fun fromPlanes(planes: ByteArray, t: Int, bits: Int, h: Int, w: Int): TokenGrid {
+        val grid = TokenGrid(t, h, w)
+        val plane = h * w
+        for (tt in 0 until t) for (i in 0 until bits) for (p in 0 until plane) {
+            if (planes[(tt * bits + i) * plane + p].toInt() != 0) grid.data[tt * plane + p] = grid.data[tt * plane + p] or (1 shl i)
+        }
+        return grid
+    }
+
+    /** tokens -> the bytes of a .trl file. [meta]: the header fields except grid and coder; [coder] null: the smaller. */
+    fun pack(tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, zstd: Zstd? = null): ByteArray {
+        val bits = meta.int("bits")
+        val planes = toPlanes(tokens, bits)
+        if (coder != null && coder !in CODERS) throw IllegalArgumentException("unknown coder '$coder'")
+        if (coder == ZSTD && zstd == null) throw TokenreelException("writing a zstd .trl needs a Zstd implementation")
+        var best: Pair<String, ByteArray>? = null
+        for (name in CODERS) {
+            if (coder != null && coder != name) continue
+            if (name == ZSTD && zstd == null) continue      // ans-ctx alone when no zstd is supplied
+            val payload = if (name == ZSTD) encodeZstd(planes, zstd!!) else AnsCtx.encode(planes, tokens.t, bits, tokens.h, tokens.w)
+            if (best == null || payload.size < best.second.size) best = Pair(name, payload)
+        }
+        val (name, payload) = best!!
+        val header = LinkedHashMap<String, Any?>(meta)
+        header["grid"] = listOf(tokens.t.toLong(), tokens.h.toLong(), tokens.w.toLong())
+        header["coder"] = name
+        val headerBytes = Json.write(header).toByteArray(Charsets.UTF_8)
+        val buf = ByteBuffer.allocate(12 + headerBytes.size + 8 + payload.size + 4).order(ByteOrder.LITTLE_ENDIAN)
+        buf.put(MAGIC).put(VERSION.toByte()).put(0).putShort(0).putInt(headerBytes.size)
+        buf.put(headerBytes).putLong(payload.size.toLong()).put(payload)
+        val crc = CRC32()
+        crc.update(buf.array(), 0, buf.position())
+        buf.putInt(crc.value.toInt())
+        return buf.array()
+    }
+
+    /** bytes -> grid and header; every field is checked, in the order of docs/trl-format.md, before it sizes anything. */
+    fun unpack(data: ByteArray, where: String = "token file", zstd: Zstd? = null): TrlFile {
+        fun bad(why: String) = TokenreelException("$where: $why; re-encode the video with `tokenreel encode`")
+        if (data.size < 16 || !(0 until 4).all { data[it] == MAGIC[it] }) throw bad("not a .trl token file (wrong magic bytes)")
+        val buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN)
+        val version = data[4].toInt() and 0xff
+        if (version != VERSION) throw bad(".trl version $version is not supported (this reader reads version $VERSION)")
+        val headerLength = buf.getInt(8).toLong() and 0xffffffffL
+        if (headerLength > MAX_HEADER || 12 + headerLength + 12 > data.size) throw bad("truncated or corrupt header")
+        val crc = CRC32()
+        crc.update(data, 0, data.size - 4)
+        if (crc.value != (buf.getInt(data.size - 4).toLong() and 0xffffffffL)) throw bad("checksum mismatch: the file is truncated or corrupt")
+        val hlen = headerLength.toInt()
+        val header: Map<String, Any?>
+        val t: Int
+        val h: Int
+        val w: Int
+        val bits: Int
+        val payloadLength = buf.getLong(12 + hlen)
+        try {
+            @Suppress("UNCHECKED_CAST")
+            header = Json.parse(String(data, 12, hlen, Charsets.UTF_8)) as? Map<String, Any?> ?: throw bad("corrupt header (not an object)")
+            val missing = REQUIRED.filter { it !in header }
+            if (missing.isNotEmpty()) throw bad("header lacks ${missing.joinToString(", ")}")
+            val grid = header.list("grid").map { (it as Number).toLong() }
+            if (grid.size != 3) throw bad("corrupt header (grid is not T, H, W)")
+            if (grid.any { it < Int.MIN_VALUE || it > Int.MAX_VALUE }) throw bad("implausible token grid ${grid.joinToString("x")}")
+            t = grid[0].toInt(); h = grid[1].toInt(); w = grid[2].toInt()
+            bits = (header["bits"] as Number).toInt()
+        } catch (e: TokenreelException) {
+            throw e
+        } catch (e: RuntimeException) {     // a JSON error, a wrong type
+            throw bad("corrupt header (${e.message ?: e.javaClass.simpleName})")
+        }
+        if (!(t > 0 && h in 1..MAX_GRID_SIDE && w in 1..MAX_GRID_SIDE && bits in 1..24 && t.toLong() * h * w <= MAX_TOKENS)) {
+            throw bad("implausible token grid ${t}x${h}x$w of $bits bits")
+        }
+        val start = 12 + hlen + 8
+        if (payloadLength < 0 || start + payloadLength + 4 != data.size.toLong()) throw bad("payload length does not match the file size")
+        val coder = header["coder"]
+        if (coder !in CODERS) throw bad("unknown payload coder '$coder'")
+        if (coder == ZSTD && zstd == null) {
+            throw bad("the payload is zstd-compressed and this build has no Zstandard decoder (pass a Zstd implementation)")
+        }
+        val payload = data.copyOfRange(start, start + payloadLength.toInt())
+        val planes = try {
+            if (coder == ZSTD) decodeZstd(payload, t, bits, h, w, zstd!!) else AnsCtx.decode(payload, t, bits, h, w)
+        } catch (e: RuntimeException) {  // a corrupt payload can fail inside the coder in many ways
+            throw bad("payload does not decode (${e.message ?: e.javaClass.simpleName})")
+        }
+        return TrlFile(fromPlanes(planes, t, bits, h, w), header)
+    }
+
+    fun read(file: File, zstd: Zstd? = null): TrlFile {
+        if (!file.isFile) throw TokenreelException("$file: no such token file")
+        if (file.length() > 64L * MAX_TOKENS) throw TokenreelException("$file: too large to be a .trl file")
+        return unpack(file.readBytes(), file.path, zstd)
+    }
+
+    /** Write atomically: a temp file beside the target, then rename. Returns the byte count. */
+    fun write(file: File, tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, zstd: Zstd? = null): Int {
+        val data = pack(tokens, meta, coder, zstd)
+        val tmp = File(file.absoluteFile.parentFile, ".${file.name}.${System.nanoTime()}.tmp")
+        try {
+            tmp.writeBytes(data)
+            if (!tmp.renameTo(file)) {
+                file.delete()
+                if (!tmp.renameTo(file)) throw TokenreelException("$file: cannot write the token file")
+            }
+        } finally {
+            if (tmp.exists()) tmp.delete()
+        }
+        return data.size
+    }
+
+    /** The loaded tokenizer must be the one that made the file (tokenreel/runtime/pipeline.py: check_tokenizer). */
+    fun checkTokenizer(file: TrlFile, tokenizerSha256: String, bits: Int, where: String) {
+        val sha = file.header["tokenizer_sha256"] as? String ?: ""
+        if (sha != tokenizerSha256 || file.bits != bits) {
+            throw TokenreelException("$where: made by tokenizer ${file.header["tokenizer"]} (${sha.take(12)}), not the loaded " +
+                "one (${tokenizerSha256.take(12)}); decode it with the weights that made it or re-encode the source video")
+        }
+    }
+
+    private fun encodeZstd(planes: ByteArray, zstd: Zstd): ByteArray {
+        val packed = ByteArray((planes.size + 7) / 8)
+        for (i in planes.indices) if (planes[i].toInt() != 0) packed[i shr 3] = (packed[i shr 3].toInt() or (0x80 ushr (i and 7))).toByte()
+        return zstd.compress(packed, 19)
+    }
+
+    private fun decodeZstd(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, zstd: Zstd): ByteArray {
+        val n = t * bits * h * w
+        val raw = zstd.decompress(payload, (n + 7) / 8)
+        if (raw.size != (n + 7) / 8) throw TokenreelException("zstd payload has the wrong length")
+        return ByteArray(n) { i -> ((raw[i shr 3].toInt() ushr (7 - (i and 7))) and 1).toByte() }
+    }
+}
+
+/**
+ * The `ans-ctx` payload coder: each bit coded with range ANS (constriction's AnsCoder: 32-bit words, 64-bit
+ * state, 24-bit probabilities) under an adaptive context model. Byte-identical to the Python writer.
+ */
+object AnsCtx {
+    private const val PROB_BITS = 12           // model probabilities are k / 4096, k in [1, 4095]
+    private const val CONTEXTS = 48
+    private const val PRECISION = 24           // constriction's quantization of P(1)
+    private const val TOTAL = 1 shl PRECISION
+
+    /**
+     * Where constriction's Bernoulli(perfect=False) puts the boundary between 0 and 1 for P(1) = k/4096:
+     * floor((1 - p) * (2^24 - 2)) + 1, exact in integers because p is a multiple of 2^-12.
+     */
+    fun boundary(k: Int): Int = (((4096L - k) * (TOTAL - 2)) shr PROB_BITS).toInt() + 1
+
+    /** The contexts (one per plane) of token (t, y, x)'s bits from already coded bits; outside the grid a bit is 0. */
+    private class Model(val t: Int, val bits: Int, val h: Int, val w: Int, val planes: ByteArray) {
+        val counts = IntArray(bits * CONTEXTS * 2) { 1 }
+        val ctx = IntArray(bits)
+        val k = IntArray(bits)
+
+        private fun bit(tt: Int, i: Int, y: Int, x: Int): Int =
+            if (y >= 0 && x >= 0 && x < w) planes[((tt * bits + i) * h + y) * w + x].toInt() else 0
+
+        /** Fill ctx and k (P(1) = k / 4096) for token (tt, y, x). */
+        fun prepare(tt: Int, y: Int, x: Int) {
+            for (i in 0 until bits) {
+                val s = 8 * bit(tt, i, y, x - 1) + 4 * bit(tt, i, y - 1, x - 1) + 2 * bit(tt, i, y - 1, x) + bit(tt, i, y - 1, x + 1)
+                val c = if (tt == 0) 32 + s else s + 16 * bit(tt - 1, i, y, x)
+                ctx[i] = c
+                val c0 = counts[(i * CONTEXTS + c) * 2].toLong()
+                val c1 = counts[(i * CONTEXTS + c) * 2 + 1].toLong()
+                val one = 1L shl PROB_BITS
+                k[i] = Math.max(1L, Math.min(one - 1, (c1 * one + (c0 + c1) / 2) / (c0 + c1))).toInt()
+            }
+        }
+
+        /** After the token's bits are known: count each under the context it was coded with. */
+        fun learn(tt: Int, y: Int, x: Int) {
+            for (i in 0 until bits) counts[(i * CONTEXTS + ctx[i]) * 2 + planes[((tt * bits + i) * h + y) * w + x]]++
+        }
+    }
+
+    fun encode(planes: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
+        val model = Model(t, bits, h, w, planes)
+        val n = t * h * w * bits
+        val symbols = ByteArray(n)
+        val ks = ShortArray(n)
+        var s = 0
+        for (tt in 0 until t) for (y in 0 until h) for (x in 0 until w) {
+            model.prepare(tt, y, x)
+            for (i in 0 until bits) {
+                symbols[s] = planes[((tt * bits + i) * h + y) * w + x]
+                ks[s] = model.k[i].toShort()
+                s++
+            }
+            model.learn(tt, y, x)
+        }
+        // encode in reverse so that the decoder pops the symbols in order
+        val words = IntList()
+        var state = 0L
+        for (j in n - 1 downTo 0) {
+            val cut = boundary(ks[j].toInt())
+            val left = if (symbols[j].toInt() == 0) 0L else cut.toLong()
+            val probability = if (symbols[j].toInt() == 0) cut.toLong() else (TOTAL - cut).toLong()
+            if ((state ushr (64 - PRECISION)) >= probability) {
+                words.add(state.toInt())
+                state = state ushr 32
+            }
+            val prefix = java.lang.Long.divideUnsigned(state, probability)
+            val remainder = java.lang.Long.remainderUnsigned(state, probability)
+            state = (prefix shl PRECISION) or (left + remainder)
+        }
+        // the state goes last, low word first, without leading zero words
+        if (state != 0L) {
+            words.add(state.toInt())
+            if ((state ushr 32) != 0L) words.add((state ushr 32).toInt())
+        }
+        val out = ByteBuffer.allocate(words.size * 4).order(ByteOrder.LITTLE_ENDIAN)
+        for (i in 0 until words.size) out.putInt(words[i])
+        return out.array()
+    }
+
+    fun decode(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
+        if (payload.size % 4 != 0) throw TokenreelException("ans payload is not whole 32-bit words")
+        val buf = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN)
+        var remaining = payload.size / 4           // the words form a stack: read from the end
+        fun pop(): Long = buf.getInt(--remaining * 4).toLong() and 0xffffffffL
+        var state = 0L
+        if (remaining > 0) {
+            state = pop()
+            if (state == 0L) throw TokenreelException("ans payload ends in a zero word")
+            while (remaining > 0) {
+                state = (state shl 32) or pop()
+                if (java.lang.Long.compareUnsigned(state, 1L shl 32) >= 0) break
+            }
+        }
+        val planes = ByteArray(t * bits * h * w)
+        val model = Model(t, bits, h, w, planes)
+        for (tt in 0 until t) for (y in 0 until h) for (x in 0 until w) {
+            model.prepare(tt, y, x)
+            for (i in 0 until bits) {
+                val cut = boundary(model.k[i])
+                val quantile = (state and (TOTAL - 1).toLong()).toInt()
+                val one = quantile >= cut
+                val left = if (one) cut else 0
+                val probability = if (one) TOTAL - cut else cut
+                state = (state ushr PRECISION) * probability + (quantile - left)
+                if (java.lang.Long.compareUnsigned(state, 1L shl 32) < 0 && remaining > 0) state = (state shl 32) or pop()
+                planes[((tt * bits + i) * h + y) * w + x] = if (one) 1 else 0
+            }
+            model.learn(tt, y, x)
+        }
+        return planes
+    }
+
+    /** A growable int list (no boxing: payloads run to millions of words). */
+    private class IntList {
+        var data = IntArray(1024)
+        var size = 0
+        fun add(v: Int) {
+            if (size == data.size) data = data.copyOf(size * 2)
+            data[size++] = v
+        }
+        operator fun get(i: Int) = data[i]
+    }
+}

@@ -1,0 +1,85 @@
+package tokenreel.core
+
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Test
+
+/**
+ * The Python runtime's reframe and extend on a fake transformer (integer logits / 8, exact in float32),
+ * written by tests/test_android_core.py: the same windows in the same order with the same seeds give the
+ * same grid.
+ */
+class FakeTransformer(override val window: IntArray, override val bits: Int, override val splits: Int,
+                      override val subBits: Int) : TransformerBackend {
+    override val maskId = 1 shl subBits
+    var calls = 0
+
+    /** logits[j][n][v] = ((n*131 + v*71 + j*37 + sub[j][n]*13 + sub[j][(n+1) % N]*7) % 97) / 8 - 6 */
+    override fun logits(subTokens: LongArray): FloatArray {
+        calls++
+        val n = subTokens.size / splits
+        val v = 1 shl subBits
+        val out = FloatArray(splits * n * v)
+        for (j in 0 until splits) for (k in 0 until n) for (c in 0 until v) {
+            val z = k * 131L + c * 71L + j * 37L + subTokens[j * n + k] * 13 + subTokens[j * n + (k + 1) % n] * 7
+            out[(j * n + k) * v + c] = (z % 97 / 8.0 - 6.0).toFloat()
+        }
+        return out
+    }
+}
+
+class EditGoldenTest {
+    private val cases = Golden.json(Golden.editCases()) as Map<*, *>
+
+    private fun grid(value: Any?): TokenGrid {
+        val m = value as Map<*, *>
+        val (t, h, w) = m.ints("shape").toList()
+        return TokenGrid(t, h, w, m.ints("data"))
+    }
+
+    private fun backend(): FakeTransformer {
+        val b = cases.obj("backend")
+        return FakeTransformer(b.ints("window"), b.int("bits"), b.int("splits"), b.int("sub_bits"))
+    }
+
+    @Test fun tileStarts() {
+        for (c in cases.list("tile_starts")) {
+            val m = c as Map<*, *>
+            assertArrayEquals(m.toString(), m.ints("starts"), Edit.tileStarts(m.int("length"), m.int("size"), m.int("min_overlap")))
+        }
+    }
+
+    @Test fun cropAndCanvas() {
+        for (c in cases.list("crop")) {
+            val m = c as Map<*, *>
+            assertEquals(m.str("aspect"), grid(m["out"]), Edit.reframeCrop(grid(m["in"]), m.str("aspect")))
+            val canvas = Edit.outpaintCanvas(grid(m["in"]), m.str("aspect"))
+            assertEquals(grid(m["canvas"]), canvas.tokens)
+            assertArrayEquals(m.ints("canvas_known").map { it != 0 }.toBooleanArray(), canvas.known)
+        }
+    }
+
+    @Test fun reframeOutpaint() {
+        for (c in cases.list("reframe")) {
+            val m = c as Map<*, *>
+            val b = backend()
+            val calls = IntArray(1)
+            val out = Edit.reframeOutpaint(b, grid(m["in"]), m.str("aspect"), m.int("steps"), m.long("seed")) { calls[0] += it }
+            assertEquals("reframe ${m.str("aspect")} seed ${m.long("seed")}", grid(m["out"]), out.tokens)
+            assertEquals(m.int("calls"), out.calls)
+            assertEquals(b.calls, calls[0])
+            assert(out.calls <= Edit.reframeCalls(b.window, grid(m["in"]), m.str("aspect"), m.int("steps")))
+        }
+    }
+
+    @Test fun extend() {
+        for (c in cases.list("extend")) {
+            val m = c as Map<*, *>
+            val b = backend()
+            val out = Edit.extend(b, grid(m["in"]), m.int("frames"), m.int("steps"), m.long("seed"))
+            assertEquals("extend ${m.int("frames")} seed ${m.long("seed")}", grid(m["out"]), out.tokens)
+            assertEquals(m.int("calls"), out.calls)
+            assert(out.calls <= Edit.extendCalls(b.window, grid(m["in"]), m.int("frames"), m.int("steps")))
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package tokenreel.core
+
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Test
+import java.io.File
+
+class TrlTest {
+    private val golden = Golden.runtime()
+    private val ansBytes = File(golden, "tokens-ans-ctx.trl").readBytes()
+
+    private fun goldenTokens(): TokenGrid {
+        val nested = Golden.json(File(golden, "tokens.json")) as List<*>
+        val t = nested.size
+        val h = (nested[0] as List<*>).size
+        val w = ((nested[0] as List<*>)[0] as List<*>).size
+        return TokenGrid(t, h, w, Golden.flatten(nested).map { it.toInt() }.toIntArray())
+    }
+
+    @Test fun readsAnsCtx() {
+        val file = Trl.unpack(ansBytes)
+        assertEquals(goldenTokens(), file.tokens)
+        assertEquals("ans-ctx", file.header["coder"])
+        assertEquals(18, file.bits)
+    }
+
+    @Test fun writesAnsCtxByteIdentical() {
+        val meta = LinkedHashMap(Trl.unpack(ansBytes).header)
+        meta.remove("grid"); meta.remove("coder")
+        assertArrayEquals(ansBytes, Trl.pack(goldenTokens(), meta, Trl.ANS_CTX))
+        // with no zstd supplied, the writer's choice is ans-ctx
+        assertArrayEquals(ansBytes, Trl.pack(goldenTokens(), meta))
+    }
+
+    @Test fun roundTripsOtherGrids() {
+        val rng = java.util.Random(5)
+        for (bits in listOf(1, 7, 24)) {
+            val grid = TokenGrid(2, 3, 5, IntArray(30) { rng.nextInt(1 shl Math.min(bits, 30)) and ((1 shl bits) - 1) })
+            val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to bits.toLong(), "fps" to 29.97,
+                "size" to listOf(40L, 24L), "frames" to 5L)
+            assertEquals(grid, Trl.unpack(Trl.pack(grid, meta, Trl.ANS_CTX)).tokens)
+        }
+    }
+
+    private fun assertRefused(data: ByteArray, fragment: String, zstd: Zstd? = null) {
+        try {
+            Trl.unpack(data, "x.trl", zstd)
+            fail("accepted a bad file ($fragment)")
+        } catch (e: TokenreelException) {
+            assertTrue("'${e.message}' lacks '$fragment'", e.message!!.contains(fragment))
+        }
+    }
+
+    @Test fun zstdNeedsADecoder() = assertRefused(File(golden, "tokens-zstd.trl").readBytes(), "no Zstandard decoder")
+
+    @Test fun zstdThroughTheInterface() {
+        // a stand-in "compressor" (identity) exercises the bit packing on both sides
+        val identity = object : Zstd {
+            override fun compress(data: ByteArray, level: Int) = data
+            override fun decompress(data: ByteArray, maxOutputSize: Int) = data
+        }
+        val grid = goldenTokens()
+        val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
+        val file = Trl.unpack(Trl.pack(grid, meta, Trl.ZSTD, identity), zstd = identity)
+        assertEquals("zstd", file.header["coder"])
+        assertEquals(grid, file.tokens)
+    }
+
+    @Test fun refusesDamage() {
+        assertRefused(byteArrayOf(1, 2, 3), "wrong magic")
+        val version = ansBytes.copyOf(); version[4] = 2
+        assertRefused(version, "version 2")
+        val flipped = ansBytes.copyOf(); flipped[ansBytes.size / 2] = (flipped[ansBytes.size / 2].toInt() xor 1).toByte()
+        assertRefused(flipped, "checksum mismatch")
+        assertRefused(ansBytes.copyOf(ansBytes.size - 1), "checksum mismatch")
+        val huge = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
+        // a header that claims a grid too large to allocate: refused before any allocation
+        val packed = Trl.pack(TokenGrid(1, 1, 1), huge, Trl.ANS_CTX)
+        val text = String(packed, 12, java.nio.ByteBuffer.wrap(packed).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(8), Charsets.UTF_8)
+        val bigger = text.replace("\"grid\": [1, 1, 1]", "\"grid\": [9999, 1024, 1024]")
+        assertRefused(withHeader(packed, bigger), "implausible token grid")
+    }
+
+    /** The same file with another header (and a fresh CRC). */
+    private fun withHeader(packed: ByteArray, header: String): ByteArray {
+        val le = java.nio.ByteOrder.LITTLE_ENDIAN
+        val hlen = java.nio.ByteBuffer.wrap(packed).order(le).getInt(8)
+        val rest = packed.copyOfRange(12 + hlen, packed.size - 4)
+        val hb = header.toByteArray()
+        val buf = java.nio.ByteBuffer.allocate(12 + hb.size + rest.size + 4).order(le)
+        buf.put(packed, 0, 8).putInt(hb.size).put(hb).put(rest)
+        val crc = java.util.zip.CRC32(); crc.update(buf.array(), 0, buf.position())
+        buf.putInt(crc.value.toInt())
+        return buf.array()
+    }
+
+    @Test fun writesAtomically() {
+        val dir = createTempDir("trl")
+        try {
+            val f = File(dir, "a.trl")
+            val meta = LinkedHashMap(Trl.unpack(ansBytes).header); meta.remove("grid"); meta.remove("coder")
+            Trl.write(f, goldenTokens(), meta)
+            assertArrayEquals(ansBytes, f.readBytes())
+            assertEquals(listOf("a.trl"), dir.list()!!.toList())
+        } finally {
+            dir.deleteRecursively()
+        }
+    }
+}
