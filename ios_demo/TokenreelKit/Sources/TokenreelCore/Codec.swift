@@ -1,0 +1,112 @@
+import Foundation
+
+// Video <-> token grid through a tokenizer backend, streaming: one group of latent frames per call, so
+// memory stays constant however long the video is (tokenreel/runtime/codec.py).
+
+public struct Encoded {
+    public var tokens: TokenGrid   // (T', H', W')
+    public var frames: Int         // real frames (the last group may have been padded by repeating the last frame)
+}
+
+/// (F) frames of (H, W, 3) uint8 -> (F, 3, H, W) float32 in [-1, 1].
+public func toFloat(_ frames: [Frame]) -> Tensor {
+    let (H, W) = (frames[0].height, frames[0].width)
+    let hw = H * W
+    var out = [Float](repeating: 0, count: frames.count * 3 * hw)
+    for (f, frame) in frames.enumerated() {
+        precondition(frame.width == W && frame.height == H, "frames of one call must share a size")
+        for k in 0..<hw {
+            for c in 0..<3 { out[(f * 3 + c) * hw + k] = Float(frame.rgb[k * 3 + c]) / 127.5 - 1 }
+        }
+    }
+    return Tensor(shape: [frames.count, 3, H, W], data: out)
+}
+
+/// (F, 3, H, W) float in [-1, 1] -> (F) frames of (H, W, 3) uint8 (np.rint: halves to even).
+public func toUInt8(_ frames: Tensor) -> [Frame] {
+    let (F, H, W) = (frames.shape[0], frames.shape[2], frames.shape[3])
+    let hw = H * W
+    return (0..<F).map { f in
+        var rgb = [UInt8](repeating: 0, count: hw * 3)
+        for c in 0..<3 {
+            for k in 0..<hw {
+                let v = ((frames.data[(f * 3 + c) * hw + k] + 1) * 127.5).rounded(.toNearestOrEven)
+                rgb[k * 3 + c] = UInt8(min(max(v, 0), 255))   // NaN would trap: the decoder does not give NaN
+            }
+        }
+        return Frame(width: W, height: H, rgb: rgb)
+    }
+}
+
+/// Cuts a frame stream into step calls: the first frame plus perCall-1 groups, then perCall groups at a
+/// time; a short final list is padded by repeating the last frame up to whole groups.
+public struct FrameGroups {
+    let group: Int, perCall: Int
+    var buf: [Frame] = [], first = true
+
+    public init(group: Int, perCall: Int) { self.group = group; self.perCall = perCall }
+
+    /// Adds a frame; returns a full call's frames when one is complete.
+    public mutating func push(_ frame: Frame) -> [Frame]? {
+        buf.append(frame)
+        let lead = first ? 1 : 0
+        if buf.count == lead + group * (perCall - lead) {
+            defer { buf = []; first = false }
+            return buf
+        }
+        return nil
+    }
+
+    /// The padded rest, or nil.
+    public mutating func finish() -> [Frame]? {
+        guard let last = buf.last else { return nil }
+        let n = buf.count - (first ? 1 : 0)
+        let pad = ((-n % group) + group) % group      // Python's (-n) % group
+        defer { buf = [] }
+        return buf + Array(repeating: last, count: pad)
+    }
+}
+
+/// Frames from `next` (nil at the end) -> Encoded, or nil if there were no frames.
+/// `progress(n)` is called after each call with the number of frames it took.
+public func encodeFrames<B: TokenizerBackend>(_ backend: B, next: () throws -> Frame?,
+                                              progress: ((Int) -> Void)? = nil) throws -> Encoded? {
+    var groups = FrameGroups(group: backend.group, perCall: backend.latentsPerCall)
+    var state: B.EncoderState? = nil
+    var tokens: TokenGrid? = nil
+    var real = 0
+    func run(_ buf: [Frame]) throws {
+        let (latent, newState) = try backend.encodeStep(toFloat(buf), state: state)
+        state = newState
+        let q = quantize(latent)
+        tokens = tokens.map { $0.appending(q) } ?? q
+        progress?(buf.count)
+    }
+    while let frame = try next() {
+        real += 1
+        if let buf = groups.push(frame) { try run(buf) }
+    }
+    if let buf = groups.finish() { try run(buf) }
+    return tokens.map { Encoded(tokens: $0, frames: real) }
+}
+
+/// Decodes a (T', H', W') token grid, calling `emit` with each uint8 frame and stopping after `frames`
+/// real frames (all when nil). Returns how many frames were emitted.
+@discardableResult
+public func decodeTokens<B: TokenizerBackend>(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil,
+                                              emit: (Frame) throws -> Void) throws -> Int {
+    var state: B.DecoderState? = nil
+    var emitted = 0
+    let k = backend.latentsPerCall
+    for t in stride(from: 0, to: tokens.t, by: k) {
+        let chunk = tokens.slice(t..<min(t + k, tokens.t), 0..<tokens.h, 0..<tokens.w)
+        let (out, newState) = try backend.decodeStep(latentsOf(chunk, bits: backend.bits), state: state)
+        state = newState
+        for f in toUInt8(out) {
+            if let frames, emitted >= frames { return emitted }
+            emitted += 1
+            try emit(f)
+        }
+    }
+    return emitted
+}

@@ -1,0 +1,178 @@
+import Foundation
+
+// Token-space edits: reframe and extend, over windows of the transformer's fixed size
+// (tokenreel/runtime/edit.py). A transformer backend answers one question: logits for a window of
+// sub-tokens. Everything else — which windows, in what order, what is known, the sampler — is here.
+
+public let maxExtendFrames = 3000     // frames one `extend` may add (100 s at 30 fps)
+public let maxCanvasSide = 256        // tokens on a side of a reframed canvas
+
+public func parseAspect(_ text: String) throws -> (w: Int, h: Int) {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 2,
+          let w = Int(parts[0].trimmingCharacters(in: .whitespaces)),
+          let h = Int(parts[1].trimmingCharacters(in: .whitespaces)), w > 0, h > 0 else {
+        throw TokenreelError("--aspect '\(text)': give W:H with positive integers, e.g. 9:16")
+    }
+    return (w, h)
+}
+
+/// Fill the unknown tokens of a grid (T, H, W) exactly the window's size.
+public func fill(_ backend: some TransformerBackend, _ tokens: TokenGrid, _ known: KnownGrid, steps: Int, seed: Int64,
+                 progress: ((Int) -> Void)? = nil) throws -> TokenGrid {
+    if known.data.allSatisfy({ $0 }) { return tokens }
+    let out = try maskgitDecode(logits: backend.logits, tokens: tokens.data, known: known.data,
+                                splits: backend.splits, subBits: backend.subBits, maskId: backend.maskId,
+                                steps: steps, seed: seed, progress: progress)
+    return TokenGrid(t: tokens.t, h: tokens.h, w: tokens.w, data: out)
+}
+
+/// Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size.
+///
+/// Windows run over time first (each later time window keeps its first latent frames from the previous
+/// one), and within a time span over space, in the order given by orderKey(y0, x0) (default: the windows
+/// with the most known tokens first, ties by (y0, x0), so generation grows outward from what is known).
+/// The seed of a window is seed*1000003 + w*4099 + y0*131 + x0 (wrapping, as Python's int masked to 64 bits).
+public func fillCanvas(_ backend: some TransformerBackend, _ canvasIn: TokenGrid, _ knownIn: KnownGrid, steps: Int,
+                       seed: Int64, progress: ((Int) -> Void)? = nil,
+                       orderKey: ((Int, Int) -> Int)? = nil) throws -> (TokenGrid, Int) {
+    let (WT, WH, WW) = (backend.window.t, backend.window.h, backend.window.w)
+    let (T, H, W) = (canvasIn.t, canvasIn.h, canvasIn.w)
+    if H < WH || W < WW || T < 1 {
+        throw TokenreelError("the token grid \(T)x\(H)x\(W) is smaller than the model's window \(WT)x\(WH)x\(WW); "
+                             + "encode at a larger --size")
+    }
+    var canvas = canvasIn, known = knownIn
+    var calls = 0
+    let timeStarts = T >= WT ? tileStarts(T, WT, minOverlap: 1) : [0]
+    for (wIndex, t0) in timeStarts.enumerated() {
+        let ts = t0..<min(t0 + WT, T)
+        var remaining: [(Int, Int)] = []
+        for y0 in tileStarts(H, WH) { for x0 in tileStarts(W, WW) { remaining.append((y0, x0)) } }
+        remaining.sort { $0 < $1 }   // Python iterates sorted(remaining); max/min keep the first best
+        while !remaining.isEmpty {
+            var best = 0
+            if let orderKey {
+                for i in 1..<remaining.count where orderKey(remaining[i].0, remaining[i].1) < orderKey(remaining[best].0, remaining[best].1) { best = i }
+            } else {
+                func knownCount(_ yx: (Int, Int)) -> Int {
+                    var c = 0
+                    for t in ts { for y in yx.0..<(yx.0 + WH) { for x in yx.1..<(yx.1 + WW) where known[t, y, x] { c += 1 } } }
+                    return c
+                }
+                var bestCount = knownCount(remaining[0])
+                for i in 1..<remaining.count {
+                    let c = knownCount(remaining[i])
+                    if c > bestCount { best = i; bestCount = c }
+                }
+            }
+            let (y0, x0) = remaining.remove(at: best)
+            let ys = y0..<(y0 + WH), xs = x0..<(x0 + WW)
+            var win = canvas.slice(ts, ys, xs), kn = known.slice(ts, ys, xs)
+            if win.t < WT {  // a video shorter than the window: pad time with masked frames
+                let pad = WT - win.t
+                win = win.appending(TokenGrid(t: pad, h: WH, w: WW, repeating: 0))
+                kn = kn.appending(KnownGrid(t: pad, h: WH, w: WW, repeating: false))
+            }
+            if !kn.data.allSatisfy({ $0 }) {
+                let windowSeed = seed &* 1_000_003 &+ Int64(wIndex) &* 4099 &+ Int64(y0) &* 131 &+ Int64(x0)
+                let out = try fill(backend, win, kn, steps: steps, seed: windowSeed, progress: progress)
+                canvas.assign(out.prefix(frames: ts.count), t0: t0, y0: y0, x0: x0)
+                known.fill(ts, ys, xs, with: true)
+                calls += steps
+            }
+        }
+    }
+    return (canvas, calls)
+}
+
+/// Centre-crop the token grid to the aspect W:H (no model): lossless in token space.
+public func reframeCrop(_ tokens: TokenGrid, aspect: String) throws -> TokenGrid {
+    let (aw, ah) = try parseAspect(aspect)
+    let (H, W) = (tokens.h, tokens.w)
+    let newW: Int, newH: Int
+    if W * ah > H * aw {     // too wide: keep the height
+        newW = max(1, pyRound(Double(H * aw) / Double(ah))); newH = H
+    } else {
+        newW = W; newH = max(1, pyRound(Double(W * ah) / Double(aw)))
+    }
+    let y0 = (H - newH) / 2, x0 = (W - newW) / 2
+    return tokens.slice(0..<tokens.t, y0..<(y0 + newH), x0..<(x0 + newW))
+}
+
+/// Place the source in the middle of the smallest canvas of aspect W:H that holds it whole.
+public func outpaintCanvas(_ tokens: TokenGrid, aspect: String) throws -> (TokenGrid, KnownGrid) {
+    let (aw, ah) = try parseAspect(aspect)
+    let (T, H, W) = (tokens.t, tokens.h, tokens.w)
+    let newW: Int, newH: Int
+    if W * ah > H * aw {     // source wider than the target: grow the height
+        newW = W; newH = pyRound(Double(W * ah) / Double(aw))
+    } else {
+        newW = pyRound(Double(H * aw) / Double(ah)); newH = H
+    }
+    if max(newW, newH) > maxCanvasSide {
+        throw TokenreelError("--aspect \(aspect): the canvas would be \(newW)x\(newH) tokens, over the "
+                             + "\(maxCanvasSide) limit; choose an aspect closer to the source's")
+    }
+    var canvas = TokenGrid(t: T, h: newH, w: newW, repeating: 0)
+    var known = KnownGrid(t: T, h: newH, w: newW, repeating: false)
+    let y0 = (newH - H) / 2, x0 = (newW - W) / 2
+    canvas.assign(tokens, t0: 0, y0: y0, x0: x0)
+    known.fill(0..<T, y0..<(y0 + H), x0..<(x0 + W), with: true)
+    return (canvas, known)
+}
+
+public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenGrid, aspect: String, steps: Int = 12,
+                            seed: Int64 = 0, progress: ((Int) -> Void)? = nil) throws -> (TokenGrid, Int) {
+    var (canvas, known) = try outpaintCanvas(tokens, aspect: aspect)
+    // grow the canvas to at least one window, keeping the source centred, then cut back
+    let (T, H, W) = (canvas.t, canvas.h, canvas.w)
+    let ph = max(0, backend.window.h - H), pw = max(0, backend.window.w - W)
+    canvas = canvas.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: 0)
+    known = known.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: false)
+    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress)
+    return (out.slice(0..<T, (ph / 2)..<(ph / 2 + H), (pw / 2)..<(pw / 2 + W)), calls)
+}
+
+public func latentFramesFor(_ frames: Int, group: Int = 4) -> Int { (frames + group - 1) / group }
+
+/// Append latent frames covering `frames` more video frames after the end of `tokens`.
+///
+/// Each window keeps the last `context` latent frames known and generates the rest (VideoPoet-style
+/// continuation); the window slides until the length is reached. A span starting at latent frame t
+/// is filled with seed + 7919*t.
+public func extend(_ backend: some TransformerBackend, _ tokens: TokenGrid, frames: Int, steps: Int = 12, seed: Int64 = 0,
+                   context: Int = 2, group: Int = 4, progress: ((Int) -> Void)? = nil) throws -> (TokenGrid, Int) {
+    if frames <= 0 || frames > maxExtendFrames {
+        throw TokenreelError("--frames \(frames): extend by 1 to \(maxExtendFrames) frames")
+    }
+    let WT = backend.window.t
+    if !(1 <= context && context < WT) {
+        throw TokenreelError("context \(context): must be between 1 and \(WT - 1) latent frames")
+    }
+    let new = latentFramesFor(frames, group: group)
+    let (T, H, W) = (tokens.t, tokens.h, tokens.w)
+    if T < context {
+        throw TokenreelError("the video has \(T) latent frames; extending needs at least \(context)")
+    }
+    var grid = tokens.appending(TokenGrid(t: new, h: H, w: W, repeating: 0))
+    var known = KnownGrid(t: T + new, h: H, w: W, repeating: false)
+    known.fill(0..<T, 0..<H, 0..<W, with: true)
+    var calls = 0, t = T
+    while t < T + new {
+        let t0 = t - context
+        let span = min(WT, T + new - t0)
+        let win = t0..<(t0 + span)
+        var subCanvas = TokenGrid(t: WT, h: H, w: W, repeating: 0)
+        var subKnown = KnownGrid(t: WT, h: H, w: W, repeating: false)
+        subCanvas.assign(grid.slice(win, 0..<H, 0..<W), t0: 0, y0: 0, x0: 0)
+        subKnown.assign(known.slice(win, 0..<H, 0..<W), t0: 0, y0: 0, x0: 0)
+        let (out, c) = try fillCanvas(backend, subCanvas, subKnown, steps: steps, seed: seed &+ 7919 &* Int64(t),
+                                      progress: progress)
+        grid.assign(out.prefix(frames: span), t0: t0, y0: 0, x0: 0)
+        known.fill(win, 0..<H, 0..<W, with: true)
+        calls += c
+        t = t0 + span
+    }
+    return (grid, calls)
+}

@@ -1,0 +1,159 @@
+import Foundation
+
+// MaskGIT iterative parallel decoding with a fully specified counter-based generator (docs/sampler.md).
+// Port of tokenreel/runtime/sampler.py: `Generator` bit for bit, `maskgitDecode` pick for pick given the
+// same logits. tests/golden/sampler-v1.json pins both down (SamplerGoldenTests).
+
+public let samplerSpecVersion = "tokenreel-sampler-v1"
+public let GOLDEN: UInt64 = 0x9E37_79B9_7F4A_7C15
+let M1: UInt64 = 0xBF58_476D_1CE4_E5B9
+let M2: UInt64 = 0x94D0_49BB_1331_11EB
+
+/// SplitMix64's output function (wrapping arithmetic, as numpy's uint64).
+@inline(__always) public func mix64(_ value: UInt64) -> UInt64 {
+    var x = value
+    x = (x ^ (x >> 30)) &* M1
+    x = (x ^ (x >> 27)) &* M2
+    return x ^ (x >> 31)
+}
+
+/// Counter-based: value i of key k is mix64(k + (i + 1) * GOLDEN) (= the i-th SplitMix64 output from
+/// state k). Sub-keys: derive(k, label) = mix64(k ^ mix64(label * GOLDEN + 1)), so any draw is
+/// addressable without replaying the stream.
+public struct Generator {
+    public let key: UInt64
+
+    public init(key: UInt64) { self.key = key }
+
+    /// Python's `Generator(seed)` masks the (unbounded) int to 64 bits: the same as the bit pattern of a
+    /// two's complement Int64.
+    public init(seed: Int64) { self.key = UInt64(bitPattern: seed) }
+
+    public func derive(_ label: UInt64) -> Generator {
+        Generator(key: mix64(key ^ mix64(label &* GOLDEN &+ 1)))
+    }
+
+    @inline(__always) public func uint64(_ i: UInt64) -> UInt64 { mix64(key &+ (i &+ 1) &* GOLDEN) }
+
+    public func uint64(start: Int, count: Int) -> [UInt64] { (0..<count).map { uint64(UInt64(start + $0)) } }
+
+    /// A double in (0, 1): ((v >> 11) + 0.5) / 2^53 (v >> 11 < 2^53, so the conversion is exact).
+    @inline(__always) public func uniform(_ i: UInt64) -> Double {
+        (Double(uint64(i) >> 11) + 0.5) / 9_007_199_254_740_992.0
+    }
+
+    public func uniform(start: Int, count: Int) -> [Double] { (0..<count).map { uniform(UInt64(start + $0)) } }
+}
+
+/// Tokens still masked after `step` (0-based) of `steps`: floor(unknown * cos(pi/2 * (step+1)/steps)).
+/// Same operation order as Python: ((pi / 2) * (step + 1)) / steps.
+public func cosineRemaining(unknown: Int, step: Int, steps: Int) -> Int {
+    Int((Double(unknown) * cos(Double.pi / 2 * Double(step + 1) / Double(steps))).rounded(.down))
+}
+
+/// numpy's pairwise summation (`pairwise_sum_DOUBLE`, used by `ndarray.sum` along a contiguous axis),
+/// so that `total` is the same double as `p.sum(-1)`: a plain loop below 8 elements, 8 accumulators up to
+/// 128, halves (at a multiple of 8) above.
+func pairwiseSum(_ a: UnsafePointer<Double>, _ n: Int) -> Double {
+    if n < 8 {
+        var res = 0.0
+        for i in 0..<n { res += a[i] }
+        return res
+    } else if n <= 128 {
+        var r = (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+        var i = 8
+        while i < n - (n % 8) {
+            r.0 += a[i]; r.1 += a[i + 1]; r.2 += a[i + 2]; r.3 += a[i + 3]
+            r.4 += a[i + 4]; r.5 += a[i + 5]; r.6 += a[i + 6]; r.7 += a[i + 7]
+            i += 8
+        }
+        var res = ((r.0 + r.1) + (r.2 + r.3)) + ((r.4 + r.5) + (r.6 + r.7))
+        while i < n { res += a[i]; i += 1 }
+        return res
+    } else {
+        var n2 = n / 2
+        n2 -= n2 % 8
+        return pairwiseSum(a, n2) + pairwiseSum(a + n2, n - n2)
+    }
+}
+
+/// One categorical draw by inverse CDF, in float64 (sampler.py's `sample_categorical` for one row):
+/// the pick is the number of entries whose cumulative probability is <= u * total (capped at V - 1);
+/// returns it and its log-probability. `x`, `p` are scratch buffers of V doubles.
+func sampleCategorical(_ logits: UnsafeBufferPointer<Float>, _ u: Double,
+                       _ x: UnsafeMutableBufferPointer<Double>, _ p: UnsafeMutableBufferPointer<Double>) -> (Int, Double) {
+    let V = logits.count
+    var m = -Double.infinity
+    for v in 0..<V { x[v] = Double(logits[v]); if x[v] > m { m = x[v] } }   // np.max (no NaN expected)
+    for v in 0..<V { x[v] -= m; p[v] = exp(x[v]) }
+    // numpy adds the pairwise sum to the reduction's identity 0.0 (bit-checked against numpy)
+    let total = 0.0 + pairwiseSum(UnsafePointer(p.baseAddress!), V)
+    let threshold = u * total
+    var cdf = 0.0, count = 0
+    for v in 0..<V {
+        cdf += p[v]                          // np.cumsum: a running sum in index order
+        if cdf <= threshold { count += 1 }
+    }
+    let pick = min(count, V - 1)
+    return (pick, x[pick] - log(total))
+}
+
+/// Fill the unknown tokens of one window (sampler.py's `maskgit_decode`).
+///
+/// tokens (N) (values at unknown positions are ignored), known (N).
+/// logits(sub_tokens (splits, N) row-major) -> (splits, N, 2^subBits) float logits, row-major.
+/// Each step samples every masked token (one categorical per sub-token), scores it by the sum of its
+/// sub-token log-probabilities plus temperature * (1 - (step+1)/steps) * Gumbel noise, and keeps all but
+/// the `cosineRemaining` least confident; known and already kept tokens never change.
+public func maskgitDecode(logits logitsFn: ([Int64]) throws -> [Float], tokens tokensIn: [Int32], known: [Bool],
+                          splits: Int, subBits: Int, maskId: Int, steps: Int = 12, seed: Int64 = 0,
+                          temperature: Double = 4.5, progress: ((Int) -> Void)? = nil) throws -> [Int32] {
+    guard steps > 0 else { throw TokenreelError("steps must be positive") }
+    precondition(tokensIn.count == known.count)
+    let N = tokensIn.count, V = 1 << subBits
+    let gen = Generator(seed: seed)
+    var tokens = (0..<N).map { known[$0] ? Int64(tokensIn[$0]) : 0 }
+    var fixed = known
+    let unknown = known.lazy.filter { !$0 }.count
+    var x = [Double](repeating: 0, count: V), p = [Double](repeating: 0, count: V)
+    for step in 0..<steps {
+        let masked = (0..<N).filter { !fixed[$0] }
+        if masked.isEmpty { break }
+        let logits = try logitsFn(subTokensOf(tokens, known: fixed, splits: splits, subBits: subBits, maskId: maskId))
+        guard logits.count == splits * N * V else {
+            throw TokenreelError("the transformer returned \(logits.count) logits, not \(splits)x\(N)x\(V)")
+        }
+        let g = gen.derive(UInt64(step))
+        let M = masked.count
+        var picks = [Int64](repeating: 0, count: M)
+        var confidence = [Double](repeating: 0, count: M)
+        logits.withUnsafeBufferPointer { L in
+            x.withUnsafeMutableBufferPointer { xb in
+                p.withUnsafeMutableBufferPointer { pb in
+                    for j in 0..<splits {
+                        for (m, n) in masked.enumerated() {
+                            // u[m, j] = uniform(m * splits + j): the (M, splits) reshape of one stream
+                            let u = g.uniform(UInt64(m * splits + j))
+                            let row = UnsafeBufferPointer(rebasing: L[((j * N + n) * V)..<((j * N + n) * V + V)])
+                            let (pick, logp) = sampleCategorical(row, u, xb, pb)
+                            picks[m] |= Int64(pick) << (j * subBits)
+                            confidence[m] += logp
+                        }
+                    }
+                }
+            }
+        }
+        let anneal = temperature * (1.0 - Double(step + 1) / Double(steps))
+        let noise = g.derive(1 << 32)
+        for m in 0..<M { confidence[m] += anneal * -log(-log(noise.uniform(UInt64(m)))) }
+        let remaining = min(cosineRemaining(unknown: unknown, step: step, steps: steps), M - 1)
+        // least confident first; ties: lower rank first (numpy's stable argsort)
+        let order = (0..<M).sorted { (confidence[$0], $0) < (confidence[$1], $1) }
+        for m in order[remaining...] {
+            tokens[masked[m]] = picks[m]
+            fixed[masked[m]] = true
+        }
+        progress?(1)
+    }
+    return tokens.map { Int32(truncatingIfNeeded: $0) }
+}

@@ -1,0 +1,143 @@
+import CoreML
+import Foundation
+import TokenreelCore
+
+/// One step model with explicit state: zeros at the start of a video, then what it returned
+/// (exported.py's `_Step`). State inputs and outputs are paired by the manifest's `state` list.
+final class StepModel {
+    let artifact: CoreMLArtifact
+    let stateInputs: [Manifest.TensorSpec]
+    let stateOutputIndex: [Int]          // for each state input, the index of its output
+
+    init(_ artifact: CoreMLArtifact) throws {
+        self.artifact = artifact
+        let e = artifact.entry
+        stateInputs = Array(e.inputs.dropFirst())
+        stateOutputIndex = try stateInputs.map { input in
+            guard let pair = e.state.first(where: { $0.input == input.name }),
+                  let k = e.outputs.firstIndex(where: { $0.name == pair.output }) else {
+                throw TokenreelError("\(e.file): the manifest pairs no output with state input \(input.name)")
+            }
+            return k
+        }
+    }
+
+    /// x without its batch axis -> (first output without its batch axis, new state, was this the first call).
+    func callAsFunction(_ x: Tensor, state: [Tensor]?) throws -> (Tensor, [Tensor], Bool) {
+        let first = state == nil
+        let states = state ?? stateInputs.map { Tensor(zeros: $0.shape) }
+        let feeds: [Feed] = [Feed.float(x.reshaped([1] + x.shape))] + states.map { Feed.float($0) }
+        let out = try artifact(feeds)
+        let y = out[0]
+        return (y.reshaped(Array(y.shape.dropFirst())), stateOutputIndex.map { out[$0] }, first)
+    }
+}
+
+/// The tokenizer of an export folder in Core ML (exported.py's `ExportedTokenizer`): one latent frame per
+/// call at the exported frame size; larger grids (a reframed canvas) are decoded in overlapping tiles.
+public final class CoreMLTokenizer: TokenizerBackend {
+    public typealias EncoderState = [Tensor]
+    public typealias DecoderState = [TileCorner: [Tensor]]
+
+    public let tokenizerId: String
+    public let tokenizerSHA256: String
+    public let bits: Int, spatial: Int, group: Int
+    public let latentsPerCall = 1
+    public let frameSize: (width: Int, height: Int)
+    let encoder: StepModel, decoder: StepModel
+
+    public static func load(folder: URL, manifest: Manifest, precision: String, cache: URL? = nil,
+                            verify: Bool = true) async throws -> CoreMLTokenizer {
+        let enc = try await CoreMLArtifact.load(folder: folder, manifest: manifest, role: "encoder_step",
+                                                precision: precision, cache: cache, verify: verify)
+        let dec = try await CoreMLArtifact.load(folder: folder, manifest: manifest, role: "decoder_step",
+                                                precision: precision, cache: cache, verify: verify)
+        return try CoreMLTokenizer(manifest: manifest, encoder: enc, decoder: dec)
+    }
+
+    init(manifest m: Manifest, encoder: CoreMLArtifact, decoder: CoreMLArtifact) throws {
+        guard let tok = m.weights["tokenizer"] else { throw TokenreelError("the manifest names no tokenizer weights") }
+        tokenizerId = tok.id
+        tokenizerSHA256 = tok.sha256
+        bits = m.geometry.bits; spatial = m.geometry.spatial; group = m.geometry.group
+        frameSize = (m.geometry.frameSize[0], m.geometry.frameSize[1])
+        self.encoder = try StepModel(encoder)
+        self.decoder = try StepModel(decoder)
+    }
+
+    func check(h: Int, w: Int) throws {
+        if w != frameSize.width || h != frameSize.height {
+            throw TokenreelError("the coreml encoder was exported for \(frameSize.width)x\(frameSize.height) frames, "
+                                 + "not \(w)x\(h); export at that size")
+        }
+    }
+
+    public func encodeStep(_ frames: Tensor, state: [Tensor]?) throws -> (Tensor, [Tensor]) {
+        try check(h: frames.shape[2], w: frames.shape[3])
+        var x = frames
+        if state == nil {  // the first frame stands alone: it fills its group, as in the server model
+            let one = Array(frames.data[0..<(frames.count / frames.shape[0])])
+            x = Tensor(shape: [group] + Array(frames.shape.dropFirst()), data: Array([[Float]](repeating: one, count: group).joined()))
+        }
+        let (latent, newState, _) = try encoder(x, state: state)
+        return (latent, newState)
+    }
+
+    func decodeTile(_ latents: Tensor, _ state: [Tensor]?) throws -> (Tensor, [Tensor]) {
+        let (frames, newState, first) = try decoder(latents, state: state)
+        guard first else { return (frames, newState) }
+        // of the first call's 4 frames only the last is real
+        let per = frames.count / frames.shape[0]
+        let kept = frames.shape[0] - (group - 1)
+        return (Tensor(shape: [kept] + Array(frames.shape.dropFirst()), data: Array(frames.data[((group - 1) * per)...])), newState)
+    }
+
+    public func decodeStep(_ latents: Tensor, state: DecoderState?) throws -> (Tensor, DecoderState) {
+        let tile = (h: frameSize.height / spatial, w: frameSize.width / spatial)
+        let (H, W) = (latents.shape[2], latents.shape[3])
+        if H == tile.h && W == tile.w {
+            let corner = TileCorner(y: 0, x: 0)
+            let (frames, s) = try decodeTile(latents, state?[corner])
+            return (frames, [corner: s])
+        }
+        if H < tile.h || W < tile.w {
+            throw TokenreelError("the coreml decoder was exported for \(frameSize.width)x\(frameSize.height) frames; "
+                                 + "a \(W * spatial)x\(H * spatial) video is smaller: export at its size")
+        }
+        // a larger grid (a reframed canvas): overlapping tiles of the exported size (Tiles.swift)
+        return try decodeTiled({ try self.decodeTile($0, $1) }, latents: latents, states: state, tile: tile, spatial: spatial)
+    }
+}
+
+/// The transformer of an export folder in Core ML (exported.py's `ExportedTransformer`). Core ML has no
+/// int64 tensors: sub-tokens go in as int32 (the manifest says so).
+public final class CoreMLTransformer: TransformerBackend {
+    public let window: WindowSize
+    public let bits: Int, splits: Int, subBits: Int, maskId: Int
+    public let tokenizerSHA256: String?
+    let model: CoreMLArtifact
+
+    public static func load(folder: URL, manifest: Manifest, precision: String, cache: URL? = nil,
+                            verify: Bool = true) async throws -> CoreMLTransformer {
+        let g = manifest.geometry
+        guard let w = g.window, w.count == 3, let splits = g.splits, let subBits = g.subBits, let maskId = g.maskId else {
+            throw TokenreelError("\(folder.path): the export holds no transformer; export one with --transformer")
+        }
+        let a = try await CoreMLArtifact.load(folder: folder, manifest: manifest, role: "transformer",
+                                              precision: precision, cache: cache, verify: verify)
+        return CoreMLTransformer(window: WindowSize(t: w[0], h: w[1], w: w[2]), bits: g.bits, splits: splits,
+                                 subBits: subBits, maskId: maskId, tokenizerSHA256: manifest.weights["tokenizer"]?.sha256,
+                                 model: a)
+    }
+
+    init(window: WindowSize, bits: Int, splits: Int, subBits: Int, maskId: Int, tokenizerSHA256: String?, model: CoreMLArtifact) {
+        self.window = window; self.bits = bits; self.splits = splits; self.subBits = subBits; self.maskId = maskId
+        self.tokenizerSHA256 = tokenizerSHA256; self.model = model
+    }
+
+    public func logits(_ subTokens: [Int64]) throws -> [Float] {
+        let n = subTokens.count / splits
+        let out = try model([.int(shape: [1, splits, n], data: subTokens.map { Int32(truncatingIfNeeded: $0) })])
+        return out[0].data   // (1, splits, N, V) in C order = (splits, N, V)
+    }
+}
