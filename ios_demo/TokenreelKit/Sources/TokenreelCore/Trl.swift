@@ -124,7 +124,8 @@ public enum Trl {
             throw bad("payload length does not match the file size")
         }
         guard let coder = header["coder"]?.stringValue, coders.contains(coder) else {
-            throw bad("unknown payload coder \(header["coder"].map { (try? $0.pythonDumps()) ?? "?" } ?? "?")")
+            let shown = try? header["coder"]?.pythonDumps()
+            throw bad("unknown payload coder \(shown ?? "?")")
         }
         let payload = Data(data[start..<(start + Int(plen))])
         let planes: [UInt8]

@@ -12,8 +12,9 @@ final class StepModel {
     init(_ artifact: CoreMLArtifact) throws {
         self.artifact = artifact
         let e = artifact.entry
-        stateInputs = Array(e.inputs.dropFirst())
-        stateOutputIndex = try stateInputs.map { input in
+        let inputs = Array(e.inputs.dropFirst())
+        stateInputs = inputs
+        stateOutputIndex = try inputs.map { input in
             guard let pair = e.state.first(where: { $0.input == input.name }),
                   let k = e.outputs.firstIndex(where: { $0.name == pair.output }) else {
                 throw TokenreelError("\(e.file): the manifest pairs no output with state input \(input.name)")
