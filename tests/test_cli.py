@@ -156,3 +156,17 @@ def test_peak_memory_does_not_grow_with_length(tmp_path, bikes):
     peaks = {n: int(subprocess.run([sys.executable, "-c", code, str(bikes), str(n)], capture_output=True,
                                    text=True, check=True).stdout) for n in (17, 169)}
     assert peaks[169] <= 1.1 * peaks[17], peaks
+
+
+def test_bench_prints_every_table(tmp_path, exported):
+    """`tokenreel bench` on the test export (one config, one run: this checks the tables, not the speed)."""
+    models, _ = exported
+    r = run_cli("bench", "--models", models, "--configs", "onnx:fp32", "--runs", "1", "--no-rate-distortion",
+                "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    for title in ("Encoder and decoder", "Transformer", "Parallel vs autoregressive", "Token space vs pixel",
+                  "Compute utilisation", "Targets"):
+        assert f"## {title}" in r.stdout
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["codec"]["onnx fp32"]["encode_fps"] > 0 and figures["edits"]["reframe_calls"] > 0
+    assert figures["stream"]["170"]["frames"] == 170

@@ -1,7 +1,42 @@
-"""Where tokenreel keeps what it can remake: decoded training clips, token caches, exported demo models."""
+"""Where tokenreel keeps what it can remake: decoded training clips, token caches, exported models of the
+shipped weights (for `tokenreel demo` and `tokenreel bench`)."""
 import os
+import shutil
+import time
 from pathlib import Path
+
+from .errors import UserError
+from .logs import quiet_libraries
+from .runtime import manifest as manifest_io
+
+EXPORT_SIZE = (128, 224)      # H, W: the default export; 16:9 at the tokenizer's 128 px
 
 
 def cache_dir():
     return Path(os.environ.get("TOKENREEL_CACHE", Path.home() / ".cache" / "tokenreel"))
+
+
+def cached_models(fmt, precision, quiet=False):
+    """An export folder of the shipped weights in `fmt` at `precision`, exported on first use and keyed by
+    the weights' sha256. -> (folder, seconds spent exporting)."""
+    from .models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER
+    key = manifest_io.file_sha256(DEFAULT_TOKENIZER)[:12] + "-" + manifest_io.file_sha256(DEFAULT_TRANSFORMER)[:12]
+    folder = cache_dir() / "models" / f"{fmt}-{precision}-{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}-{key}"
+    if (folder / "manifest.json").is_file():
+        return folder, 0.0
+    try:
+        from .export import export_models
+        quiet_libraries()
+    except ImportError:
+        raise UserError("exporting the demo models needs torch: pip install 'tokenreel[export]', or pass "
+                        "--models DIR made by `tokenreel export`")
+    if not quiet:
+        print(f"exporting the shipped models to {fmt} {precision} once (cached in {folder})")
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    t = time.perf_counter()
+    try:
+        export_models(tmp, formats=(fmt,), precisions=(precision,), size=EXPORT_SIZE, quiet=quiet)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder, time.perf_counter() - t

