@@ -1,0 +1,111 @@
+package tokenreel.demo
+
+import tokenreel.core.FloatTensor
+import tokenreel.core.Manifest
+import tokenreel.core.StepOutput
+import tokenreel.core.Tiles
+import tokenreel.core.TokenizerBackend
+import tokenreel.core.TokenreelException
+import tokenreel.core.TransformerBackend
+import java.io.Closeable
+
+/** Which engine and precision run the models (the settings screen's choice). */
+class EngineChoice(val format: String, val precision: String, val provider: Provider, val threads: Int) {
+    fun open(manifest: Manifest, role: String): Engine {
+        val artifact = manifest.find(role, format, precision)
+        manifest.verify(artifact)       // size and sha256 against the manifest, before anything runs it
+        val file = manifest.fileOf(artifact)
+        return if (format == "executorch") ExecutorchEngine(file, artifact) else OrtEngine(file, artifact, provider, threads)
+    }
+}
+
+/** A step model with explicit state: zeros at the start of a video, then what it returned (as exported.py's _Step). */
+private class StepModel(val engine: Engine) {
+    private val stateShapes = engine.artifact.inputs.drop(1).map { it.shape }
+    private val outputShape = engine.artifact.outputs[0].shape
+
+    /** x without its batch axis -> (output without its batch axis, new state, whether this was the first call). */
+    fun call(x: FloatTensor, state: List<FloatArray>?): Triple<FloatTensor, List<FloatArray>, Boolean> {
+        val first = state == null
+        val states = state ?: stateShapes.map { FloatArray(it.fold(1) { a, b -> a * b }) }
+        val out = engine.run(listOf<Any>(x.data) + states)
+        return Triple(FloatTensor(outputShape.drop(1).toIntArray(), out[0]), out.drop(1), first)
+    }
+}
+
+/** The encoder and decoder step models of an export, as the runtime's TokenizerBackend (exported.py: ExportedTokenizer). */
+class ExportedTokenizer(manifest: Manifest, choice: EngineChoice) : TokenizerBackend, Closeable {
+    private val geometry = manifest.geometry
+    override val tokenizerId = manifest.tokenizerId
+    override val tokenizerSha256 = manifest.tokenizerSha256
+    override val bits = geometry.bits
+    override val spatial = geometry.spatial
+    override val group = geometry.group
+    override val latentsPerCall = 1
+    /** (width, height) the step models were exported for. */
+    val frameSize: IntArray = geometry.frameSize
+    private val encoder = StepModel(choice.open(manifest, "encoder_step"))
+    private val decoder = StepModel(choice.open(manifest, "decoder_step"))
+
+    override fun encodeStep(frames: FloatTensor, state: Any?): StepOutput {
+        val (f, c, h, w) = frames.shape.toList()
+        if (w != frameSize[0] || h != frameSize[1]) {
+            throw TokenreelException("the encoder was exported for ${frameSize[0]}x${frameSize[1]} frames, not ${w}x$h")
+        }
+        var input = frames
+        if (state == null) {    // the first frame stands alone: it fills its group, as in the server model
+            val one = c * h * w
+            input = FloatTensor(intArrayOf(group, c, h, w), FloatArray(group * one).also { for (g in 0 until group) System.arraycopy(frames.data, 0, it, g * one, one) })
+        } else if (f != group) {
+            throw TokenreelException("the encoder step takes $group frames a call, not $f")
+        }
+        @Suppress("UNCHECKED_CAST")
+        val (latent, newState, _) = encoder.call(input, state as List<FloatArray>?)
+        return StepOutput(latent, newState)
+    }
+
+    private fun decodeTile(latents: FloatTensor, state: Any?): StepOutput {
+        @Suppress("UNCHECKED_CAST")
+        val (frames, newState, first) = decoder.call(latents, state as List<FloatArray>?)
+        if (!first) return StepOutput(frames, newState)
+        // of the first call's frames only the last is real
+        val (n, c, h, w) = frames.shape.toList()
+        val one = c * h * w
+        return StepOutput(FloatTensor(intArrayOf(1, c, h, w), frames.data.copyOfRange((n - 1) * one, n * one)), newState)
+    }
+
+    override fun decodeStep(latents: FloatTensor, state: Any?): StepOutput {
+        val tileH = frameSize[1] / spatial
+        val tileW = frameSize[0] / spatial
+        val (_, _, h, w) = latents.shape.toList()
+        if (h == tileH && w == tileW) return decodeTile(latents, state)
+        if (h < tileH || w < tileW) {
+            throw TokenreelException("the decoder was exported for ${frameSize[0]}x${frameSize[1]} frames; a " +
+                "${w * spatial}x${h * spatial} video is smaller: export at its size")
+        }
+        // a larger grid (a reframed canvas): overlapping tiles of the exported size
+        @Suppress("UNCHECKED_CAST")
+        val (frames, states) = Tiles.decodeTiled({ tile, s -> decodeTile(tile, s) }, latents, state as Map<List<Int>, Any?>?, tileH, tileW, spatial)
+        return StepOutput(frames, states)
+    }
+
+    override fun close() {
+        encoder.engine.close()
+        decoder.engine.close()
+    }
+}
+
+/** The transformer of an export, as the runtime's TransformerBackend (exported.py: ExportedTransformer). */
+class ExportedTransformer(manifest: Manifest, choice: EngineChoice) : TransformerBackend, Closeable {
+    private val geometry = manifest.geometry
+    override val window: IntArray = geometry.window ?: throw TokenreelException("the export holds no transformer; export one with --transformer")
+    override val bits = geometry.bits
+    override val splits = geometry.splits!!
+    override val subBits = geometry.subBits!!
+    override val maskId = geometry.maskId!!
+    private val engine: Engine = choice.open(manifest, "transformer")
+
+    override fun logits(subTokens: LongArray): FloatArray = engine.run(listOf(subTokens))[0]
+
+    override fun close() = engine.close()
+}
