@@ -59,8 +59,8 @@ def sample_categorical(logits, u):
     x = logits.astype(np.float64)
     x = x - x.max(-1, keepdims=True)
     p = np.exp(x)
-    total = p.sum(-1, keepdims=True)
-    cdf = np.cumsum(p, -1)
+    cdf = np.cumsum(p, -1)               # a plain left-to-right running sum, which ports can reproduce
+    total = cdf[:, -1:]                  # (numpy's p.sum() adds pairwise: a different last bit)
     picks = np.minimum((cdf <= u[:, None] * total).sum(-1), x.shape[-1] - 1)
     logp = x[np.arange(len(x)), picks] - np.log(total[:, 0])
     return picks, logp

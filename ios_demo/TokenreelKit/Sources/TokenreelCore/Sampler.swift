@@ -51,32 +51,6 @@ public func cosineRemaining(unknown: Int, step: Int, steps: Int) -> Int {
     Int((Double(unknown) * cos(Double.pi / 2 * Double(step + 1) / Double(steps))).rounded(.down))
 }
 
-/// numpy's pairwise summation (`pairwise_sum_DOUBLE`, used by `ndarray.sum` along a contiguous axis),
-/// so that `total` is the same double as `p.sum(-1)`: a plain loop below 8 elements, 8 accumulators up to
-/// 128, halves (at a multiple of 8) above.
-func pairwiseSum(_ a: UnsafePointer<Double>, _ n: Int) -> Double {
-    if n < 8 {
-        var res = 0.0
-        for i in 0..<n { res += a[i] }
-        return res
-    } else if n <= 128 {
-        var r = (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
-        var i = 8
-        while i < n - (n % 8) {
-            r.0 += a[i]; r.1 += a[i + 1]; r.2 += a[i + 2]; r.3 += a[i + 3]
-            r.4 += a[i + 4]; r.5 += a[i + 5]; r.6 += a[i + 6]; r.7 += a[i + 7]
-            i += 8
-        }
-        var res = ((r.0 + r.1) + (r.2 + r.3)) + ((r.4 + r.5) + (r.6 + r.7))
-        while i < n { res += a[i]; i += 1 }
-        return res
-    } else {
-        var n2 = n / 2
-        n2 -= n2 % 8
-        return pairwiseSum(a, n2) + pairwiseSum(a + n2, n - n2)
-    }
-}
-
 /// One categorical draw by inverse CDF, in float64 (sampler.py's `sample_categorical` for one row):
 /// the pick is the number of entries whose cumulative probability is <= u * total (capped at V - 1);
 /// returns it and its log-probability. `x`, `p` are scratch buffers of V doubles.
@@ -86,8 +60,8 @@ func sampleCategorical(_ logits: UnsafeBufferPointer<Float>, _ u: Double,
     var m = -Double.infinity
     for v in 0..<V { x[v] = Double(logits[v]); if x[v] > m { m = x[v] } }   // np.max (no NaN expected)
     for v in 0..<V { x[v] -= m; p[v] = exp(x[v]) }
-    // numpy adds the pairwise sum to the reduction's identity 0.0 (bit-checked against numpy)
-    let total = 0.0 + pairwiseSum(UnsafePointer(p.baseAddress!), V)
+    var total = 0.0                          // the running sum's last entry (docs/sampler.md), not pairwise
+    for v in 0..<V { total += p[v] }
     let threshold = u * total
     var cdf = 0.0, count = 0
     for v in 0..<V {
