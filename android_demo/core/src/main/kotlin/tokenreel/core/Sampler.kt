@@ -2,9 +2,9 @@ package tokenreel.core
 
 /**
  * MaskGIT decoding of one window (docs/sampler.md; tokenreel/runtime/sampler.py), pick for pick the same
- * as the Python runtime given the same logits. Sums are in the order numpy makes them (pairwise for the
- * total, running for the cdf) and exp/log/cos are StrictMath (fdlibm), so results do not depend on the
- * device's JIT.
+ * as the Python runtime given the same logits. Sums are plain left-to-right running sums (the total is the
+ * cdf's last entry, as the spec says) and exp/log/cos are StrictMath (fdlibm), so results do not depend on
+ * the device's JIT.
  */
 object Sampler {
     const val SPEC_VERSION = "tokenreel-sampler-v1"
@@ -14,29 +14,6 @@ object Sampler {
     fun cosineRemaining(unknown: Int, step: Int, steps: Int): Int =
         Math.floor(unknown * StrictMath.cos(Math.PI / 2 * (step + 1) / steps)).toInt()
 
-    /** numpy's pairwise summation (what `ndarray.sum` does along a contiguous axis), so totals match bit for bit. */
-    fun pairwiseSum(a: DoubleArray, start: Int, n: Int): Double {
-        if (n < 8) {
-            var res = 0.0
-            for (i in 0 until n) res += a[start + i]
-            return res
-        }
-        if (n <= 128) {
-            val r = DoubleArray(8) { a[start + it] }
-            var i = 8
-            while (i < n - n % 8) {
-                for (j in 0 until 8) r[j] += a[start + i + j]
-                i += 8
-            }
-            var res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-            while (i < n) { res += a[start + i]; i++ }
-            return res
-        }
-        var n2 = n / 2
-        n2 -= n2 % 8
-        return pairwiseSum(a, start, n2) + pairwiseSum(a, start + n2, n - n2)
-    }
-
     /** One categorical draw by inverse CDF from float32 logits[offset until offset+v] with uniform [u]. */
     class Pick(val index: Int, val logProbability: Double)
 
@@ -45,7 +22,8 @@ object Sampler {
         for (i in 0 until v) max = Math.max(max, logits[offset + i].toDouble())
         val p = scratch
         for (i in 0 until v) p[i] = StrictMath.exp(logits[offset + i].toDouble() - max)
-        val total = pairwiseSum(p, 0, v)
+        var total = 0.0                     // the running sum's last entry (docs/sampler.md)
+        for (i in 0 until v) total += p[i]
         val threshold = u * total
         var cdf = 0.0
         var count = 0

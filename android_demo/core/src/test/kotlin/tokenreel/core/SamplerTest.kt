@@ -39,16 +39,6 @@ class SamplerTest {
         assertEquals(d.int("steps"), calls[0])
     }
 
-    @Test fun pairwiseSumMatchesNumpyOrder() {
-        // below 8 values numpy adds in order; 9 values: 8 partial sums, then the rest
-        val a = DoubleArray(9) { 1.0 / (it + 1) }
-        var sequential = 0.0
-        for (v in a.copyOf(7)) sequential += v
-        assertEquals(sequential, Sampler.pairwiseSum(a, 0, 7), 0.0)
-        val r = a.copyOf(8)
-        assertEquals(((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + a[8], Sampler.pairwiseSum(a, 0, 9), 0.0)
-    }
-
     @Test fun cosineSchedule() {
         assertEquals(0, Sampler.cosineRemaining(100, 11, 12))
         assertEquals(Math.floor(100 * Math.cos(Math.PI / 2 / 12)).toInt(), Sampler.cosineRemaining(100, 0, 12))
