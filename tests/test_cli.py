@@ -36,21 +36,25 @@ def test_encode_decode_info_roundtrip(encoded, tmp_path, bikes):
     assert err < 0.5 * np.abs(src - 128).mean()
 
 
-def test_demo_reframes_extends_and_draws(tmp_path, exported):
-    """The main job on exported models (the test export: 64x152 frames, a tiny transformer)."""
+def test_demo_reframes_extends_and_draws(tmp_path, exported, sample_dir):
+    """The main job on a user's clip, on exported models (the test export: 64x152 frames, a tiny
+    transformer). CI also runs the README's demo command itself, on the shipped models."""
     models, tf = exported
     out = tmp_path / "demo"
-    r = run_cli("demo", "-o", out, "--models", models, "--precision", "fp32", "--transformer", tf,
+    clip = sample_dir / "bigbuckbunny.mp4"       # not the default clip: "your own clip"
+    r = run_cli("demo", clip, "-o", out, "--models", models, "--precision", "fp32", "--transformer", tf,
                 "--frames", "9", "--extend-seconds", "0.4", "--steps", "2")
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["bikes.extended.mp4", "bikes.reframed-9x16.mp4", "bikes.side-by-side.png", "bikes.trl"]
-    reframed = read_video(out / "bikes.reframed-9x16.mp4").frames
+    assert names == ["bigbuckbunny.extended.mp4", "bigbuckbunny.reframed-9x16.mp4", "bigbuckbunny.side-by-side.png",
+                     "bigbuckbunny.trl"]
+    reframed = read_video(out / "bigbuckbunny.reframed-9x16.mp4").frames
     assert reframed.shape[0] == 9 and reframed.shape[2] == 152 and reframed.shape[1] > 152   # portrait
-    assert read_video(out / "bikes.extended.mp4").frames.shape[0] == 9 + 10        # 0.4 s at 25 fps
+    fps = read_video(clip).info.fps
+    assert read_video(out / "bigbuckbunny.extended.mp4").frames.shape[0] == 9 + round(0.4 * fps)
     for stage in ("encode", "reframe", "extend", "decode reframed"):
         assert stage in r.stdout
-    picture = Image.open(out / "bikes.side-by-side.png")
+    picture = Image.open(out / "bigbuckbunny.side-by-side.png")
     assert picture.size[0] > 4 * 152 and picture.size[1] > 64 + reframed.shape[1] + 64
 
 
