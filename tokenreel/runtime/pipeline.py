@@ -28,8 +28,11 @@ def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False)
             if max_frames and i >= max_frames:
                 return
             yield f
-    with tqdm(desc=f"encode {Path(path).name}", unit="frame", disable=quiet, leave=False) as bar:
-        enc = encode_frames(backend, limited(), progress=bar.update)
+    try:
+        with tqdm(desc=f"encode {Path(path).name}", unit="frame", disable=quiet, leave=False) as bar:
+            enc = encode_frames(backend, limited(), progress=bar.update)
+    finally:
+        frames.close()      # stopping early (max_frames) must still close the container now, not at GC
     if enc is None:
         raise UserError(f"{path}: contains no decodable video frames")
     T, H, W = enc.tokens.shape

@@ -127,10 +127,13 @@ def open_frames(path, short_side=None, multiple=1):
 def read_video(path, short_side=None, multiple=1, max_frames=None):
     info, frames = open_frames(path, short_side, multiple)
     out = []
-    for f in frames:
-        out.append(f)
-        if max_frames and len(out) >= max_frames:
-            break
+    try:
+        for f in frames:
+            out.append(f)
+            if max_frames and len(out) >= max_frames:
+                break
+    finally:
+        frames.close()      # stopping at max_frames closes the container now, not at GC
     if not out:
         raise UserError(f"{path}: contains no decodable video frames")
     return Video(np.stack(out), info)
