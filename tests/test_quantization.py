@@ -1,9 +1,12 @@
 """int8 exports: calibrated on a real clip, a third of fp32's size or less, and within the int8
 thresholds of `tokenreel verify` on the tokenizer (the transformer here is a small untrained stand-in,
-whose near-uniform logits say nothing about quantization; the shipped one is checked in the notes)."""
+whose near-uniform logits say nothing about quantization; the shipped one is checked in the notes).
+Lower-bit transformer weights (pal6, pal4, w4, 8da4w): described in the manifest, the Core ML LUTs
+close to the server's weights, ONNX and ExecuTorch run by `tokenreel verify`."""
 import json
 
 import pytest
+import torch
 
 from tokenreel.export import export_models
 from tokenreel.quantization import recipe
@@ -57,3 +60,149 @@ def test_recipe_rule():
     weights = {"a": 30, "b": 30, "c": 30, "d": 6, "e": 3, "f": 1}
     assert decide(s, weights, 100) == ["e"]     # d alone would hold 6% of the weights: over the budget
     assert decide({"a": 40.0, "b": 38.0}) == []  # nothing far below the median: all int8
+
+
+# --- lower-bit transformer weights: pal6 / pal4 (Core ML), w4 (ONNX), 8da4w (ExecuTorch) ---
+
+LOWBIT = {"pal6": "coreml", "pal4": "coreml", "w4": "onnx", "8da4w": "executorch"}
+
+
+@pytest.fixture(scope="module")
+def lowbit(bikes, tmp_path_factory):
+    """A small untrained transformer with two blocks (block 0 and the heads keep wider weights: the second
+    block is the 4-bit one), exported at every lower-bit precision."""
+    from tokenreel.models.transformer import MaskedTransformer, TransformerConfig
+    from tokenreel.models.weights import save_weights
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("lowbit")
+    tf = d / "transformer.safetensors"
+    save_weights(MaskedTransformer(TransformerConfig(dim=64, layers=2, heads=2, window=(5, 8, 8))), tf, "test")
+    folder = d / "models"
+    export_models(folder, formats=("onnx", "executorch", "coreml"), precisions=tuple(LOWBIT), size=(64, 152),
+                  transformer_weights=tf, quiet=True, calibration_clips=[bikes])
+    return folder, tf
+
+
+def test_lowbit_artifacts_are_described(lowbit):
+    from tokenreel.models.weights import load_transformer
+    from tokenreel.quantization.schemes import HIGHER_BITS
+    model, _ = load_transformer(lowbit[1])
+    linears = sorted("transformer." + n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear))
+    entries = manifest_io.read(lowbit[0])["artifacts"].values()
+    assert sorted((a["precision"], a["format"]) for a in entries if a["role"] == "transformer") == \
+        sorted(LOWBIT.items())   # each scheme in its own format only
+    for a in entries:
+        q = a["quantization"]
+        if a["role"] != "transformer":   # the tokenizer falls back to the format's int8
+            assert q["scheme"] == "int8" and q["fallback_of"] == a["precision"], a["file"]
+            continue
+        assert q["scheme"] == a["precision"] and q["granularity"] and q["bits"] in (4, 6)
+        assert sorted(sum(q["layers"].values(), [])) == linears
+        wide = [n for n in linears if n.startswith(HIGHER_BITS)]
+        assert sorted(q["layers"].get(str(q.get("higher_bits", q["bits"])), [])) == \
+            (wide if "higher_bits" in q else linears)
+        if a["format"] == "coreml":
+            assert "constexpr_lut_to_dense" in a["ops"] and "float16" in a["compute_dtypes"]
+        if a["format"] == "onnx":
+            assert "MatMulNBits" in a["ops"]
+        if a["format"] == "executorch":
+            assert a["delegation"]["delegated"].get("linear_default") == len(linears)
+            assert "linear_default" not in a["delegation"]["portable"]
+
+
+def test_palettized_weights_are_the_torch_weights_through_a_small_lut(lowbit):
+    """What Core ML will expand on the phone (the package's LUTs), against the server's weights."""
+    import coremltools as ct
+    import numpy as np
+    from tokenreel.models.weights import load_transformer
+    from tokenreel.quantization.palettize import const_name, dense_weights
+    from tokenreel.quantization.schemes import bits_of
+    from tokenreel.verify import sqnr_db
+    model, _ = load_transformer(lowbit[1])
+    for precision in ("pal6", "pal4"):
+        dense = dense_weights(ct.models.MLModel(str(lowbit[0] / f"transformer.{precision}.mlpackage"),
+                                                skip_model_load=True))
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.Linear):
+                w = dense[const_name("transformer." + name)]
+                bits = bits_of(precision, "transformer." + name)
+                assert 2 ** (bits - 1) < len(np.unique(w)) <= 2 ** bits, (precision, name)
+                # k-means at b bits: about 5 dB per bit on these weights
+                assert sqnr_db(m.weight.detach().numpy(), w.reshape(m.weight.shape)) > 4.5 * bits, (precision, name)
+
+
+def test_lowbit_runs_in_verify(lowbit, tmp_path):
+    """ONNX w4 and ExecuTorch 8da4w run through `tokenreel verify`: the tokenizer (int8) within int8's bars.
+    4-bit weights of an untrained stand-in say nothing about the shipped model's figures (the 95% top-1
+    and 25 dB bars are met by the shipped transformer: docs/quantization.md); here they only must run."""
+    out = tmp_path / "r.json"
+    run_cli("verify", lowbit[0], "--transformer", lowbit[1], "--steps", "2", "--json", out)
+    rows = {r["precision"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["pal6"]["status"] == rows["pal4"]["status"] == "skipped"   # Core ML predicts on macOS only
+    for precision in ("w4", "8da4w"):
+        f = rows[precision]["figures"]
+        assert f["encoder.bits_equal"] >= 0.98 and f["decoder.psnr_db"] >= 35, (precision, f)
+        assert f["transformer.logits_sqnr_db"] > 10 and "reframe.tokens_equal" in f, (precision, f)
+
+
+def _sub_tokens(entry, seed=0):
+    import numpy as np
+    shape = entry["inputs"][0]["shape"]
+    tokens = np.random.default_rng(seed).integers(0, 512, shape)
+    tokens[..., ::3] = 512   # a third masked
+    return tokens
+
+
+def test_lowbit_artifacts_compute_their_scheme(lowbit):
+    """Each runnable artifact against the torch model quantized the same way: the export adds no error of
+    its own. w4: the server's Linears with the artifact's own int4/int8 blocks decoded; 8da4w: torchao's
+    quantized module in eager PyTorch."""
+    import copy
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from tokenreel.backends.exported import ExportedTransformer
+    from tokenreel.export.spec import transformer_artifact
+    from tokenreel.models.weights import load_transformer
+    from tokenreel.quantization import executorch_8da4w
+    from tokenreel.quantization.recipe import module_of
+    from tokenreel.quantization.schemes import bits_of
+    from tokenreel.verify import sqnr_db
+    model, _ = load_transformer(lowbit[1])
+    module = transformer_artifact(model).module
+    manifest = manifest_io.read(lowbit[0])
+    tokens = _sub_tokens(manifest_io.find(manifest, "transformer", "onnx", "w4"))
+
+    # w4: decode MatMulNBits' blocks (unsigned codes, zero point 2^(bits-1), one scale per block)
+    graph = onnx.load(str(lowbit[0] / "transformer.w4.onnx")).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    decoded = copy.deepcopy(module)
+    for n in (n for n in graph.node if n.op_type == "MatMulNBits"):
+        a = {x.name: x.i for x in n.attribute}
+        codes = init[n.input[1]].astype(np.int32)
+        if a["bits"] == 4:
+            codes = np.stack([codes & 15, codes >> 4], -1).reshape(codes.shape[0], codes.shape[1], -1)
+        q = codes.reshape(a["N"], -1)[:, :a["K"]] - 2 ** (a["bits"] - 1)
+        scales = np.repeat(init[n.input[2]].reshape(a["N"], -1), a["block_size"], 1)[:, :a["K"]]
+        linear = decoded.get_submodule(module_of(n))
+        assert a["bits"] == bits_of("w4", module_of(n)), module_of(n)
+        w = torch.from_numpy((q * scales).astype(np.float32))
+        assert sqnr_db(linear.weight.detach().numpy(), w.numpy()) > 4.5 * a["bits"], module_of(n)
+        linear.weight.data = w
+    with torch.no_grad():
+        reference = decoded(torch.from_numpy(tokens)).numpy()
+    ours = ExportedTransformer(lowbit[0], "onnx", "w4").model(tokens)[0]
+    assert sqnr_db(reference, ours) > 50
+
+    # 8da4w: the .pte against the same torchao quantization run eagerly
+    with torch.no_grad():
+        reference = executorch_8da4w.quantize(module)(torch.from_numpy(tokens)).numpy()
+    ours = ExportedTransformer(lowbit[0], "executorch", "8da4w").model(tokens)[0]
+    assert sqnr_db(reference, ours) > 40
+
+
+def test_lowbit_precision_needs_its_format(tmp_path):
+    from tokenreel.errors import UserError
+    with pytest.raises(UserError, match="coreml precision"):
+        export_models(tmp_path, formats=("onnx",), precisions=("pal4",), quiet=True)

@@ -1,4 +1,5 @@
-"""Exports of the server models for phones: ONNX, Core ML and ExecuTorch, fp32 and fp16.
+"""Exports of the server models for phones: ONNX, Core ML and ExecuTorch, fp32, fp16 and int8, and lower-bit
+transformer weights (pal6 / pal4 in Core ML, w4 in ONNX, 8da4w in ExecuTorch: quantization/schemes.py).
 
 What is exported is defined once (`spec.py`); each format has one module with `export(artifact, path,
 precision) -> info`; `tokenreel export` drives them and writes manifest.json beside the artifacts.
@@ -12,11 +13,12 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..runtime.manifest import SCHEMA_VERSION
 from ..runtime.sampler import SPEC_VERSION
+from ..quantization.schemes import SCHEMES, fallback, format_of
 from . import manifest as manifest_io
 from .spec import tokenizer_artifacts, transformer_artifact
 
 FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "executorch": ".pte"}   # format -> file suffix
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", *SCHEMES)
 MIN_VERSIONS = {"onnxruntime": "1.17", "onnx_opset": 18, "executorch": "1.5", "ios": "17", "coreml_spec": 8}
 
 
@@ -27,10 +29,19 @@ def _check_choices(formats, precisions):
     for p in precisions:
         if p not in PRECISIONS:
             raise UserError(f"--precision {p}: choose from {', '.join(PRECISIONS)}")
+        if format_of(p) and format_of(p) not in formats:   # each lower-bit scheme exists in one format
+            raise UserError(f"--precision {p} is a {format_of(p)} precision: add {format_of(p)} to --formats")
+
+
+def _jobs(artifacts, formats, precisions):
+    """(artifact, format, precision) to export: a lower-bit precision only in its own format."""
+    return [(a, f, p) for f in formats for p in precisions for a in artifacts if format_of(p) in (None, f)]
 
 
 def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128, 224),
-                  tokenizer_weights=None, transformer_weights=None, quiet=False, calibration_clips=None):
+                  tokenizer_weights=None, transformer_weights=None, quiet=False, calibration_clips=None,
+                  roles=None):
+    """Export every artifact (or those of `roles`) in every format and precision; -> the manifest."""
     from ..models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER, load_tokenizer, load_transformer
     _check_choices(formats, precisions)
     for f in formats:   # a missing optional engine is a user error, before any work is done
@@ -54,7 +65,10 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
         geometry.update(window=list(c.window), splits=c.splits, sub_bits=c.sub_bits, mask_id=c.mask_id)
         weights["transformer"] = {"id": tf_meta["id"], "sha256": tf_meta["sha256"]}
     calibration = {}
-    if "int8" in precisions:   # real inputs of every role, from the server model (quantization/calibration.py)
+    # real inputs of every role, from the server model (quantization/calibration.py), for int8 and for the
+    # tokenizer's int8 at w4 / 8da4w (Core ML's int8 and the lower-bit transformers need none)
+    tokenizer_too = roles is None or {"encoder_step", "decoder_step"} & set(roles)
+    if "int8" in precisions or (tokenizer_too and {"w4", "8da4w"} & set(precisions)):
         from ..backends.torch_backend import TorchTokenizer, TorchTransformer
         from ..quantization.calibration import calibration_set
         calibration = calibration_set(TorchTokenizer(tokenizer_weights),
@@ -63,13 +77,17 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries = {}
-    jobs = [(a, f, p) for f in formats for p in precisions for a in artifacts]
+    jobs = _jobs([a for a in artifacts if roles is None or a.role in roles], formats, precisions)
     bar = tqdm(jobs, desc="export", disable=quiet)
     for a, fmt, precision in bar:
         bar.set_postfix_str(f"{a.name} {fmt} {precision}")
         path = out / f"{a.name}.{precision}{FORMATS[fmt]}"
         t = time.perf_counter()
-        info = importlib.import_module(f".{fmt}", __name__).export(a, path, precision, calibration.get(a.role))
+        # the lower-bit schemes lower the transformer's Linear layers; the tokenizer takes the format's int8
+        own = "int8" if precision in SCHEMES and a.role != "transformer" else precision
+        info = importlib.import_module(f".{fmt}", __name__).export(a, path, own, calibration.get(a.role))
+        if own != precision:
+            info["quantization"] = fallback(precision)
         entry = manifest_io.artifact_entry(a, path, fmt, precision, info)
         entry["export_seconds"] = round(time.perf_counter() - t, 1)
         entries[f"{a.name}.{precision}.{fmt}"] = entry

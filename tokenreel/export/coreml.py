@@ -1,4 +1,5 @@
-"""Core ML export of one artifact: an `mlprogram` package for iOS 17+, fp16 or fp32 compute precision.
+"""Core ML export of one artifact: an `mlprogram` package for iOS 17+, fp16 or fp32 compute precision;
+int8 weights, or the transformer's Linear weights palettized (pal6, pal4: quantization/palettize.py).
 
 The transformer is converted in its Neural Engine layout (`models/transformer_ane.py`, the choices of
 apple/ml-stable-diffusion); the tokenizer steps are convolutions and convert as they are. coremltools
@@ -15,6 +16,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..quantization import schemes
+from ..quantization.schemes import SCHEMES
 
 
 def _module_and_inputs(artifact):
@@ -26,7 +29,8 @@ def _module_and_inputs(artifact):
 
 
 def convert(artifact, precision="fp32"):
-    """int8: fp16 activations with int8 linear (symmetric, per-channel) weights, the Neural Engine's path."""
+    """int8: fp16 activations with int8 linear (symmetric, per-channel) weights, the Neural Engine's path.
+    pal6 / pal4 (the transformer): fp16 activations with its Linear weights palettized."""
     import coremltools as ct
     module, inputs = _module_and_inputs(artifact)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
@@ -48,6 +52,9 @@ def convert(artifact, precision="fp32"):
         config = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8"))
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             model = linear_quantize_weights(model, config)
+    if precision in SCHEMES:
+        from ..quantization.palettize import palettize
+        model = palettize(model, artifact.module, precision)
     return model
 
 
@@ -84,12 +91,14 @@ def check(model, artifact, precision):
     for i, t in zip(d["inputs"], artifact.inputs):
         if i["shape"] != list(t.shape):
             problems.append(f"input {i['name']} shape {i['shape']} != {list(t.shape)}")
-    if precision in ("fp16", "int8") and "float16" not in d["dtypes"]:
+    if precision != "fp32" and "float16" not in d["dtypes"]:
         problems.append("no fp16 computation")
     if precision == "int8" and not any(op.startswith("constexpr_") for op in d["ops"]):
         problems.append("no int8 weights (constexpr dequantize ops)")
     if precision == "fp32" and "float16" in d["dtypes"]:
         problems.append("fp16 computations in an fp32 package")
+    if precision in SCHEMES and "constexpr_lut_to_dense" not in d["ops"]:
+        problems.append(f"no palettized weights (constexpr_lut_to_dense) at {precision}")
     if problems:
         raise UserError(f"Core ML export of {artifact.name} fails its check: {'; '.join(problems)}")
     return d
@@ -105,4 +114,7 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
-    return {"ops": d["ops"], "inputs": d["inputs"], "outputs": d["outputs"], "compute_dtypes": d["dtypes"]}
+    info = {"ops": d["ops"], "inputs": d["inputs"], "outputs": d["outputs"], "compute_dtypes": d["dtypes"]}
+    if precision in SCHEMES:
+        info["quantization"] = schemes.describe(precision, artifact.module)
+    return info

@@ -21,7 +21,8 @@ HEAVY_OPS = ("convolution", "mm", "bmm", "addmm", "linear", "matmul", "baddbmm",
 
 def lower(artifact, precision="fp32", calibration=None):
     """torch.export + XNNPACK lowering -> (edge program manager, delegation summary).
-    int8: PT2E static quantization first (quantization/executorch_int8.py), calibrated on real inputs."""
+    int8: PT2E static quantization first (quantization/executorch_int8.py), calibrated on real inputs.
+    8da4w (the transformer): torchao dynamic int8 x int4 Linear layers (quantization/executorch_8da4w.py)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
@@ -34,6 +35,9 @@ def lower(artifact, precision="fp32", calibration=None):
         if precision == "int8":
             from ..quantization import executorch_int8
             module = executorch_int8.quantize(module, inputs, calibration)
+        if precision == "8da4w":
+            from ..quantization import executorch_8da4w
+            module = executorch_8da4w.quantize(module, precision)
         program = torch.export.export(module, inputs, strict=False)
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     info = get_delegation_info(edge.exported_program().graph_module)
@@ -89,6 +93,9 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     if precision == "int8":
         from ..quantization import executorch_int8, recipe
         info["kept_float"] = executorch_int8.float_here(artifact.module, recipe.kept_float(artifact.role))
+    if precision == "8da4w":
+        from ..quantization import schemes
+        info["quantization"] = schemes.describe(precision, artifact.module)
     if precision == "fp16":   # the program takes and returns half tensors
         module = half_with_fp32_layer_norms(artifact.module)
         inputs = tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs)

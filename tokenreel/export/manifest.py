@@ -23,7 +23,8 @@ def artifact_entry(artifact, path: Path, fmt, precision, info):
              "inputs": tensor_spec(artifact.input_names, artifact.inputs),
              "outputs": tensor_spec(artifact.output_names, outputs),
              "state": [{"input": i, "output": o} for i, o in artifact.state_pairs]}
-    entry.update({k: info[k] for k in ("ops", "inputs", "outputs", "delegation", "compute_dtypes", "kept_float") if k in info})
+    entry.update({k: info[k] for k in ("ops", "inputs", "outputs", "delegation", "compute_dtypes", "kept_float",
+                                      "quantization") if k in info})
     entry.update({"bytes": path_bytes(path), "sha256": path_sha256(path)})
     return entry
 

@@ -14,7 +14,8 @@ OPSET = 18
 
 def export(artifact, path: Path, precision="fp32", calibration=None):
     """Write artifact as ONNX at `path` (temp file, then rename). Returns {"ops": op types it uses}.
-    int8: the fp32 graph, quantized by quantization/onnx_int8.py on the `calibration` inputs."""
+    int8: the fp32 graph, quantized by quantization/onnx_int8.py on the `calibration` inputs.
+    w4 (the transformer): the fp32 graph with int4 MatMul weights (quantization/weight_only.py)."""
     import onnx
     if precision == "int8":
         from ..quantization import onnx_int8, recipe
@@ -27,6 +28,16 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
         finally:
             fp32.unlink(missing_ok=True)
         return {"ops": ops, "kept_float": kept}
+    if precision == "w4":
+        from ..quantization import schemes, weight_only
+        fp32 = path.with_suffix(".fp32-for-w4.onnx")
+        try:
+            export(artifact, fp32, "fp32")
+            weight_only.quantize(fp32, path, precision)
+        finally:
+            fp32.unlink(missing_ok=True)
+        return {"ops": sorted({n.op_type for n in onnx.load(str(path)).graph.node}),
+                "quantization": schemes.describe(precision, artifact.module)}
     tmp = path.with_suffix(".tmp.onnx")
     # the exporter prints its stages to stdout; the export command shows its own progress bar instead
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
