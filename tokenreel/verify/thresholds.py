@@ -7,8 +7,9 @@ bits equal, decoder PSNR >= 35 dB against the server decoder (the bar ml-stable-
 conversions), transformer top-1 agreement >= 95%, and the end-to-end PSNR against the real frames no more
 than 0.5 dB below the server model's, for the tokenizer alone and for both edits.
 The lower-bit transformer precisions (pal6, pal4, w4, 8da4w; their tokenizer artifacts are int8) are held
-to int8's bars, plus a floor on the transformer's logits SQNR: 4-bit weights measured 30-33 dB with the
-sensitive layers kept wider, 23-25 dB without (docs/quantization.md), so 25 dB catches a lost layer.
+to int8's bars, plus a floor on the transformer's logits SQNR: the shipped transformer measured 30-36 dB
+with the sensitive layers kept wider, 23-25 dB with every Linear at 4 bits (docs/quantization.md), so
+28 dB catches a scheme that lost its wide layers.
 """
 THRESHOLDS = {
     "fp32": {
@@ -30,7 +31,7 @@ THRESHOLDS = {
     },
 }
 for _p in ("pal6", "pal4", "w4", "8da4w"):
-    THRESHOLDS[_p] = {**THRESHOLDS["int8"], "transformer.logits_sqnr_db": 25.0}
+    THRESHOLDS[_p] = {**THRESHOLDS["int8"], "transformer.logits_sqnr_db": 28.0}
 
 # Localisation: a layer "diverges" when its output's SQNR against the server model's falls below this.
 LAYER_SQNR_DB = {"fp32": 60.0, "fp16": 30.0, "int8": 15.0, "pal6": 15.0, "pal4": 15.0, "w4": 15.0, "8da4w": 15.0}
