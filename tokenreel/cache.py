@@ -16,11 +16,23 @@ def cache_dir():
     return Path(os.environ.get("TOKENREEL_CACHE", Path.home() / ".cache" / "tokenreel"))
 
 
+def _code_sha256():
+    """A hash of the code that shapes an export (models, export, quantization): a change re-exports."""
+    import hashlib
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for folder in ("models", "export", "quantization"):
+        for f in sorted((root / folder).glob("*.py")) + sorted((root / folder).glob("*.json")):
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def cached_models(fmt, precision, quiet=False):
     """An export folder of the shipped weights in `fmt` at `precision`, exported on first use and keyed by
     the weights' sha256. -> (folder, seconds spent exporting)."""
     from .models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER
-    key = manifest_io.file_sha256(DEFAULT_TOKENIZER)[:12] + "-" + manifest_io.file_sha256(DEFAULT_TRANSFORMER)[:12]
+    key = manifest_io.file_sha256(DEFAULT_TOKENIZER)[:12] + "-" + manifest_io.file_sha256(DEFAULT_TRANSFORMER)[:12] \
+        + "-" + _code_sha256()[:8]
     folder = cache_dir() / "models" / f"{fmt}-{precision}-{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}-{key}"
     if (folder / "manifest.json").is_file():
         return folder, 0.0
