@@ -157,10 +157,11 @@ def lowbit(folder, formats=("onnx", "executorch", "coreml")):
 
     def row(entry, label=None, where=folder):
         f = figures(entry, where)
+        ms = f"{latency_ms(where, manifest_io.read(where), entry):.1f}" if entry["format"] != "coreml" else ""
         sq = f"{f['transformer.logits_sqnr_db']:.1f}" if f else ""
         top1 = f"{f['transformer.top1_agree']:.1%}" if f else ""
         how = ("LUTs in torch" if entry["format"] == "coreml" else "artifact") if f else "(macOS)"
-        return (f"| {entry['format']} | {label or entry['precision']} | {entry['bytes'] / 1e6:.1f} | {weights(entry)} "
+        return (f"| {entry['format']} | {label or entry['precision']} | {entry['bytes'] / 1e6:.1f} | {ms} | {weights(entry)} "
                 f"| {sq} | {top1} | {how} |")
 
     entries = sorted(manifest["artifacts"].values(), key=lambda e: (e["format"], PRECISIONS.index(e["precision"])))
@@ -171,7 +172,9 @@ def lowbit(folder, formats=("onnx", "executorch", "coreml")):
              f"logits SQNR and top-1 agreement on the unknown positions against the fp32 server model. ONNX and "
              f"ExecuTorch rows run the artifact; Core ML cannot predict on Linux, so its pal rows read the LUTs "
              f"back out of the package (what the phone expands) into the torch model and run that in fp32 "
-             f"(weight error only; the fp16 compute adds about what ONNX fp16 shows).", "",
+             f"(weight error only; the fp16 compute adds about what ONNX fp16 shows). Latency: median of 7 warm calls "
+             f"on {machine()} (ONNX Runtime CPU provider, ExecuTorch XNNPACK); w4's MatMulNBits computes in fp32 "
+             f"here, dequantizing its blocks each call.", "",
              "The precisions (`tokenreel export --precision`, `tokenreel/quantization/schemes.py`): **pal6** / "
              "**pal4** Core ML k-means palettization, one 64 / 16-entry LUT per weight tensor, fp16 compute, "
              "iOS 17; **w4** ONNX weight-only int4, symmetric, a scale per 32 inputs (`MatMulNBits`, ONNX "
@@ -181,8 +184,8 @@ def lowbit(folder, formats=("onnx", "executorch", "coreml")):
              "8da4w), the layers the last table finds most sensitive. The tokenizer artifacts at these "
              "precisions are the format's int8 (manifest: `quantization.fallback_of`). Thresholds: "
              "docs/verify.md.", "",
-             "| format | precision | MB | Linear weights | logits SQNR dB | top-1 | measured on |",
-             "|---|---|---|---|---|---|---|"]
+             "| format | precision | MB | ms / call | Linear weights | logits SQNR dB | top-1 | measured on |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [row(e) for e in entries]
     # the 4-bit schemes with no layer kept wider: why HIGHER_BITS exists
     higher, schemes.HIGHER_BITS = schemes.HIGHER_BITS, ()
