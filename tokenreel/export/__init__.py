@@ -22,6 +22,16 @@ PRECISIONS = ("fp32", "fp16", "int8", *SCHEMES)
 MIN_VERSIONS = {"onnxruntime": "1.17", "onnx_opset": 18, "executorch": "1.5", "ios": "17", "coreml_spec": 8}
 
 
+def min_versions(entries):
+    """MIN_VERSIONS, raised where an artifact needs a newer runtime (w4's 8-bit MatMulNBits: ORT 1.22)."""
+    out = dict(MIN_VERSIONS)
+    for e in entries.values():
+        need = e.get("quantization", {}).get("min_onnxruntime")
+        if need and tuple(map(int, need.split("."))) > tuple(map(int, out["onnxruntime"].split("."))):
+            out["onnxruntime"] = need
+    return out
+
+
 def _check_choices(formats, precisions):
     for f in formats:
         if f not in FORMATS:
@@ -92,6 +102,6 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
         entry["export_seconds"] = round(time.perf_counter() - t, 1)
         entries[f"{a.name}.{precision}.{fmt}"] = entry
     manifest = {"schema_version": SCHEMA_VERSION, "geometry": geometry, "weights": weights,
-                "sampler": SPEC_VERSION, "min_versions": MIN_VERSIONS, "artifacts": entries}
+                "sampler": SPEC_VERSION, "min_versions": min_versions(entries), "artifacts": entries}
     manifest_io.write(out, manifest)
     return manifest
