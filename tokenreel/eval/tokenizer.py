@@ -59,6 +59,7 @@ def evaluate_clip(backend, path, size, frames, with_codecs=True):
             at = codecs.at_bpp(points, bpp)
             row[f"{name}_psnr"], row[f"{name}_ssim"] = at if at else (None, None)
             row[f"{name}_min_bpp"] = points[0][0]
+            row[f"{name}_points"] = [[float(v) for v in pt] for pt in points]     # (bpp, PSNR, SSIM) per CRF
     return row
 
 
