@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 
+from tokenreel.cli import default_clip
 from tokenreel.runtime import edit
 
 from conftest import ROOT, run_cli
@@ -66,7 +67,8 @@ def test_android_core(exported, tmp_path):
         "kotlinc not found: run setup.sh (apt-get install kotlin junit4) to test android_demo/core"
     folder, tf = exported
     g = tmp_path / "golden"
-    r = run_cli("verify", folder, "--formats", "onnx", "--precision", "fp32", "--transformer", tf, "--steps", "2",
+    r = run_cli("verify", folder, "--clips", default_clip(),
+                "--formats", "onnx", "--precision", "fp32", "--transformer", tf, "--steps", "2",
                 "--write-golden", g)
     assert r.returncode == 0, r.stderr
     cases = tmp_path / "edit-cases.json"

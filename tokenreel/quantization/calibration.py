@@ -24,9 +24,8 @@ def default_clips(count=8):
         if train:
             stride = max(1, len(train) // count)
             return [Path(c) for c in sorted(train)[::stride][:count]]
-    from ..cli import default_clip
-    folder = Path(default_clip()).parent
-    return sorted(p for p in folder.glob("*.mp4") if "distorted" not in p.name)[:count]
+    from ..cli import sample_clips
+    return [Path(c) for c in sample_clips()[:count]]
 
 
 def _states_to_numpy(states):

@@ -116,11 +116,14 @@ def localise(folder, manifest, fmt, precision, failures, run, server_tok, server
         path = Path(folder) / entry["file"]
         if fmt == "onnx":
             ours = onnx_intermediates(path, inputs, set(reference))
-        elif fmt == "executorch":
+        elif fmt == "executorch" and precision in ("fp32", "fp16"):
             from .executorch_debug import executorch_intermediates
             ours = executorch_intermediates(artifact, path, inputs, precision)
         else:
-            out.append({"artifact": entry["file"], "error": f"no localisation for {fmt} on this machine"})
+            # quantized ExecuTorch programs: naming their values needs the same quantized re-lowering,
+            # which needs the export's calibration run; not done here
+            why = "on this machine" if fmt == "coreml" else f"at {precision}"
+            out.append({"artifact": entry["file"], "error": f"no layer localisation for {fmt} {why}"})
             continue
         rows, first = layer_table(reference, ours, precision)
         out.append({"artifact": entry["file"], "compared": len(rows),
