@@ -47,6 +47,19 @@ def exported(tmp_path_factory):
     return d / "models", tf
 
 
+@pytest.fixture(scope="session")
+def verify_golden(exported, tmp_path_factory):
+    """Golden vectors written by `tokenreel verify --write-golden` from the test export (the app ports'
+    model cases)."""
+    from tokenreel.cli import default_clip
+    folder, tf = exported
+    g = tmp_path_factory.mktemp("verify") / "golden"
+    r = run_cli("verify", folder, "--clips", default_clip(), "--formats", "onnx", "--precision", "fp32",
+                "--transformer", tf, "--steps", "2", "--write-golden", g)
+    assert r.returncode == 0, r.stderr
+    return g
+
+
 def run_cli(*args, cwd=None):
     """Run `python -m tokenreel ARGS` as a user would; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "tokenreel", "-q", *map(str, args)], capture_output=True,

@@ -9,10 +9,9 @@ import subprocess
 
 import numpy as np
 
-from tokenreel.cli import default_clip
 from tokenreel.runtime import edit
 
-from conftest import ROOT, run_cli
+from conftest import ROOT
 
 
 class FakeTransformer:
@@ -62,15 +61,11 @@ def edit_cases():
     return cases
 
 
-def test_android_core(exported, tmp_path):
+def test_android_core(exported, verify_golden, tmp_path):
     assert shutil.which("kotlinc") and shutil.which("java"), \
         "kotlinc not found: run setup.sh (apt-get install kotlin junit4) to test android_demo/core"
-    folder, tf = exported
-    g = tmp_path / "golden"
-    r = run_cli("verify", folder, "--clips", default_clip(),
-                "--formats", "onnx", "--precision", "fp32", "--transformer", tf, "--steps", "2",
-                "--write-golden", g)
-    assert r.returncode == 0, r.stderr
+    folder, _ = exported
+    g = verify_golden
     cases = tmp_path / "edit-cases.json"
     cases.write_text(json.dumps(edit_cases()))
     env = dict(os.environ, TOKENREEL_EDIT_CASES=str(cases), TOKENREEL_EXPORT_DIR=str(folder))

@@ -61,6 +61,10 @@ def test_recipe_rule():
     weights = {"a": 30, "b": 30, "c": 30, "d": 6, "e": 3, "f": 1}
     assert decide(s, weights, 100) == ["e"]     # d alone would hold 6% of the weights: over the budget
     assert decide({"a": 40.0, "b": 38.0}) == []  # nothing far below the median: all int8
+    # a weightless module (attention scores) below the median stays float: it costs no size
+    # (h is as far below the median but has weights: int8)
+    s = {"a": 40.0, "b": 41.0, "c": 39.0, "g": 35.0, "h": 35.0}
+    assert decide(s, {"a": 30, "b": 30, "c": 30, "g": 0, "h": 5}, 95) == ["g"]
 
 
 # --- lower-bit transformer weights: pal6 / pal4 (Core ML), w4 (ONNX), 8da4w (ExecuTorch) ---

@@ -106,13 +106,8 @@ def test_edits_on_exported_backends_match_torch(exported, bikes, tmp_path, fmt):
         assert a.shape == b.shape and (a == b).mean() >= 0.999, edit
 
 
-def test_write_golden(exported, tmp_path):
-    folder, tf = exported
-    g = tmp_path / "golden"
-    r = run_cli("verify", folder, "--clips", default_clip(),
-                "--formats", "onnx", "--precision", "fp32", "--transformer", tf, "--steps", "2",
-                "--write-golden", g)
-    assert r.returncode == 0, r.stderr
+def test_write_golden(exported, verify_golden):
+    folder, g = exported[0], verify_golden
     index = json.loads((g / "golden.json").read_text())["files"]
     assert {"sampler-v1.json", "tokens-zstd.trl"} <= {p.name for p in g.iterdir()}
     # the picks follow from the stored logits with the runtime's own sampler

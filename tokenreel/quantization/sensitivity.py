@@ -63,11 +63,15 @@ def layer_sensitivity(fp32_path, samples):
 
 
 def decide(sensitivity, weights=None, total=None):
-    """Modules to keep float: far below the median, worst first, within the weight budget."""
+    """Modules to keep float: far below the median, worst first, within the weight budget; and any module
+    without weights below the median (the attention-score matmuls: float costs them no size, and int8
+    scores are what the transformer is most sensitive to)."""
     median = float(np.median(list(sensitivity.values())))
     kept, used = [], 0
-    for value, module in sorted((v, k) for k, v in sensitivity.items() if v < median - MARGIN_DB):
+    for value, module in sorted((v, k) for k, v in sensitivity.items() if v < median):
         cost = (weights or {}).get(module, 0)
+        if value >= median - MARGIN_DB and (cost or weights is None):
+            continue
         if total and used + cost > FLOAT_BUDGET * total:
             continue
         kept.append(module)
@@ -81,6 +85,8 @@ def main(argv=None):
     from ..export.spec import tokenizer_artifacts, transformer_artifact
     from ..models.weights import DEFAULT_TRANSFORMER
     from .calibration import calibration_set
+    from ..logs import quiet_libraries
+    quiet_libraries()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="128x224")
     p.add_argument("--out", type=Path, default=RECIPE)
@@ -93,7 +99,8 @@ def main(argv=None):
     if transformer is not None:
         artifacts.append(transformer_artifact(transformer.model))
     recipe = {"rule": f"float when alone-int8 SQNR < median - {MARGIN_DB} dB, worst first, float weights "
-                      f"<= {FLOAT_BUDGET:.0%} of the role's", "kept_float": {}, "sensitivity_db": {}}
+                      f"<= {FLOAT_BUDGET:.0%} of the role's; and weightless modules below the median",
+              "kept_float": {}, "sensitivity_db": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for a in artifacts:
             fp32 = Path(tmp) / f"{a.role}.onnx"
