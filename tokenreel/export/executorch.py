@@ -34,7 +34,8 @@ def lower(artifact, precision="fp32", calibration=None):
         warnings.simplefilter("ignore")
         if precision == "int8":
             from ..quantization import executorch_int8
-            module = executorch_int8.quantize(module, inputs, calibration)
+            from ..quantization import recipe
+            module = executorch_int8.quantize(module, inputs, calibration, recipe.kept_float(artifact.role))
         if precision == "8da4w":
             from ..quantization import executorch_8da4w
             module = executorch_8da4w.quantize(module, precision)
