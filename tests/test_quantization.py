@@ -39,7 +39,7 @@ def test_int8_artifacts_are_small_and_described(int8, exported):
             assert any(op.startswith("constexpr_") for op in a["ops"]) and "float16" in a["compute_dtypes"]
         if a["format"] in ("onnx", "executorch"):   # the recipe's layers that this model has
             assert set(a["kept_float"]) <= set(recipe.kept_float(a["role"]))
-        if a["role"] == "decoder_step":   # both quantizers leave a weight layer float when the recipe says so
+        if a["format"] in ("onnx", "executorch") and a["role"] == "decoder_step":   # a weight layer left float
             assert a["kept_float"] == recipe.kept_float("decoder_step")
 
 
