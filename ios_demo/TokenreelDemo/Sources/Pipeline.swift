@@ -138,15 +138,17 @@ actor Pipeline {
         let trlBytes = try Trl.write(trlURL, tokens, meta: header)
 
         // the edit, in token space
-        let newFrames: Int, decodeCount: Int, label: String
+        // an extension decodes the source's padded last group too; the video leaves those repeats out
+        let newFrames: Int, padded: Int, label: String
         switch r.kind {
         case .reframe(let aspect):
-            newFrames = 0; decodeCount = encoded.frames; label = "reframed-\(aspect.replacingOccurrences(of: ":", with: "x"))"
+            newFrames = 0; padded = encoded.frames; label = "reframed-\(aspect.replacingOccurrences(of: ":", with: "x"))"
         case .extend(let seconds):
             newFrames = max(1, Int((Double(seconds) * video.fps).rounded(.toNearestOrEven)))
-            decodeCount = 1 + tok.group * (tokens.t - 1) + newFrames
+            padded = paddedFrames(latentFrames: tokens.t, group: tok.group)
             label = "extended-\(seconds)s"
         }
+        let decodeCount = padded + newFrames, videoFrames = encoded.frames + newFrames
         let planned = max(1, Self.plannedCalls(r.kind, t: tokens.t, h: tokens.h, w: tokens.w, window: m.transformer.window,
                                                steps: r.steps, group: tok.group,
                                                newLatents: latentFramesFor(newFrames, group: tok.group)))
@@ -166,10 +168,13 @@ actor Pipeline {
         let videoURL = out.appendingPathComponent("\(stem).\(label).mp4")
         let writer = try VideoWriter(url: videoURL, width: edited.w * tok.spatial, height: edited.h * tok.spatial, fps: video.fps)
         try await timed("decode") {
+            var position = 0
             try decodeTokens(tok, edited, frames: decodeCount) { frame in
                 try Task.checkCancellation()
+                defer { position += 1 }
+                guard keepsFrame(position, real: encoded.frames, padded: padded) else { return }
                 try writer.append(frame)
-                progress("Decoding", 0.85 + 0.15 * Double(writer.count) / Double(decodeCount))
+                progress("Decoding", 0.85 + 0.15 * Double(writer.count) / Double(videoFrames))
             }
             try await writer.finish()
         }

@@ -93,6 +93,14 @@ public func encodeFrames<B: TokenizerBackend>(_ backend: B, next: () throws -> F
 /// Decodes a (T', H', W') token grid, calling `emit` with each uint8 frame and stopping after `frames`
 /// real frames (all when nil). Returns how many frames were emitted.
 @discardableResult
+/// Frames a grid of `latentFrames` decodes to, the last group's padding included.
+public func paddedFrames(latentFrames: Int, group: Int) -> Int { 1 + group * (latentFrames - 1) }
+
+/// Whether decoded position `index` of an extended grid is kept in the video: the encoder filled the source's
+/// last group by repeating its last frame, so positions [real, padded) are those repeats
+/// (runtime/codec.py `without_padding`).
+public func keepsFrame(_ index: Int, real: Int, padded: Int) -> Bool { index < real || index >= padded }
+
 public func decodeTokens<B: TokenizerBackend>(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil,
                                               emit: (Frame) throws -> Void) throws -> Int {
     var state: B.DecoderState? = nil

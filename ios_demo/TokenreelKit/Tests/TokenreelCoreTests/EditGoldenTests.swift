@@ -22,6 +22,13 @@ struct FakeTransformer: TransformerBackend {
 }
 
 final class EditGoldenTests: XCTestCase {
+    func testExtensionLeavesOutTheSourcePadding() {
+        // 15 source frames take 5 latent frames: 1 + 4 groups of 4 = 17 positions, the last 2 repeats
+        XCTAssertEqual(paddedFrames(latentFrames: 5, group: 4), 17)
+        let kept = (0..<25).filter { keepsFrame($0, real: 15, padded: 17) }
+        XCTAssertEqual(kept, Array(0..<15) + Array(17..<25))
+    }
+
     func testTileStarts() throws {
         for c in try Golden.resource("edit-golden.json")["tile_starts"]!.arrayValue! {
             XCTAssertEqual(tileStarts(c["length"]!.intValue!, c["size"]!.intValue!, minOverlap: c["min_overlap"]!.intValue!),

@@ -63,13 +63,17 @@ class EditRunner(private val context: Context, private val manifest: Manifest, p
                     }
                 }
             }
-            val frames = if (request is EditRequest.Extend) encoded.frames + request.frames else encoded.frames
+            // an extension decodes the source's padded last group too; the video leaves those repeats out
+            val padded = if (request is EditRequest.Extend) Codec.paddedFrames(encoded.tokens.t, tokenizer.group) else encoded.frames
+            val added = if (request is EditRequest.Extend) request.frames else 0
+            val positions = padded + added          // decoded positions, as the .trl header records them
+            val frames = encoded.frames + added     // frames in the video
             timed("edit", t0)
 
             // the edited tokens, as tokenreel writes them (ans-ctx, or zstd when smaller)
             val tokensFile = File(context.cacheDir, "edited.trl")
             Trl.write(tokensFile, edited, mapOf("tokenizer" to tokenizer.tokenizerId, "tokenizer_sha256" to tokenizer.tokenizerSha256,
-                "bits" to tokenizer.bits.toLong(), "fps" to fps, "frames" to frames.toLong(),
+                "bits" to tokenizer.bits.toLong(), "fps" to fps, "frames" to positions.toLong(),
                 "size" to listOf(edited.w * tokenizer.spatial.toLong(), edited.h * tokenizer.spatial.toLong()),
                 "source_size" to listOf(width.toLong(), height.toLong()), "resize" to "scaled to cover, centre-cropped"), zstd = ZstdJni)
 
@@ -77,7 +81,7 @@ class EditRunner(private val context: Context, private val manifest: Manifest, p
             val video = File(context.cacheDir, "edited.mp4")
             VideoWriter(video, edited.w * tokenizer.spatial, edited.h * tokenizer.spatial, fps).use { writer ->
                 var written = 0
-                for (frame in Codec.decodeTokens(tokenizer, edited, frames)) {
+                for (frame in Codec.withoutPadding(Codec.decodeTokens(tokenizer, edited, positions), encoded.frames, padded)) {
                     writer.write(frame)
                     written++
                     progress("Decoding", written.toFloat() / frames)

@@ -111,6 +111,17 @@ object Codec {
     }
 
     /** Tokens -> frames, streaming one decoder call at a time, stopping after [frames] real frames when given. */
+    /** Frames a grid of [latentFrames] decodes to, the last group's padding included. */
+    fun paddedFrames(latentFrames: Int, group: Int): Int = 1 + group * (latentFrames - 1)
+
+    /**
+     * An extended grid's frames minus the source's padding: the encoder filled the source's last group by
+     * repeating its last frame, so positions [real, padded) of the decoded stream are those repeats
+     * (runtime/codec.py `without_padding`).
+     */
+    fun <T> withoutPadding(frames: Sequence<T>, real: Int, padded: Int): Sequence<T> =
+        frames.filterIndexed { i, _ -> i < real || i >= padded }
+
     fun decodeTokens(backend: TokenizerBackend, tokens: TokenGrid, frames: Int? = null): Sequence<Frame> = sequence {
         var state: Any? = null
         var emitted = 0

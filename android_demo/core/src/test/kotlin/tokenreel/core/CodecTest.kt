@@ -83,4 +83,12 @@ class CodecTest {
         for (v in frames.data) assertEquals(0.25f, v, 1e-6f)
         assertEquals(listOf(1, 1, 1), states.values.toList())
     }
+
+    @Test fun extensionLeavesOutTheSourcePadding() {
+        // 15 source frames take 5 latent frames: 1 + 4 groups of 4 = 17 positions, the last 2 repeats
+        assertEquals(17, Codec.paddedFrames(5, 4))
+        val kept = Codec.withoutPadding((0 until 25).asSequence(), 15, 17).toList()
+        assertEquals((0 until 15).toList() + (17 until 25).toList(), kept)
+        assertEquals(23, kept.size)                      // 15 source frames + 8 new ones
+    }
 }
