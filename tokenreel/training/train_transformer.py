@@ -27,9 +27,16 @@ from . import checkpoint
 from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
 from ..cache import cache_dir
 from .data import camera_motion, default_data_dir, training_split
-from .masks import training_mask
+from .masks import TASKS, training_mask
 
 TINY = dict(dim=32, layers=1, heads=2, window=(3, 4, 4))
+
+
+def task_weights(text):
+    w = np.array([float(v) for v in text.split(",")])
+    if len(w) != len(TASKS) or (w < 0).any() or w.sum() <= 0:
+        raise argparse.ArgumentTypeError(f"give {len(TASKS)} non-negative weights for {','.join(TASKS)}")
+    return w / w.sum()
 
 
 def parse_args(argv=None):
@@ -51,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--max-clips", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--task-weights", type=task_weights, default=None,
+                   help=f"relative weights of the mask tasks {','.join(TASKS)} (default: equal)")
     return p.parse_args(argv)
 
 
@@ -100,9 +109,9 @@ def random_window(grids, window, rng):
             return g[t0:t0 + WT, y0:y0 + WH, x0:x0 + WW]
 
 
-def make_batch(grids, cfg, n, rng):
+def make_batch(grids, cfg, n, rng, task_weights=None):
     tokens = np.stack([random_window(grids, cfg.window, rng) for _ in range(n)])
-    known = np.stack([training_mask(cfg.window, rng) for _ in range(n)])
+    known = np.stack([training_mask(cfg.window, rng, task_weights) for _ in range(n)])
     return torch.from_numpy(tokens.reshape(n, -1)).long(), torch.from_numpy(known.reshape(n, -1))
 
 
@@ -159,7 +168,7 @@ def main(argv=None):
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc="train transformer")
     t0 = time.time()
     while step < args.steps:
-        tokens, known = make_batch(train, cfg, args.batch, rng)
+        tokens, known = make_batch(train, cfg, args.batch, rng, args.task_weights)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         with torch.autocast(device.type, dtype=torch.bfloat16):
