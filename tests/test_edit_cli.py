@@ -66,6 +66,18 @@ def test_extend_leaves_out_the_source_padding(tmp_path, bikes, small_transformer
     assert read_video(out).frames.shape[0] == 15 + 8
 
 
+def test_exported_backend_crops_a_clip_of_another_shape(tmp_path, exported, sample_dir):
+    """The export takes 152x64 frames; carphone is 176x144: scaled to cover and centre-cropped, not refused."""
+    models, _ = exported
+    out = tmp_path / "carphone.longer.mp4"
+    r = run_cli("extend", sample_dir / "carphone_pristine.mp4", "--frames", "8", "-o", out, "--backend", "onnx",
+                "--models", models, "--input-frames", "9", "--steps", "2")
+    assert r.returncode == 0, r.stderr
+    from tokenreel.runtime.video import read_video
+    frames = read_video(out).frames
+    assert frames.shape == (9 + 8, 64, 152, 3)
+
+
 def test_eval_edits_runs(tmp_path, bikes, small_transformer):
     r = run_cli("eval", "edits", bikes, "--size", "64", "--steps", "2", "--transformer", small_transformer,
                 "--json", tmp_path / "e.json")

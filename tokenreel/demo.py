@@ -43,7 +43,7 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"{out}: cannot create the output folder ({e.strerror})")
-    open_frames(clip)       # a bad clip fails here, before any export
+    open_frames(clip, info_only=True)       # a bad clip fails here, before any export
     if backend != "torch" and models is None:
         models, seconds = cached_models(backend, precision, quiet)
         if seconds:

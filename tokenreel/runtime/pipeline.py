@@ -6,7 +6,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from . import trl
 from .codec import encode_frames
-from .video import open_frames
+from .video import open_frames, open_frames_cropped
 
 DEFAULT_SIZE = 128
 MIN_SIZE, MAX_SIZE = 16, 1024
@@ -19,9 +19,18 @@ def check_size(size, spatial=8):
 
 
 def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False):
-    """-> (tokens (T', H', W'), header dict for the .trl)."""
+    """-> (tokens (T', H', W'), header dict for the .trl).
+
+    A backend exported for one frame size (`frame_size`) gets the clip scaled to cover that size and
+    centre-cropped to it; others get the short side scaled to `size`."""
     size = check_size(size, backend.spatial)
-    info, frames = open_frames(path, short_side=size, multiple=backend.spatial)
+    fixed = getattr(backend, "frame_size", None)
+    if fixed:
+        info, frames = open_frames_cropped(path, fixed)
+        resize = "scaled to cover, centre-cropped to the export's frame size"
+    else:
+        info, frames = open_frames(path, short_side=size, multiple=backend.spatial)
+        resize = "short side scaled, sides rounded to 8"
 
     def limited():
         for i, f in enumerate(frames):
@@ -39,7 +48,7 @@ def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False)
     header = {"tokenizer": backend.tokenizer_id, "tokenizer_sha256": backend.tokenizer_sha256,
               "bits": backend.bits, "fps": info.fps, "frames": enc.frames,
               "size": [W * backend.spatial, H * backend.spatial],
-              "source_size": [info.width, info.height], "resize": "short side scaled, sides rounded to 8"}
+              "source_size": [info.width, info.height], "resize": resize}
     return enc.tokens, header
 
 

@@ -86,15 +86,16 @@ def _frames_from_folder(path: Path, short_side, multiple, info_only=False):
     return info, gen()
 
 
-def open_frames(path, short_side=None, multiple=1):
+def open_frames(path, short_side=None, multiple=1, info_only=False):
     """(info, iterator of uint8 (H, W, 3) frames), resized so the short side is `short_side`.
 
-    Streams: memory does not grow with the clip length."""
+    Streams: memory does not grow with the clip length. info_only: check the file, read its header and
+    close it (the iterator is empty)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _frames_from_folder(path, short_side, multiple)
+        return _frames_from_folder(path, short_side, multiple, info_only)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
@@ -106,6 +107,9 @@ def open_frames(path, short_side=None, multiple=1):
     _check_size(path, stream.codec_context.width, stream.codec_context.height)
     fps = float(stream.average_rate or stream.guessed_rate or 30)
     info = VideoInfo(stream.codec_context.width, stream.codec_context.height, fps)
+    if info_only:
+        container.close()
+        return info, iter(())
     stream.thread_type = "AUTO"
 
     def gen():
@@ -124,8 +128,8 @@ def open_frames(path, short_side=None, multiple=1):
     return info, gen()
 
 
-def read_video(path, short_side=None, multiple=1, max_frames=None):
-    info, frames = open_frames(path, short_side, multiple)
+def _first(frames, max_frames):
+    """The first max_frames of a frame iterator as a list, closing it (and its container) right away."""
     out = []
     try:
         for f in frames:
@@ -134,21 +138,45 @@ def read_video(path, short_side=None, multiple=1, max_frames=None):
                 break
     finally:
         frames.close()      # stopping at max_frames closes the container now, not at GC
+    return out
+
+
+def read_video(path, short_side=None, multiple=1, max_frames=None):
+    info, frames = open_frames(path, short_side, multiple)
+    out = _first(frames, max_frames)
     if not out:
         raise UserError(f"{path}: contains no decodable video frames")
     return Video(np.stack(out), info)
 
 
-def read_video_cropped(path, frame_size, max_frames):
-    """The first frames of a clip scaled to cover frame_size (W, H) and centre-cropped to it exactly: the
-    input of fixed-size exported models."""
+def open_frames_cropped(path, frame_size):
+    """(info, iterator of frames scaled to cover frame_size (W, H) and centre-cropped to it exactly): the
+    input of fixed-size exported models. Streams, as open_frames."""
     w, h = frame_size
-    video = read_video(path, short_side=h, max_frames=max_frames)
-    if video.frames.shape[2] < w:   # a clip narrower than the target: scale by the width instead
-        short = math.ceil(h * w / video.frames.shape[2] / 8) * 8
-        video = read_video(path, short_side=short, max_frames=max_frames)
-    y0, x0 = (video.frames.shape[1] - h) // 2, (video.frames.shape[2] - w) // 2
-    return Video(video.frames[:, y0:y0 + h, x0:x0 + w], video.info)
+    info, _ = open_frames(path, info_only=True)     # the source size, to choose the scale
+    short = math.ceil(min(info.width, info.height) * max(w / info.width, h / info.height))
+    info, frames = open_frames(path, short_side=short)
+
+    def cropped():
+        try:
+            for f in frames:
+                if f.shape[0] < h or f.shape[1] < w:
+                    raise UserError(f"{path}: a frame of {f.shape[1]}x{f.shape[0]} does not cover {w}x{h}; "
+                                    f"the stream changes size: re-encode it at one size")
+                y0, x0 = (f.shape[0] - h) // 2, (f.shape[1] - w) // 2
+                yield f[y0:y0 + h, x0:x0 + w]
+        finally:
+            frames.close()
+    return info, cropped()
+
+
+def read_video_cropped(path, frame_size, max_frames):
+    """The first frames of a clip, scaled to cover frame_size (W, H) and centre-cropped (open_frames_cropped)."""
+    info, frames = open_frames_cropped(path, frame_size)
+    out = _first(frames, max_frames)
+    if not out:
+        raise UserError(f"{path}: contains no decodable video frames")
+    return Video(np.stack(out), info)
 
 
 def atomic_output(path, suffix):
