@@ -100,6 +100,7 @@ def test_lowbit_artifacts_are_described(lowbit):
         q = a["quantization"]
         if a["role"] != "transformer":   # the tokenizer falls back to the format's int8
             assert q["scheme"] == "int8" and q["fallback_of"] == a["precision"], a["file"]
+            assert ".int8." in a["file"] and (lowbit[0] / a["file"]).exists()   # one file, not a copy each
             continue
         assert q["scheme"] == a["precision"] and q["granularity"] and q["bits"] in (4, 6)
         assert sorted(sum(q["layers"].values(), [])) == linears

@@ -88,18 +88,22 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
     out.mkdir(parents=True, exist_ok=True)
     entries = {}
     jobs = _jobs([a for a in artifacts if roles is None or a.role in roles], formats, precisions)
+    written = {}    # (name, format, precision written) -> its entry: one file serves every precision that uses it
     bar = tqdm(jobs, desc="export", disable=quiet)
     for a, fmt, precision in bar:
         bar.set_postfix_str(f"{a.name} {fmt} {precision}")
-        path = out / f"{a.name}.{precision}{FORMATS[fmt]}"
-        t = time.perf_counter()
         # the lower-bit schemes lower the transformer's Linear layers; the tokenizer takes the format's int8
         own = "int8" if precision in SCHEMES and a.role != "transformer" else precision
-        info = importlib.import_module(f".{fmt}", __name__).export(a, path, own, calibration.get(a.role))
+        if (a.name, fmt, own) not in written:
+            path = out / f"{a.name}.{own}{FORMATS[fmt]}"
+            t = time.perf_counter()
+            info = importlib.import_module(f".{fmt}", __name__).export(a, path, own, calibration.get(a.role))
+            entry = manifest_io.artifact_entry(a, path, fmt, own, info)
+            entry["export_seconds"] = round(time.perf_counter() - t, 1)
+            written[a.name, fmt, own] = entry
+        entry = dict(written[a.name, fmt, own], precision=precision)
         if own != precision:
-            info["quantization"] = fallback(precision)
-        entry = manifest_io.artifact_entry(a, path, fmt, precision, info)
-        entry["export_seconds"] = round(time.perf_counter() - t, 1)
+            entry["quantization"] = fallback(precision)
         entries[f"{a.name}.{precision}.{fmt}"] = entry
     manifest = {"schema_version": SCHEMA_VERSION, "geometry": geometry, "weights": weights,
                 "sampler": SPEC_VERSION, "min_versions": min_versions(entries), "artifacts": entries}
