@@ -78,3 +78,14 @@ def test_extend_appends_and_conditions_on_the_end():
         extend(model, src, frames=0)
     with pytest.raises(UserError, match="--frames"):
         extend(model, src, frames=10 ** 6)
+
+
+def test_window_borders_facing_a_later_window_are_left_to_it():
+    """Window rows 6..13 of a 14-row canvas, with the window at rows 0..7 still to come: its top EDGE rows
+    (canvas rows 6 and 7, context on one side only) are left for that window; the canvas border is not."""
+    from tokenreel.runtime.edit import EDGE, _deferred
+    d = _deferred(6, 0, (14, 6), (8, 6), later=[(0, 0)])
+    assert d[:EDGE].all() and not d[EDGE:].any()
+    assert not _deferred(0, 0, (14, 6), (8, 6), later=[]).any()      # the last window commits everything
+    # a side that faces more canvas but no later window: committed
+    assert not _deferred(6, 0, (14, 6), (8, 6), later=[]).any()

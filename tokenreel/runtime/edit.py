@@ -14,6 +14,7 @@ from .tiles import tile_starts
 
 MAX_EXTEND_FRAMES = 3000      # frames one `extend` may add (100 s at 30 fps)
 MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
+EDGE = 2                      # generated tokens this close to a window's inner side wait for a later window
 
 
 class TransformerBackend(Protocol):
@@ -51,7 +52,11 @@ def fill_canvas(backend, canvas, known, steps, seed, progress=None, order_key=No
 
     Windows run over time first (each later time window keeps its first latent frames from the previous
     one), and within a time span over space, in the order given by order_key(y0, x0) (default: the
-    windows with the most known tokens first, so generation grows outward from what is known)."""
+    windows with the most known tokens first, so generation grows outward from what is known).
+
+    A window's outermost generated rows and columns had context on one side only; where a window still to
+    come holds them (on a side facing more canvas), they are left for it to generate with context all round
+    (committed, they showed as dotted bands along the window borders)."""
     WT, WH, WW = backend.window
     T, H, W = canvas.shape
     if H < WH or W < WW or T < 1:
@@ -78,10 +83,31 @@ def fill_canvas(backend, canvas, known, steps, seed, progress=None, order_key=No
                 kn = np.concatenate([kn, np.zeros((pad,) + kn.shape[1:], bool)])
             if not kn.all():
                 out = fill(backend, win, kn, steps, seed * 1000003 + w_index * 4099 + y0 * 131 + x0, progress)
-                canvas[sl] = out[:canvas[sl].shape[0]]
-                known[sl] = True
+                keep = ~_deferred(y0, x0, (H, W), (WH, WW), remaining)
+                span = canvas[sl].shape[0]
+                canvas[sl] = np.where(keep, out[:span], canvas[sl])
+                known[sl] |= keep
                 calls += steps
     return canvas, calls
+
+
+def _deferred(y0, x0, canvas_hw, window_hw, later):
+    """(WH, WW) bool: the positions of window (y0, x0) within EDGE of a side that faces more canvas and that
+    one of the `later` windows covers."""
+    (H, W), (WH, WW) = canvas_hw, window_hw
+    edge = np.zeros(window_hw, dtype=bool)
+    if y0 > 0:
+        edge[:EDGE] = True
+    if y0 + WH < H:
+        edge[-EDGE:] = True
+    if x0 > 0:
+        edge[:, :EDGE] = True
+    if x0 + WW < W:
+        edge[:, -EDGE:] = True
+    covered = np.zeros(window_hw, dtype=bool)
+    for y1, x1 in later:
+        covered[max(0, y1 - y0):max(0, y1 + WH - y0), max(0, x1 - x0):max(0, x1 + WW - x0)] = True
+    return edge & covered
 
 
 def reframe_crop(tokens, aspect):

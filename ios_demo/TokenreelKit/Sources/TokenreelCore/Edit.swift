@@ -77,13 +77,38 @@ public func fillCanvas(_ backend: some TransformerBackend, _ canvasIn: TokenGrid
             if !kn.data.allSatisfy({ $0 }) {
                 let windowSeed = seed &* 1_000_003 &+ Int64(wIndex) &* 4099 &+ Int64(y0) &* 131 &+ Int64(x0)
                 let out = try fill(backend, win, kn, steps: steps, seed: windowSeed, progress: progress)
-                canvas.assign(out.prefix(frames: ts.count), t0: t0, y0: y0, x0: x0)
-                known.fill(ts, ys, xs, with: true)
+                let deferred = deferredPositions(y0: y0, x0: x0, canvasH: H, canvasW: W, windowH: WH, windowW: WW,
+                                                 later: remaining)
+                for t in ts { for y in 0..<WH { for x in 0..<WW where !deferred[y * WW + x] {
+                    canvas[t, y0 + y, x0 + x] = out[t - t0, y, x]
+                    known[t, y0 + y, x0 + x] = true
+                } } }
                 calls += steps
             }
         }
     }
     return (canvas, calls)
+}
+
+/// Generated tokens this close to a window's inner side wait for a later window (runtime/edit.py EDGE).
+public let edgeTokens = 2
+
+/// (windowH * windowW) flags: the positions of window (y0, x0) within `edgeTokens` of a side that faces more
+/// canvas and that one of the `later` windows covers; they are left for that window, which sees them with
+/// context all round (runtime/edit.py `_deferred`).
+public func deferredPositions(y0: Int, x0: Int, canvasH: Int, canvasW: Int, windowH: Int, windowW: Int,
+                              later: [(Int, Int)]) -> [Bool] {
+    var out = [Bool](repeating: false, count: windowH * windowW)
+    for y in 0..<windowH {
+        for x in 0..<windowW {
+            let edge = (y0 > 0 && y < edgeTokens) || (y0 + windowH < canvasH && y >= windowH - edgeTokens)
+                || (x0 > 0 && x < edgeTokens) || (x0 + windowW < canvasW && x >= windowW - edgeTokens)
+            guard edge else { continue }
+            let (cy, cx) = (y0 + y, x0 + x)
+            out[y * windowW + x] = later.contains { cy >= $0.0 && cy < $0.0 + windowH && cx >= $0.1 && cx < $0.1 + windowW }
+        }
+    }
+    return out
 }
 
 /// Centre-crop the token grid to the aspect W:H (no model): lossless in token space.

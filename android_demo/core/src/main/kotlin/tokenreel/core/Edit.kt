@@ -111,7 +111,9 @@ object Edit {
                 if (!kn.all { it }) {
                     val windowSeed = seed * 1000003 + wIndex * 4099L + y0 * 131L + x0
                     val filled = fill(backend, win, kn, steps, windowSeed, progress)
+                    val deferred = deferred(y0, x0, H, W, wh, ww, remaining)
                     for (t in t0 until t1) for (y in 0 until wh) for (x in 0 until ww) {
+                        if (deferred[y * ww + x]) continue
                         val dst = out.index(t, y0 + y, x0 + x)
                         out.data[dst] = filled[((t - t0) * wh + y) * ww + x]
                         known[dst] = true
@@ -121,6 +123,26 @@ object Edit {
             }
         }
         return EditResult(out, calls)
+    }
+
+    /** Generated tokens this close to a window's inner side wait for a later window (runtime/edit.py EDGE). */
+    const val EDGE = 2
+
+    /**
+     * (wh * ww) flags: the positions of window (y0, x0) within [EDGE] of a side that faces more canvas and that
+     * one of the [later] windows covers; they are left for that window, which sees them with context all round.
+     */
+    fun deferred(y0: Int, x0: Int, H: Int, W: Int, wh: Int, ww: Int, later: List<IntArray>): BooleanArray {
+        val out = BooleanArray(wh * ww)
+        for (y in 0 until wh) for (x in 0 until ww) {
+            val edge = (y0 > 0 && y < EDGE) || (y0 + wh < H && y >= wh - EDGE) ||
+                (x0 > 0 && x < EDGE) || (x0 + ww < W && x >= ww - EDGE)
+            if (!edge) continue
+            val cy = y0 + y
+            val cx = x0 + x
+            out[y * ww + x] = later.any { cy >= it[0] && cy < it[0] + wh && cx >= it[1] && cx < it[1] + ww }
+        }
+        return out
     }
 
     /** Centre-crop the token grid to the aspect W:H (no model): lossless in token space. */
