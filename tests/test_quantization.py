@@ -212,3 +212,17 @@ def test_lowbit_precision_needs_its_format(tmp_path):
     from tokenreel.errors import UserError
     with pytest.raises(UserError, match="coreml precision"):
         export_models(tmp_path, formats=("onnx",), precisions=("pal4",), quiet=True)
+
+
+def test_calibration_fills_a_window_larger_than_the_frames(bikes):
+    """A 64x64 export (8x8 tokens) of a transformer with a 16x16 window: the calibration windows repeat
+    the clip's real tokens instead of failing."""
+    from tokenreel.backends.torch_backend import TorchTokenizer
+    from tokenreel.quantization.calibration import role_inputs
+    from tokenreel.runtime.video import read_video_cropped
+
+    class Window16:
+        window, splits, sub_bits, mask_id = (5, 16, 16), 2, 9, 512
+    frames = read_video_cropped(bikes, (64, 64), 17).frames
+    inputs = role_inputs(TorchTokenizer(), Window16(), frames)
+    assert inputs["transformer"] and all(x[0].shape == (1, 2, 5 * 16 * 16) for x in inputs["transformer"])

@@ -59,6 +59,9 @@ def role_inputs(tokenizer, transformer, frames):
     if transformer is not None:
         from ..training.masks import TASKS, task_mask
         T, H, W = transformer.window
+        ph, pw = max(0, H - tokens.shape[1]), max(0, W - tokens.shape[2])
+        if ph or pw:    # frames smaller than the window (a small export): repeat real tokens to fill it
+            tokens = np.pad(tokens, ((0, 0), (0, ph), (0, pw)), mode="wrap")
         y0, x0 = (tokens.shape[1] - H) // 2, (tokens.shape[2] - W) // 2
         window = tokens[:T, y0:y0 + H, x0:x0 + W].reshape(-1)
         rng = np.random.default_rng(SEED)
