@@ -62,7 +62,8 @@ def test_outpaint_keeps_the_source_and_fills_margins():
     model = CopyNearestKnown()
     out, calls = reframe_outpaint(model, src, "9:16", steps=3, seed=0)
     y0 = (21 - 8) // 2
-    assert out.shape == (5, 21, 12) and (out[:, y0:y0 + 8] == src).all()
+    # the source is kept but for its outermost row on each side that faces a margin (generated again)
+    assert out.shape == (5, 21, 12) and (out[:, y0 + 1:y0 + 7] == src[:, 1:7]).all()
     assert calls == model.calls and calls > 0
     # a margin row right above the source copies... something real: every generated token is a valid id
     assert out.min() >= 0 and out.max() < 256
@@ -89,3 +90,13 @@ def test_window_borders_facing_a_later_window_are_left_to_it():
     assert not _deferred(0, 0, (14, 6), (8, 6), later=[]).any()      # the last window commits everything
     # a side that faces more canvas but no later window: committed
     assert not _deferred(6, 0, (14, 6), (8, 6), later=[]).any()
+
+
+def test_source_edges_facing_a_margin_are_generated_again():
+    from tokenreel.runtime.edit import SOURCE_EDGE, source_edges_regenerated
+    known = np.zeros((2, 10, 12), bool)
+    known[:, 3:7, 0:12] = True          # a landscape source on a taller canvas: margins above and below
+    k = source_edges_regenerated(known)
+    assert not k[:, 3:3 + SOURCE_EDGE].any() and not k[:, 7 - SOURCE_EDGE:7].any()
+    assert k[:, 3 + SOURCE_EDGE:7 - SOURCE_EDGE].all()          # the inside and the canvas's own border stay
+    assert (k[:, :, 0] == k[:, :, 5]).all()                      # no margin left or right: columns untouched

@@ -351,7 +351,7 @@ def build_parser():
     sp = sub.add_parser("reframe", help="change the aspect ratio in token space")
     sp.add_argument("--aspect", required=True, help="W:H, e.g. 9:16")
     sp.add_argument("--fit", choices=["outpaint", "crop"], default="outpaint",
-                    help="outpaint: keep the whole source, generate margins; crop: no model")
+                    help="outpaint: keep the source, generate margins (and the source's token row along each); crop: no model")
     edit_opts(sp)
     sp.set_defaults(fn=cmd_reframe)
 

@@ -147,9 +147,33 @@ public func outpaintCanvas(_ tokens: TokenGrid, aspect: String) throws -> (Token
     return (canvas, known)
 }
 
+/// Source token rows/columns along a generated margin that are generated again (runtime/edit.py).
+public let sourceEdgeTokens = 1
+
+/// `known` less the source's outermost `sourceEdgeTokens` rows and columns along a generated margin: the
+/// encoder saw zero padding past the frame's border, so those tokens decode to a seam next to real
+/// surroundings; the model generates them again with context on both sides.
+public func sourceEdgesRegenerated(_ known: KnownGrid) -> KnownGrid {
+    var out = known
+    var rowKnown = [Bool](repeating: false, count: known.h), colKnown = [Bool](repeating: false, count: known.w)
+    for t in 0..<known.t { for y in 0..<known.h { for x in 0..<known.w where known[t, y, x] { rowKnown[y] = true; colKnown[x] = true } } }
+    guard let top = rowKnown.firstIndex(of: true), let bottom = rowKnown.lastIndex(of: true),
+          let left = colKnown.firstIndex(of: true), let right = colKnown.lastIndex(of: true) else { return out }
+    var cutRows = Set<Int>(), cutCols = Set<Int>()
+    if top > 0 { cutRows.formUnion(top..<min(known.h, top + sourceEdgeTokens)) }
+    if bottom < known.h - 1 { cutRows.formUnion(max(0, bottom + 1 - sourceEdgeTokens)...bottom) }
+    if left > 0 { cutCols.formUnion(left..<min(known.w, left + sourceEdgeTokens)) }
+    if right < known.w - 1 { cutCols.formUnion(max(0, right + 1 - sourceEdgeTokens)...right) }
+    for t in 0..<known.t { for y in 0..<known.h { for x in 0..<known.w where cutRows.contains(y) || cutCols.contains(x) {
+        out[t, y, x] = false
+    } } }
+    return out
+}
+
 public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenGrid, aspect: String, steps: Int = 12,
                             seed: Int64 = 0, progress: ((Int) -> Void)? = nil) throws -> (TokenGrid, Int) {
     var (canvas, known) = try outpaintCanvas(tokens, aspect: aspect)
+    known = sourceEdgesRegenerated(known)
     // grow the canvas to at least one window, keeping the source centred, then cut back
     let (T, H, W) = (canvas.t, canvas.h, canvas.w)
     let ph = max(0, backend.window.h - H), pw = max(0, backend.window.w - W)

@@ -195,10 +195,41 @@ object Edit {
         return place(tokens, newH, newW, (newH - tokens.h) / 2, (newW - tokens.w) / 2)
     }
 
+    /** Source token rows/columns along a generated margin that are generated again (runtime/edit.py). */
+    const val SOURCE_EDGE = 1
+
+    /**
+     * [known] (t, h, w) less the source's outermost [SOURCE_EDGE] rows and columns along a generated margin: the
+     * encoder saw zero padding past the frame's border, so those tokens decode to a seam next to real
+     * surroundings; the model generates them again with context on both sides.
+     */
+    fun sourceEdgesRegenerated(known: BooleanArray, t: Int, h: Int, w: Int): BooleanArray {
+        val out = known.copyOf()
+        val rowKnown = BooleanArray(h)
+        val colKnown = BooleanArray(w)
+        for (tt in 0 until t) for (y in 0 until h) for (x in 0 until w) {
+            if (known[(tt * h + y) * w + x]) { rowKnown[y] = true; colKnown[x] = true }
+        }
+        val rows = rowKnown.indices.filter { rowKnown[it] }
+        val cols = colKnown.indices.filter { colKnown[it] }
+        if (rows.isEmpty()) return out
+        val cutRows = HashSet<Int>()
+        val cutCols = HashSet<Int>()
+        if (rows.first() > 0) cutRows.addAll(rows.first() until Math.min(h, rows.first() + SOURCE_EDGE))
+        if (rows.last() < h - 1) cutRows.addAll(Math.max(0, rows.last() + 1 - SOURCE_EDGE)..rows.last())
+        if (cols.first() > 0) cutCols.addAll(cols.first() until Math.min(w, cols.first() + SOURCE_EDGE))
+        if (cols.last() < w - 1) cutCols.addAll(Math.max(0, cols.last() + 1 - SOURCE_EDGE)..cols.last())
+        for (tt in 0 until t) for (y in 0 until h) for (x in 0 until w) {
+            if (y in cutRows || x in cutCols) out[(tt * h + y) * w + x] = false
+        }
+        return out
+    }
+
     /** Reframe by generating the margins of the new aspect ratio. */
     fun reframeOutpaint(backend: TransformerBackend, tokens: TokenGrid, aspect: String, steps: Int = 12, seed: Long = 0,
                         progress: ((Int) -> Unit)? = null): EditResult {
-        val canvas = outpaintCanvas(tokens, aspect)
+        val placed = outpaintCanvas(tokens, aspect)
+        val canvas = Canvas(placed.tokens, sourceEdgesRegenerated(placed.known, placed.tokens.t, placed.tokens.h, placed.tokens.w))
         val (_, wh, ww) = backend.window.toList()
         // grow the canvas to at least one window, keeping the source centred, then cut back
         val h = canvas.tokens.h
