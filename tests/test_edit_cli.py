@@ -99,3 +99,14 @@ def test_edit_bad_options(tmp_path, clip_trl, small_transformer, args, words):
     out = tmp_path / "o.trl"
     r = run_cli(*args[:1], clip_trl, *args[1:], "-o", out, "--transformer", small_transformer)
     assert_clean_failure(r, out, words)
+
+
+def test_eval_edits_averages_the_model_over_seeds(bikes, small_transformer):
+    from tokenreel.backends.torch_backend import TorchTokenizer, TorchTransformer
+    from tokenreel.eval.edits import evaluate_clip
+    tok, tf = TorchTokenizer(), TorchTransformer(small_transformer)
+    one = [evaluate_clip(tok, tf, bikes, size=64, steps=2, seed=s) for s in (3, 4)]
+    both = evaluate_clip(tok, tf, bikes, size=64, steps=2, seed=3, seeds=2)
+    for row in ("outpaint/model", "extend/model"):
+        assert both[row]["psnr"] == pytest.approx((one[0][row]["psnr"] + one[1][row]["psnr"]) / 2)
+    assert both["extend/repeat-last"] == one[0]["extend/repeat-last"]     # baselines draw nothing

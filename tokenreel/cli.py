@@ -182,7 +182,9 @@ def cmd_eval_edits(args):
         ensure_writable(args.json)
     tok = _backend(args)
     tf = transformer_backend(args.backend, args.transformer, tok, args.models, args.precision)
-    per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm)
+    if args.seeds <= 0:
+        raise UserError(f"--seeds {args.seeds}: give a positive number of samples per edit")
+    per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm, args.seeds)
     if not per_clip:
         raise UserError("no clip was long and large enough for one transformer window; give longer clips")
     print(table(mean, len(per_clip)))
@@ -375,6 +377,8 @@ def build_parser():
     sp.add_argument("--size", type=int, default=128)
     sp.add_argument("--steps", type=int, default=12)
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seeds", type=int, default=1,
+                    help="samples per edit (seeds SEED, SEED+1, ...); the model's scores are their mean")
     sp.add_argument("--json", type=Path)
     sp.add_argument("--transformer", type=Path, default=None)
     model_opts(sp)

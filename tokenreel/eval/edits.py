@@ -66,7 +66,14 @@ def outpaint_baselines(window, known_cols):
     return {"replicate": rep, "mirror": mir}
 
 
-def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, context=2, band=0.5):
+def _mean_rows(rows):
+    """Scores averaged over several samples of the same edit (dicts with the same keys)."""
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, context=2, band=0.5, seeds=1):
+    """Scores of one clip; the model's rows are the mean over `seeds` samples (seed, seed+1, ...): one
+    sample's score swings by a few dB."""
     WT, WH, WW = transformer.window
     frames = 1 + tokenizer.group * (WT - 1)
     video = read_video(path, short_side=check_size(size, tokenizer.spatial), multiple=tokenizer.spatial,
@@ -90,38 +97,45 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, cont
     cols = slice((WW - kw) // 2, (WW - kw) // 2 + kw)
     known = np.zeros(window.shape, bool)
     known[:, :, cols] = True
-    t0 = time.perf_counter()
-    generated = fill(transformer, window, known, steps, seed)
-    seconds = time.perf_counter() - t0
     px = [slice(0, cols.start * s), slice(cols.stop * s, WW * s)]
     borders = [cols.start * s, cols.stop * s]
     truth_seam = seam(truth, borders)
-    candidates = {"model": generated, **outpaint_baselines(window, cols), "ceiling": window}
-    for name, grid in candidates.items():
+
+    def outpaint_scores(grid):
         out = decode(grid)
-        r = region_scores(out, truth, cols=px)
-        r["seam"] = seam(out, borders) / max(truth_seam, 1e-9)
-        rows[f"outpaint/{name}"] = r
-    rows["outpaint/model"].update(calls=steps, seconds=seconds)
+        return dict(region_scores(out, truth, cols=px), seam=seam(out, borders) / max(truth_seam, 1e-9))
+    samples = []
+    for k in range(seeds):
+        t0 = time.perf_counter()
+        generated = fill(transformer, window, known, steps, seed + k)
+        seconds = time.perf_counter() - t0
+        samples.append(dict(outpaint_scores(generated), calls=steps, seconds=seconds))
+    rows["outpaint/model"] = _mean_rows(samples)
+    for name, grid in {**outpaint_baselines(window, cols), "ceiling": window}.items():
+        rows[f"outpaint/{name}"] = outpaint_scores(grid)
     # ---- extension: keep the first `context` latent frames
     known = np.zeros(window.shape, bool)
     known[:context] = True
-    t0 = time.perf_counter()
-    generated = fill(transformer, window, known, steps, seed)
-    seconds = time.perf_counter() - t0
+    first_new = 1 + tokenizer.group * (context - 1)
+    samples = []
+    for k in range(seeds):
+        t0 = time.perf_counter()
+        generated = fill(transformer, window, known, steps, seed + k)
+        seconds = time.perf_counter() - t0
+        samples.append(dict(region_scores(decode(generated), truth, frames=slice(first_new, frames)),
+                            calls=steps, seconds=seconds))
+    rows["extend/model"] = _mean_rows(samples)
     repeat = window.copy()
     repeat[context:] = window[context - 1]
-    first_new = 1 + tokenizer.group * (context - 1)
-    for name, grid in {"model": generated, "repeat-last": repeat, "ceiling": window}.items():
+    for name, grid in {"repeat-last": repeat, "ceiling": window}.items():
         rows[f"extend/{name}"] = region_scores(decode(grid), truth, frames=slice(first_new, frames))
-    rows["extend/model"].update(calls=steps, seconds=seconds)
     return rows
 
 
-def evaluate(tokenizer, transformer, clips, size=128, steps=12, seed=0, progress=None):
+def evaluate(tokenizer, transformer, clips, size=128, steps=12, seed=0, progress=None, seeds=1):
     per_clip = {}
     for c in (progress(clips, desc="eval edits") if progress else clips):
-        r = evaluate_clip(tokenizer, transformer, c, size, steps, seed)
+        r = evaluate_clip(tokenizer, transformer, c, size, steps, seed, seeds=seeds)
         if r is not None:
             per_clip[Path(c).name] = r
     names = sorted({k for r in per_clip.values() for k in r})
