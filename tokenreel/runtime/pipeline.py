@@ -6,7 +6,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from . import trl
 from .codec import encode_frames
-from .video import open_frames, open_frames_cropped
+from .video import open_frames, open_frames_cropped, target_size
 
 DEFAULT_SIZE = 128
 MIN_SIZE, MAX_SIZE = 16, 1024
@@ -21,11 +21,12 @@ def check_size(size, spatial=8):
 def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False):
     """-> (tokens (T', H', W'), header dict for the .trl).
 
-    A backend exported for one frame size (`frame_size`) gets the clip scaled to cover that size and
-    centre-cropped to it; others get the short side scaled to `size`."""
+    The short side is scaled to `size`. A backend exported for one frame size (`frame_size`) that this does
+    not give gets the clip scaled to cover that size and centre-cropped to it instead."""
     size = check_size(size, backend.spatial)
     fixed = getattr(backend, "frame_size", None)
-    if fixed:
+    source = open_frames(path, info_only=True)[0] if fixed else None
+    if fixed and target_size(source.width, source.height, size, backend.spatial) != tuple(fixed):
         info, frames = open_frames_cropped(path, fixed)
         resize = "scaled to cover, centre-cropped to the export's frame size"
     else:
