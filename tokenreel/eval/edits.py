@@ -92,6 +92,16 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, cont
     def decode(grid):
         return np.stack(list(decode_tokens(tokenizer, grid, frames)))
     rows = {}
+
+    def model_row(known, score):
+        """The model's scores, the mean over `seeds` samples, with its calls and seconds per edit."""
+        samples = []
+        for k in range(seeds):
+            t0 = time.perf_counter()
+            generated = fill(transformer, window, known, steps, seed + k)
+            seconds = time.perf_counter() - t0
+            samples.append(dict(score(generated), calls=steps, seconds=seconds))
+        return _mean_rows(samples)
     # ---- outpainting: keep the central band of columns
     kw = max(1, round(WW * band))
     cols = slice((WW - kw) // 2, (WW - kw) // 2 + kw)
@@ -104,31 +114,21 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, cont
     def outpaint_scores(grid):
         out = decode(grid)
         return dict(region_scores(out, truth, cols=px), seam=seam(out, borders) / max(truth_seam, 1e-9))
-    samples = []
-    for k in range(seeds):
-        t0 = time.perf_counter()
-        generated = fill(transformer, window, known, steps, seed + k)
-        seconds = time.perf_counter() - t0
-        samples.append(dict(outpaint_scores(generated), calls=steps, seconds=seconds))
-    rows["outpaint/model"] = _mean_rows(samples)
+    rows["outpaint/model"] = model_row(known, outpaint_scores)
     for name, grid in {**outpaint_baselines(window, cols), "ceiling": window}.items():
         rows[f"outpaint/{name}"] = outpaint_scores(grid)
     # ---- extension: keep the first `context` latent frames
     known = np.zeros(window.shape, bool)
     known[:context] = True
     first_new = 1 + tokenizer.group * (context - 1)
-    samples = []
-    for k in range(seeds):
-        t0 = time.perf_counter()
-        generated = fill(transformer, window, known, steps, seed + k)
-        seconds = time.perf_counter() - t0
-        samples.append(dict(region_scores(decode(generated), truth, frames=slice(first_new, frames)),
-                            calls=steps, seconds=seconds))
-    rows["extend/model"] = _mean_rows(samples)
+
+    def extend_scores(grid):
+        return region_scores(decode(grid), truth, frames=slice(first_new, frames))
+    rows["extend/model"] = model_row(known, extend_scores)
     repeat = window.copy()
     repeat[context:] = window[context - 1]
     for name, grid in {"repeat-last": repeat, "ceiling": window}.items():
-        rows[f"extend/{name}"] = region_scores(decode(grid), truth, frames=slice(first_new, frames))
+        rows[f"extend/{name}"] = extend_scores(grid)
     return rows
 
 

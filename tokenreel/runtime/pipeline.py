@@ -27,7 +27,7 @@ def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False)
     fixed = getattr(backend, "frame_size", None)
     source = open_frames(path, info_only=True)[0] if fixed else None
     if fixed and target_size(source.width, source.height, size, backend.spatial) != tuple(fixed):
-        info, frames = open_frames_cropped(path, fixed)
+        info, frames = open_frames_cropped(path, fixed, source)
         resize = "scaled to cover, centre-cropped to the export's frame size"
     else:
         info, frames = open_frames(path, short_side=size, multiple=backend.spatial)

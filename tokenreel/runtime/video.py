@@ -128,8 +128,8 @@ def open_frames(path, short_side=None, multiple=1, info_only=False):
     return info, gen()
 
 
-def _first(frames, max_frames):
-    """The first max_frames of a frame iterator as a list, closing it (and its container) right away."""
+def _collect(path, info, frames, max_frames):
+    """A Video of the first max_frames of a frame iterator, closing it (and its container) right away."""
     out = []
     try:
         for f in frames:
@@ -138,22 +138,21 @@ def _first(frames, max_frames):
                 break
     finally:
         frames.close()      # stopping at max_frames closes the container now, not at GC
-    return out
-
-
-def read_video(path, short_side=None, multiple=1, max_frames=None):
-    info, frames = open_frames(path, short_side, multiple)
-    out = _first(frames, max_frames)
     if not out:
         raise UserError(f"{path}: contains no decodable video frames")
     return Video(np.stack(out), info)
 
 
-def open_frames_cropped(path, frame_size):
+def read_video(path, short_side=None, multiple=1, max_frames=None):
+    return _collect(path, *open_frames(path, short_side, multiple), max_frames)
+
+
+def open_frames_cropped(path, frame_size, source=None):
     """(info, iterator of frames scaled to cover frame_size (W, H) and centre-cropped to it exactly): the
-    input of fixed-size exported models. Streams, as open_frames."""
+    input of fixed-size exported models. Streams, as open_frames. source: the clip's VideoInfo, where the
+    caller has read it already."""
     w, h = frame_size
-    info, _ = open_frames(path, info_only=True)     # the source size, to choose the scale
+    info = source or open_frames(path, info_only=True)[0]     # the source size, to choose the scale
     short = math.ceil(min(info.width, info.height) * max(w / info.width, h / info.height))
     info, frames = open_frames(path, short_side=short)
 
@@ -172,11 +171,7 @@ def open_frames_cropped(path, frame_size):
 
 def read_video_cropped(path, frame_size, max_frames):
     """The first frames of a clip, scaled to cover frame_size (W, H) and centre-cropped (open_frames_cropped)."""
-    info, frames = open_frames_cropped(path, frame_size)
-    out = _first(frames, max_frames)
-    if not out:
-        raise UserError(f"{path}: contains no decodable video frames")
-    return Video(np.stack(out), info)
+    return _collect(path, *open_frames_cropped(path, frame_size), max_frames)
 
 
 def atomic_output(path, suffix):
