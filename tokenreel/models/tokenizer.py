@@ -33,6 +33,10 @@ class TokenizerConfig(JsonConfig):
     dec_blocks: tuple = (3, 2)  # decoder: at 1/8 then 1/4 resolution
     taps: int = 3               # temporal taps of each block's causal conv
     norm_groups: int = 16
+    # what the causal convs see before a video's first frame: "zeros" (v1), or "replicate": that first
+    # frame's own features, as if it had always been there, so a still encodes to the same tokens from
+    # the first latent frame on (zeros need ~3 latent frames to settle)
+    causal_start: str = "zeros"
 
     @property
     def spatial_factor(self):
@@ -42,11 +46,12 @@ class TokenizerConfig(JsonConfig):
 class CausalConv(nn.Module):
     """k x k spatial conv over `taps` consecutive frames; output t sees frames t-taps+1 .. t.
 
-    Input (B, T, C, H, W). `state` holds the taps-1 frames before x (zeros at the start of a video)."""
+    Input (B, T, C, H, W). `state` holds the taps-1 frames before x; at the start of a video (None) it is
+    zeros or, with `replicate`, x's first frame repeated."""
 
-    def __init__(self, cin, cout, k=3, taps=1, stride=1):
+    def __init__(self, cin, cout, k=3, taps=1, stride=1, replicate=False):
         super().__init__()
-        self.taps = taps
+        self.taps, self.replicate = taps, replicate
         self.conv = nn.Conv2d(cin * taps, cout, k, stride, padding=k // 2)
 
     def state_shape(self, cin, h, w):
@@ -57,11 +62,16 @@ class CausalConv(nn.Module):
         if self.taps == 1:
             return self.conv(x.flatten(0, 1)).unflatten(0, (B, T)), None
         if state is None:
-            state = x.new_zeros((B, self.taps - 1) + x.shape[2:])
+            state = self.start_state(x)
         xs = torch.cat([state, x], 1)
         stacked = torch.cat([xs[:, i:i + T] for i in range(self.taps)], 2)
         y = self.conv(stacked.flatten(0, 1)).unflatten(0, (B, T))
         return y, xs[:, T:]
+
+    def start_state(self, x):
+        if self.replicate:
+            return x[:, :1].expand(-1, self.taps - 1, -1, -1, -1)
+        return x.new_zeros((x.shape[0], self.taps - 1) + x.shape[2:])
 
 
 def frame_norm(channels, groups):
@@ -74,10 +84,10 @@ def per_frame(fn, x):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ch, taps, groups):
+    def __init__(self, ch, taps, groups, replicate=False):
         super().__init__()
         self.norm1 = frame_norm(ch, groups)
-        self.conv1 = CausalConv(ch, ch, 3, taps)
+        self.conv1 = CausalConv(ch, ch, 3, taps, replicate=replicate)
         self.norm2 = frame_norm(ch, groups)
         self.conv2 = CausalConv(ch, ch, 3, 1)
 
@@ -85,6 +95,10 @@ class ResBlock(nn.Module):
         h, state = self.conv1(per_frame(lambda t: F.silu(self.norm1(t)), x), state)
         h, _ = self.conv2(per_frame(lambda t: F.silu(self.norm2(t)), h))
         return x + h, state
+
+
+def res_blocks(ch, n, cfg):
+    return nn.ModuleList(ResBlock(ch, cfg.taps, cfg.norm_groups, cfg.causal_start == "replicate") for _ in range(n))
 
 
 def run_blocks(blocks, x, states, new_states):
@@ -101,9 +115,9 @@ class Encoder(nn.Module):
         self.cfg = cfg
         cin = 3 * c.group * c.patch * c.patch
         self.conv_in = nn.Conv2d(cin, c.ch1, 3, padding=1)
-        self.blocks1 = nn.ModuleList(ResBlock(c.ch1, c.taps, c.norm_groups) for _ in range(c.enc_blocks[0]))
+        self.blocks1 = res_blocks(c.ch1, c.enc_blocks[0], c)
         self.down = nn.Conv2d(c.ch1, c.ch2, 3, stride=2, padding=1)
-        self.blocks2 = nn.ModuleList(ResBlock(c.ch2, c.taps, c.norm_groups) for _ in range(c.enc_blocks[1]))
+        self.blocks2 = res_blocks(c.ch2, c.enc_blocks[1], c)
         self.norm_out = frame_norm(c.ch2, c.norm_groups)
         self.conv_out = nn.Conv2d(c.ch2, c.bits, 1)
 
@@ -132,9 +146,9 @@ class Decoder(nn.Module):
         c = cfg
         self.cfg = cfg
         self.conv_in = nn.Conv2d(c.bits, c.ch2, 3, padding=1)
-        self.blocks2 = nn.ModuleList(ResBlock(c.ch2, c.taps, c.norm_groups) for _ in range(c.dec_blocks[0]))
+        self.blocks2 = res_blocks(c.ch2, c.dec_blocks[0], c)
         self.up = nn.Conv2d(c.ch2, c.ch1 * 4, 3, padding=1)  # then pixel_shuffle(2): no resize op needed
-        self.blocks1 = nn.ModuleList(ResBlock(c.ch1, c.taps, c.norm_groups) for _ in range(c.dec_blocks[1]))
+        self.blocks1 = res_blocks(c.ch1, c.dec_blocks[1], c)
         self.norm_out = frame_norm(c.ch1, c.norm_groups)
         self.conv_out = nn.Conv2d(c.ch1, 3 * c.group * c.patch * c.patch, 3, padding=1)
 
@@ -156,6 +170,31 @@ class Decoder(nn.Module):
         if first:
             frames = frames[:, self.cfg.group - 1:]
         return frames, new_states
+
+
+def margin_loss(z, margin=0.3):
+    """Hinge on the distance to the sign boundary: a latent within `margin` of 0 has its bit decided by
+    float rounding or int8 error, so backends would disagree on the token."""
+    return F.relu(margin - z.float().abs()).mean()
+
+
+def temporal_tie_loss(z, frames, group, margin=0.3, still=4 / 255):
+    """Where the frames of a latent step do not change, the latent's sign should not either: a hinge on
+    z_t * sign(z_{t-1}) at token positions whose pixels moved by less than `still` (mean abs, [-1, 1]
+    units x 2) from the previous group's last frame to every frame of this group.
+
+    z: (B, T', bits, h, w); frames: (B, 1 + group*(T'-1), 3, H, W)."""
+    if z.shape[1] < 2:
+        return z.new_zeros(())
+    B, T = z.shape[:2]
+    f = frames[:, 1:].unflatten(1, (T - 1, group))                         # (B, T'-1, g, 3, H, W)
+    prev = torch.cat([frames[:, :1], f[:, :-1, -1]], 1)[:, :, None]       # last frame before each group
+    moved = (f - prev).abs().mean(3).amax(2)                              # (B, T'-1, H, W)
+    s = z.shape[-1]
+    moved = F.avg_pool2d(moved, frames.shape[-1] // s)                    # per token position
+    weight = (moved < 2 * still).float()[:, :, None]
+    agree = z[:, 1:].float() * torch.sign(z[:, :-1].float()).detach()
+    return (weight * F.relu(margin - agree)).sum() / weight.sum().clamp(min=1) / z.shape[2]
 
 
 class LFQ(nn.Module):
@@ -191,7 +230,7 @@ class LFQ(nn.Module):
             logp = lp1[:, sl] @ cb.T + lp0[:, sl] @ (1 - cb).T
             mean_p = logp.softmax(-1).mean(0)
             usage = usage - (mean_p * (mean_p + 1e-9).log()).sum()
-        return q_st, {"commit": commit, "entropy": per_sample - usage}
+        return q_st, {"commit": commit, "entropy": per_sample - usage, "margin": margin_loss(z)}
 
 
 class Tokenizer(nn.Module):
@@ -206,7 +245,7 @@ class Tokenizer(nn.Module):
         z, _ = self.encoder(frames)
         q, aux = self.lfq(z)
         recon, _ = self.decoder(q)
-        return recon, aux
+        return recon, {**aux, "latent": z}
 
     # ---- integer tokens <-> +-1 latents (the runtime has a numpy twin of these) ----
     def bits_to_tokens(self, q):

@@ -5,8 +5,9 @@ given as `splits` sub-tokens (18 bits -> 9 + 9, as MAGVIT-v2 / Open-MAGVIT2 do),
 2**bits_per_split meaning [MASK]; out come logits per sub-token, one small head each.
 
 Written for export: static shapes, attention as explicit matmul + softmax (SDPA / nn.MultiheadAttention
-bring mask logic that stays off the XNNPACK delegate), no data-dependent control flow. Training may switch
-on `fused_attention` (SDPA: the same maths, 1.7x faster per bf16 step on 2 CPU cores); exports never do.
+bring mask logic that stays off the XNNPACK delegate), no data-dependent control flow. Training switches on
+`fused_kernels` (SDPA and torch's tanh GELU: the same maths, 1.7x and 1.8x faster per bf16 step on 2 CPU
+cores); exports never do.
 """
 import math
 from dataclasses import dataclass
@@ -74,8 +75,11 @@ class TanhGELU(nn.Module):
     GELU on the portable kernels; this form lowers to XNNPACK tanh/mul/add at both precisions and matches
     torch's to ~160 dB."""
     C = math.sqrt(2 / math.pi)
+    fused = False  # torch's own kernel for training: the written-out muls are 37% of an unfused step
 
     def forward(self, x):
+        if self.fused:
+            return F.gelu(x, approximate="tanh")
         return 0.5 * x * (1 + torch.tanh(self.C * (x + 0.044715 * x * x * x)))
 
 
@@ -109,9 +113,9 @@ class MaskedTransformer(nn.Module):
         for p in (self.pos_t, self.pos_h, self.pos_w):
             nn.init.normal_(p, std=0.02)
 
-    def fused_attention(self, on=True):
+    def fused_kernels(self, on=True):
         for block in self.blocks:
-            block.attn.fused = on
+            block.attn.fused = block.mlp[1].fused = on
         return self
 
     @staticmethod

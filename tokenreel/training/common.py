@@ -39,8 +39,9 @@ def ema_update(ema, model, step, decay):
         pe.lerp_(pm, 1 - d)
 
 
-def prepare(make_model, out, world, device, **adamw):
-    """Model, EMA copy, AdamW and the step, resumed from `out` when a checkpoint is there.
+def prepare(make_model, out, world, device, init=None, **adamw):
+    """Model, EMA copy, AdamW and the step, resumed from `out` when a checkpoint is there, else started
+    from the `init` state dict (e.g. shipped weights) when given.
 
     -> (model, ema, opt, step, train_model); train_model is the DDP wrapper when world > 1."""
     from . import checkpoint
@@ -49,6 +50,8 @@ def prepare(make_model, out, world, device, **adamw):
     opt = torch.optim.AdamW(model.parameters(), **adamw)
     state = checkpoint.load_training(out, model, ema, opt)
     if state is None:
+        if init is not None:
+            model.load_state_dict(init)
         ema.load_state_dict(model.state_dict())
     train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     return model, ema, opt, (state["step"] if state else 0), train_model

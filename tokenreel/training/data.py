@@ -108,8 +108,8 @@ class ClipSampler:
     """Draws batches (B, frames, 3, size, size) in [-1, 1] from real clips and photo camera motions."""
 
     def __init__(self, clips, photos, frames=17, size=64, photo_share=0.25, seed=0,
-                 cache_short=160, max_frames=600, progress=None):
-        self.frames, self.size, self.photo_share = frames, size, photo_share
+                 cache_short=160, max_frames=600, progress=None, still_share=0.0):
+        self.frames, self.size, self.photo_share, self.still_share = frames, size, photo_share, still_share
         self.rng = np.random.default_rng(seed)
         it = progress(clips, desc="load clips") if progress else clips
         self.videos = [v for v in (load_cached(c, cache_short, max_frames) for c in it) if len(v) >= frames]
@@ -120,6 +120,15 @@ class ClipSampler:
             self.photos.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 127.5 - 1)
 
     def window(self):
+        """A moving window, or (still_share of the time) one held still: its first frame repeated
+        throughout, or the window stopping at a random frame, as a camera at rest would."""
+        w = self.moving_window()
+        if self.rng.random() < self.still_share:
+            stop = 0 if self.rng.random() < 0.5 else int(self.rng.integers(1, self.frames))
+            w = torch.cat([w[:stop + 1], w[stop:stop + 1].expand(self.frames - stop - 1, -1, -1, -1)])
+        return w
+
+    def moving_window(self):
         if self.photos and self.rng.random() < self.photo_share:
             photo = self.photos[self.rng.integers(len(self.photos))]
             return camera_motion(photo, self.frames, self.size, self.rng)

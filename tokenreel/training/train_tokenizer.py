@@ -4,11 +4,15 @@
     torchrun --nproc_per_node 2 -m tokenreel.training.train_tokenizer --out runs/tok   # DDP (gloo / nccl)
 
 bf16 autocast on CPU, AdamW with warm-up and cosine decay, entropy weight annealed 0.1 -> 0.005 over the
-first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoint is there.
+first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoint is there; a new run can
+start from shipped weights (--init). Besides reconstruction: a margin hinge that keeps latents off the
+sign boundary, a hinge that ties a latent's sign to the previous latent frame's where the pixels held
+still, and held-still windows (a frame repeated, or a clip that stops) so stills decode without a pulse.
 """
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,7 +20,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..metrics import psnr, ssim
-from ..models.tokenizer import Tokenizer, TokenizerConfig
+from ..models.tokenizer import LFQ, Tokenizer, TokenizerConfig, temporal_tie_loss
+from ..models.weights import load_tokenizer
 from . import checkpoint
 from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
 from .data import ClipSampler, default_data_dir, training_split, validation_windows
@@ -41,56 +46,83 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true", help="tiny model and data, for tests")
     p.add_argument("--max-clips", type=int, default=None, help="use only this many training clips")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--init", type=Path, default=None, help="start a new run from these tokenizer weights")
+    p.add_argument("--causal-start", choices=("zeros", "replicate"), default="replicate",
+                   help="the causal state before a video's first frame (v1: zeros)")
+    p.add_argument("--entropy-start", type=float, default=0.1,
+                   help="entropy weight at step 0, annealed to 0.005 over the first quarter")
+    p.add_argument("--still-share", type=float, default=0.15, help="share of held-still training windows")
+    p.add_argument("--margin-weight", type=float, default=0.5)
+    p.add_argument("--tie-weight", type=float, default=0.2)
     return p.parse_args(argv)
 
 
 def entropy_weight(step, args):
     t = min(1.0, step / max(1, args.steps // 4))
-    return 0.1 + (0.005 - 0.1) * t
+    return args.entropy_start + (0.005 - args.entropy_start) * t
 
 
-def losses(model, x, ent_w):
+def losses(model, x, ent_w, args, group):
     recon, aux = model(x)
     recon = recon.float()
     l1 = (recon - x).abs().mean()
     l2 = F.mse_loss(recon, x)
     frames = torch.randperm(x.shape[1])[:4]  # SSIM on 4 random frames a clip: unbiased, 4x cheaper in fp32
     s = ssim(recon[:, frames], x[:, frames])
-    total = l1 + l2 + 0.2 * (1 - s) + 0.25 * aux["commit"] + ent_w * aux["entropy"]
+    tie = temporal_tie_loss(aux["latent"], x, group)
+    total = (l1 + l2 + 0.2 * (1 - s) + 0.25 * aux["commit"] + ent_w * aux["entropy"]
+             + args.margin_weight * aux["margin"] + args.tie_weight * tie)
     return total, {"l1": l1.item(), "l2": l2.item(), "ssim": s.item(), "commit": aux["commit"].item(),
-                   "entropy": aux["entropy"].item()}
+                   "entropy": aux["entropy"].item(), "margin": aux["margin"].item(), "tie": tie.item()}
 
 
 @torch.no_grad()
 def validate(model, windows, batch=4):
+    """Reconstruction, the share of latents near the sign boundary, and how still a held frame stays:
+    tokens repeated between consecutive latent frames, and the largest decoded frame-to-frame change
+    (grey levels), on each window's first frame held for the whole window."""
     model.eval()
-    ps, ss, codes = [], [], []
+    ps, ss, codes, near, repeat, change = [], [], [], [], [], []
     for i in range(0, len(windows), batch):
         x = windows[i:i + batch]
+        still = x[:, :1].expand_as(x)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=x.device.type == "cpu"):
-            tokens = model.encode(x)
+            z, _ = model.encoder(x)
+            tokens = model.bits_to_tokens(LFQ.quantize(z))
             recon = model.decode(tokens).float()
+            still_tokens = model.encode(still)
+            still_recon = model.decode(still_tokens).float()
         ps += [psnr(r, t) for r, t in zip(recon, x)]
         ss += [ssim(r, t).item() for r, t in zip(recon, x)]
         codes.append(tokens.flatten())
+        near.append((z.float().abs() < 0.05).float().mean().item())
+        repeat.append((still_tokens[:, 1:] == still_tokens[:, :-1]).float().mean().item())
+        change.append(((still_recon[:, 1:] - still_recon[:, :-1]).abs().mean((2, 3, 4)) * 127.5).max().item())
     model.train()
     codes = torch.cat(codes)
     return {"val_psnr": sum(ps) / len(ps), "val_ssim": sum(ss) / len(ss),
-            "val_distinct": codes.unique().numel() / codes.numel()}
+            "val_distinct": codes.unique().numel() / codes.numel(), "val_near_boundary": sum(near) / len(near),
+            "val_still_repeat": sum(repeat) / len(repeat), "val_still_change": max(change)}
 
 
 def main(argv=None):
     args = parse_args(argv)
     rank, world, device = setup_distributed(args.threads)
 
-    cfg = TokenizerConfig(**TINY) if args.tiny else TokenizerConfig()
+    if args.init:
+        init, _ = load_tokenizer(args.init)
+        cfg = replace(init.cfg, causal_start=args.causal_start)
+    else:
+        cfg = replace(TokenizerConfig(**TINY) if args.tiny else TokenizerConfig(), causal_start=args.causal_start)
     model, ema, opt, step, train_model = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr,
-                                                 betas=(0.9, 0.99), weight_decay=0.01)
+                                                 betas=(0.9, 0.99), weight_decay=0.01,
+                                                 init=init.state_dict() if args.init else None)
 
     data_dir = args.data or default_data_dir()
     train_clips, val_clips, train_photos = training_split(data_dir, args.max_clips)
     sampler = ClipSampler(train_clips, train_photos, frames=args.frames, size=args.size,
-                          seed=1000 * rank + step, progress=tqdm if rank == 0 else None)
+                          seed=1000 * rank + step, progress=tqdm if rank == 0 else None,
+                          still_share=args.still_share)
     val = validation_windows(val_clips, frames=args.frames, size=2 * args.size).to(device) if rank == 0 else None
 
     if rank == 0:
@@ -106,7 +138,7 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss, parts = losses(train_model, x, entropy_weight(step, args))
+            loss, parts = losses(train_model, x, entropy_weight(step, args), args, cfg.group)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -20,14 +20,14 @@ from tqdm import tqdm
 
 from ..models.transformer import MaskedTransformer, TransformerConfig, split_tokens
 from ..backends.torch_backend import TorchTokenizer
-from ..models.weights import DEFAULT_TOKENIZER
+from ..models.weights import DEFAULT_TOKENIZER, load_transformer
 from ..runtime.codec import encode_frames
 from ..runtime.video import read_video
 from . import checkpoint
 from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
 from ..cache import cache_dir
 from .data import camera_motion, default_data_dir, training_split
-from .masks import TASKS, training_mask
+from .masks import TASKS, training_example
 
 TINY = dict(dim=32, layers=1, heads=2, window=(3, 4, 4))
 
@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--max-clips", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--init", type=Path, default=None, help="start a new run from these transformer weights")
+    p.add_argument("--draft-share", type=float, default=0.5,
+                   help="share of examples whose region to predict is partly shown as a draft (revise sampler)")
     p.add_argument("--task-weights", type=task_weights, default=None,
                    help=f"relative weights of the mask tasks {','.join(TASKS)} (default: equal)")
     return p.parse_args(argv)
@@ -109,18 +112,21 @@ def random_window(grids, window, rng):
             return g[t0:t0 + WT, y0:y0 + WH, x0:x0 + WW]
 
 
-def make_batch(grids, cfg, n, rng, task_weights=None):
+def make_batch(grids, cfg, n, rng, task_weights=None, draft_share=0.0):
+    """-> (tokens, shown, loss_on), each (n, N): the truth, what the model is shown (-1 = [MASK]), and
+    where the loss is."""
     tokens = np.stack([random_window(grids, cfg.window, rng) for _ in range(n)])
-    known = np.stack([training_mask(cfg.window, rng, task_weights) for _ in range(n)])
-    return torch.from_numpy(tokens.reshape(n, -1)).long(), torch.from_numpy(known.reshape(n, -1))
+    shown, loss_on = zip(*(training_example(t, rng, task_weights, draft_share, 2 ** cfg.bits) for t in tokens))
+    return tuple(torch.from_numpy(np.stack(a).reshape(n, -1)).long() for a in (tokens, shown, loss_on))
 
 
-def masked_loss(model, cfg, tokens, known):
+def masked_loss(model, cfg, tokens, shown, loss_on):
     """Cross-entropy (summed over sub-token heads) and top-1 token accuracy on the tokens to predict."""
     target = split_tokens(tokens, cfg)                       # (B, splits, N)
-    inputs = torch.where(known[:, None, :], target, torch.full_like(target, cfg.mask_id))
+    inputs = torch.where(shown[:, None, :] >= 0, split_tokens(shown.clamp(min=0), cfg),
+                         torch.full_like(target, cfg.mask_id))
     logits = model(inputs).float()                           # (B, splits, N, V)
-    sel = ~known
+    sel = loss_on.bool()
     ce = sum(F.cross_entropy(logits[:, j][sel], target[:, j][sel]) for j in range(cfg.splits))
     correct = torch.stack([logits[:, j].argmax(-1) == target[:, j] for j in range(cfg.splits)]).all(0)
     return ce, correct[sel].float().mean()
@@ -130,13 +136,13 @@ def masked_loss(model, cfg, tokens, known):
 def validate(model, cfg, batches):
     model.eval()
     losses, accs = [], []
-    for tokens, known in batches:
+    for batch in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            ce, acc = masked_loss(model, cfg, tokens, known)
+            ce, acc = masked_loss(model, cfg, *batch)
         losses.append(ce.item())
         accs.append(acc.item())
     model.train()
-    return {"val_loss": float(np.mean(losses)), "val_acc": float(np.mean(accs))}
+    return {"loss": float(np.mean(losses)), "acc": float(np.mean(accs))}
 
 
 def main(argv=None):
@@ -144,8 +150,9 @@ def main(argv=None):
     rank, world, device = setup_distributed(args.threads)
     encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
     cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
-    model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg).fused_attention(), args.out, world, device, lr=args.lr,
-                                                 betas=(0.9, 0.95), weight_decay=0.05)
+    init = load_transformer(args.init)[0].state_dict() if args.init else None
+    model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg).fused_kernels(), args.out, world,
+                                                 device, init=init, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
 
     data_dir = args.data or default_data_dir()
     train_clips, val_clips, train_photos = training_split(data_dir, args.max_clips)
@@ -157,6 +164,7 @@ def main(argv=None):
     val = [grids[c] for c in val_clips]
     val_rng = np.random.default_rng(12345)
     val_batches = [make_batch(val, cfg, 8, val_rng) for _ in range(4)]
+    val_draft_batches = [make_batch(val, cfg, 8, val_rng, draft_share=1.0) for _ in range(4)]
     rng = np.random.default_rng(1000 * rank + step)
 
     if rank == 0:
@@ -168,11 +176,11 @@ def main(argv=None):
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc="train transformer")
     t0 = time.time()
     while step < args.steps:
-        tokens, known = make_batch(train, cfg, args.batch, rng, args.task_weights)
+        batch = make_batch(train, cfg, args.batch, rng, args.task_weights, args.draft_share)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss, acc = masked_loss(train_model, cfg, tokens.to(device), known.to(device))
+            loss, acc = masked_loss(train_model, cfg, *(t.to(device) for t in batch))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -185,7 +193,8 @@ def main(argv=None):
                    "lr": lr_at(step - 1, args.lr, args.warmup, args.steps), "sec": round(time.time() - t0, 1)}
             bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}")
             if step % args.val_every == 0 or step == args.steps:
-                rec.update(validate(ema, cfg, val_batches))
+                rec.update({f"val_{k}": v for k, v in validate(ema, cfg, val_batches).items()})
+                rec.update({f"val_draft_{k}": v for k, v in validate(ema, cfg, val_draft_batches).items()})
                 tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}))
             log.write(json.dumps(rec) + "\n")
             if step % args.ckpt_every == 0 or step == args.steps:
