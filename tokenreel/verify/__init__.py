@@ -21,7 +21,7 @@ from ..backends import tokenizer_backend, transformer_backend
 from ..errors import UserError
 from ..runtime import manifest as manifest_io
 from ..runtime.codec import decode_tokens, encode_frames
-from ..runtime.edit import extend, reframe_outpaint
+from ..runtime.edit import check_sampler, extend, reframe_outpaint
 from ..runtime.tokens import sub_tokens_of
 from ..runtime.video import read_video_cropped
 from .thresholds import judge
@@ -157,11 +157,12 @@ def measure(server, tok, tf):
     return f
 
 
-def verify(folder, clips, formats=None, precisions=None, steps=12, weights=None, transformer_weights=None,
+def verify(folder, clips, formats=None, precisions=None, steps=None, weights=None, transformer_weights=None,
            localise_failures=True, progress=None, golden_dir=None):
     """-> report dict: {"rows": [one per (format, precision)], "pass": bool, ...}. With `golden_dir`, the
     golden vectors for the app ports are written from the first clip's server run (verify/golden.py)."""
     from .localise import localise
+    steps = check_sampler("revise", steps)
     manifest = manifest_io.read(folder)
     kinds = sorted({(a["format"], a["precision"]) for a in manifest["artifacts"].values()})
     kinds = [(f, p) for f, p in kinds if (formats is None or f in formats) and (precisions is None or p in precisions)]
