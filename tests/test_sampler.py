@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokenreel.runtime.golden import sampler_case
+from tokenreel.runtime.golden import composite_case, sampler_case
 from tokenreel.runtime.sampler import Generator, cosine_remaining, maskgit_decode, sample_categorical
 
 GOLDEN = Path(__file__).parent / "golden" / "sampler-v1.json"
@@ -28,8 +28,18 @@ def test_generator_is_counter_based():
 
 
 def test_golden_vectors():
-    """The committed file is what the Kotlin and Swift ports test against; Python must still match it."""
+    """The committed files are what the Kotlin and Swift ports test against; Python must still match them."""
     assert sampler_case() == json.loads(GOLDEN.read_text())
+    assert composite_case() == json.loads((GOLDEN.parent / "composite.json").read_text())
+
+
+def test_golden_revise_case_redoes_some_drafts_and_keeps_others():
+    case = sampler_case()
+    scores = [float.fromhex(v) for v in case["revise"]["scores"]]
+    assert min(scores) < -2 and max(scores) == 0
+    known = case["decode"]["known"]
+    kept = [d == o for d, o, k in zip(case["revise"]["draft"], case["revise"]["tokens_out"], known) if not k]
+    assert any(kept) and not all(kept)
 
 
 def test_cosine_schedule_reveals_everything():

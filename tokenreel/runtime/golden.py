@@ -1,4 +1,5 @@
-"""Golden vectors that pin the sampler for the Kotlin and Swift ports (and for regressions here).
+"""Golden vectors that pin the sampler, the .trl coders and the pixel compositing for the Kotlin and Swift
+ports (and for regressions here).
 
     python -m tokenreel.runtime.golden tests/golden      # rewrite them (only when the spec version changes)
 """
@@ -9,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from . import trl
-from .sampler import SPEC_VERSION, Generator, maskgit_decode
+from .composite import FADE_FRAMES, extended_frames, feather_weights, reframed_frames
+from .sampler import SPEC_VERSION, Generator, draft_scores, maskgit_decode, revise_decode
 
 TRL_META = {"tokenizer": "golden", "tokenizer_sha256": "0" * 64, "bits": 18, "fps": 25.0, "size": [64, 48],
             "frames": 9, "source_size": [64, 48], "resize": "none"}
@@ -26,8 +28,16 @@ def sampler_case():
     tokens = np.where(known, rng.integers(0, 1 << (splits * sub_bits), n), 0)
     picks = maskgit_decode(lambda sub: logits, tokens, known, splits, sub_bits, 1 << sub_bits, steps=4,
                            seed=99, temperature=4.5)
+    # revise: a draft that the fixed logits rate well in places (their argmax) and badly elsewhere
+    draft = np.where(np.arange(n) % 3 == 0, logits.argmax(-1)[0] | (logits.argmax(-1)[1] << sub_bits),
+                     rng.integers(0, 1 << (splits * sub_bits), n))
+    scores = draft_scores(logits, np.where(known, tokens, draft), np.flatnonzero(~known), splits, sub_bits)
+    revised = revise_decode(lambda sub: logits, tokens, known, draft, splits, sub_bits, 1 << sub_bits, steps=3,
+                            seed=99, threshold=2.0, temperature=4.5)
     return {
         "spec": SPEC_VERSION,
+        "revise": {"steps": 3, "seed": 99, "threshold": 2.0, "draft": draft.astype(int).tolist(),
+                   "scores": [float(v).hex() for v in scores], "tokens_out": revised.astype(int).tolist()},
         "generator": {"key": str(key), "uint64": [str(v) for v in gen.uint64(0, 8)],
                       "derive_7_uint64": [str(v) for v in gen.derive(7).uint64(0, 4)],
                       "uniform": [float(v).hex() for v in gen.uniform(0, 4)]},
@@ -35,6 +45,25 @@ def sampler_case():
                    "known": known.astype(int).tolist(), "tokens_in": tokens.astype(int).tolist(),
                    "logits": logits.tolist(), "tokens_out": picks.astype(int).tolist()},
     }
+
+
+def composite_case():
+    """Small uint8 frames through both compositions (reframe's feather, extend's fade)."""
+    rng = np.random.default_rng(13)
+    canvas = rng.integers(0, 256, (2, 24, 12, 3), dtype=np.uint8)
+    source = rng.integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)
+    box = [8, 0, 16, 12]
+    reframed = np.stack(list(reframed_frames(list(canvas), list(source), tuple(box), feather=4)))
+    gen = rng.integers(0, 256, (FADE_FRAMES + 1, 3, 2, 3), dtype=np.uint8)
+    src = rng.integers(0, 256, (2, 3, 2, 3), dtype=np.uint8)
+    extended = np.stack(list(extended_frames(iter(src), iter(gen))))
+
+    def grid(a):
+        return {"shape": list(a.shape), "data": a.reshape(-1).astype(int).tolist()}
+    return {"feather": 4, "box": box, "canvas": grid(canvas), "source": grid(source),
+            "weights": grid(feather_weights(24, 12, tuple(box), 4)), "reframed": grid(reframed),
+            "fade_frames": FADE_FRAMES, "extend_source": grid(src), "generated": grid(gen),
+            "extended": grid(extended)}
 
 
 def trl_tokens():
@@ -57,6 +86,7 @@ def write(folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sampler-v1.json").write_text(json.dumps(sampler_case(), indent=1) + "\n")
     (folder / "tokens.json").write_text(json.dumps(trl_tokens().tolist()) + "\n")
+    (folder / "composite.json").write_text(json.dumps(composite_case()) + "\n")
     for name, data in trl_cases().items():
         (folder / name).write_bytes(data)
 
