@@ -1,6 +1,8 @@
 // swift-tools-version:5.9
 // TokenreelKit: the torch-free runtime of tokenreel (tokenreel/runtime/*.py) ported to Swift.
-// TokenreelCore is plain Swift + Foundation + CryptoKit; TokenreelCoreML adds the Core ML backends.
+// TokenreelCore is plain Swift + Foundation (+ CryptoKit where it exists: Apple platforms); TokenreelCoreML adds
+// the Core ML backends, and compiles to an empty module where Core ML is absent (Linux), so `swift build` and
+// `swift test` of the core run there too (tests/test_ios_core.py).
 import PackageDescription
 
 let package = Package(
@@ -13,11 +15,7 @@ let package = Package(
     targets: [
         .target(name: "TokenreelCore"),
         .target(name: "TokenreelCoreML", dependencies: ["TokenreelCore"]),
-        .testTarget(
-            name: "TokenreelCoreTests",
-            dependencies: ["TokenreelCore"],
-            resources: [.copy("Resources")]
-        ),
+        .testTarget(name: "TokenreelCoreTests", dependencies: ["TokenreelCore"]),
         .testTarget(name: "TokenreelCoreMLTests", dependencies: ["TokenreelCore", "TokenreelCoreML"]),
     ]
 )

@@ -90,9 +90,6 @@ public func encodeFrames<B: TokenizerBackend>(_ backend: B, next: () throws -> F
     return tokens.map { Encoded(tokens: $0, frames: real) }
 }
 
-/// Decodes a (T', H', W') token grid, calling `emit` with each uint8 frame and stopping after `frames`
-/// real frames (all when nil). Returns how many frames were emitted.
-@discardableResult
 /// Frames a grid of `latentFrames` decodes to, the last group's padding included.
 public func paddedFrames(latentFrames: Int, group: Int) -> Int { 1 + group * (latentFrames - 1) }
 
@@ -101,6 +98,9 @@ public func paddedFrames(latentFrames: Int, group: Int) -> Int { 1 + group * (la
 /// (runtime/codec.py `without_padding`).
 public func keepsFrame(_ index: Int, real: Int, padded: Int) -> Bool { index < real || index >= padded }
 
+/// Decodes a (T', H', W') token grid, calling `emit` with each uint8 frame and stopping after `frames`
+/// real frames (all when nil). Returns how many frames were emitted.
+@discardableResult
 public func decodeTokens<B: TokenizerBackend>(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil,
                                               emit: (Frame) throws -> Void) throws -> Int {
     var state: B.DecoderState? = nil

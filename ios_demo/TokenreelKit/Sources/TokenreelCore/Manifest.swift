@@ -1,4 +1,3 @@
-import CryptoKit
 import Foundation
 
 // Reading an export folder's manifest.json (docs/export.md, tokenreel/runtime/manifest.py).
@@ -114,9 +113,9 @@ public struct Manifest: Codable {
 public func fileSHA256(_ url: URL) throws -> String {
     let handle = try FileHandle(forReadingFrom: url)
     defer { try? handle.close() }
-    var h = SHA256()
+    var h = SHA256Hasher()
     while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { h.update(data: chunk) }
-    return h.finalize().map { String(format: "%02x", $0) }.joined()
+    return h.hexDigest()
 }
 
 /// The regular files under a folder with their relative POSIX paths, in Python's `sorted(Path)` order:
@@ -143,11 +142,11 @@ public func pathSHA256(_ url: URL) throws -> String {
         throw TokenreelError("\(url.path): no such file")
     }
     if !isDir.boolValue { return try fileSHA256(url) }
-    var h = SHA256()
+    var h = SHA256Hasher()
     for (relative, file) in try filesUnder(url) {
         h.update(data: Data("\(relative)\u{0}\(try fileSHA256(file))\n".utf8))
     }
-    return h.finalize().map { String(format: "%02x", $0) }.joined()
+    return h.hexDigest()
 }
 
 public func pathBytes(_ url: URL) throws -> Int {

@@ -30,7 +30,10 @@ func ramp(start: Int, size: Int, total: Int, fade: Int) -> [Float] {
 }
 
 /// A tile's corner (y, x) in latent positions: the key of its causal state.
-public struct TileCorner: Hashable { public let y: Int, x: Int }
+public struct TileCorner: Hashable {
+    public let y: Int, x: Int
+    public init(y: Int, x: Int) { self.y = y; self.x = x }
+}
 
 /// One decoder step over a latent grid (T', D, H, W) larger than `tile` (h, w).
 ///

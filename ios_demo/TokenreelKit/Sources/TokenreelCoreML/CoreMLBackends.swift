@@ -1,3 +1,5 @@
+// Core ML exists only on Apple platforms: elsewhere (Linux) this file compiles to nothing.
+#if canImport(CoreML)
 import CoreML
 import Foundation
 import TokenreelCore
@@ -213,3 +215,4 @@ func halfBits(_ f: Float) -> UInt16 {
     if rem > 0x1000 || (rem == 0x1000 && h & 1 == 1) { h += 1 }           // a carry rounds up the exponent: right
     return sign | UInt16(h)
 }
+#endif

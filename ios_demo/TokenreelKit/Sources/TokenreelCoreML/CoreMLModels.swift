@@ -1,3 +1,5 @@
+// Core ML exists only on Apple platforms: elsewhere (Linux) this file compiles to nothing.
+#if canImport(CoreML)
 import CoreML
 import Foundation
 import TokenreelCore
@@ -142,3 +144,4 @@ public final class CoreMLTransformer: TransformerBackend {
         return out[0].data   // (1, splits, N, V) in C order = (splits, N, V)
     }
 }
+#endif

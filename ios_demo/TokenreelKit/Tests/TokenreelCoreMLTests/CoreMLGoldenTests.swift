@@ -1,3 +1,5 @@
+// Core ML exists only on Apple platforms: elsewhere (Linux) this file compiles to nothing.
+#if canImport(CoreML)
 import CoreML
 import Foundation
 import TokenreelCore
@@ -73,3 +75,4 @@ final class CoreMLGoldenTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(agree) / Double(rows), limit)
     }
 }
+#endif
