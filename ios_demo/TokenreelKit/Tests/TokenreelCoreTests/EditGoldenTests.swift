@@ -1,78 +1,122 @@
 import TokenreelCore
 import XCTest
 
-/// Resources/edit-golden.json, written by Tests/make_edit_golden.py from tokenreel/runtime/edit.py with
-/// a fake transformer: window tiling, visit order and per-window seeds of reframe and extend, token for token.
-struct FakeTransformer: TransformerBackend {
-    let window = WindowSize(t: 3, h: 6, w: 6)
-    let bits = 6, splits = 2, subBits = 3, maskId = 8
+/// The fake transformer of tests/edit_cases.py (the Kotlin port's tests have it too): logits that depend on
+/// position and on the sub-tokens, integers / 8, so exact in float32.
+final class FakeTransformer: TransformerBackend {
+    let window: WindowSize
+    let bits: Int, splits: Int, subBits: Int
+    var maskId: Int { 1 << subBits }
+    var calls = 0
 
-    /// logits[j][n][v] = ((7v + 3n + 5j + 11·sub[j][(n+1) mod N]) mod 17) / 2, as make_edit_golden.py.
+    init(_ b: JSONValue) {
+        let w = b["window"]!.ints
+        window = WindowSize(t: w[0], h: w[1], w: w[2])
+        (bits, splits, subBits) = (b["bits"]!.intValue!, b["splits"]!.intValue!, b["sub_bits"]!.intValue!)
+    }
+
+    /// logits[j][n][v] = ((n*131 + v*71 + j*37 + sub[j][n]*13 + sub[j][(n+1) % N]*7) % 97) / 8 - 6
     func logits(_ sub: [Int64]) throws -> [Float] {
+        calls += 1
         let n = sub.count / splits, v = 1 << subBits
         var out = [Float](repeating: 0, count: splits * n * v)
         for j in 0..<splits {
-            for i in 0..<n {
-                let next = Int(sub[j * n + (i + 1) % n])
-                for k in 0..<v { out[(j * n + i) * v + k] = Float((k * 7 + i * 3 + j * 5 + next * 11) % 17) * 0.5 }
+            for k in 0..<n {
+                for c in 0..<v {
+                    let z = Int64(k * 131 + c * 71 + j * 37) + sub[j * n + k] * 13 + sub[j * n + (k + 1) % n] * 7
+                    out[(j * n + k) * v + c] = Float(Double(z % 97) / 8.0 - 6.0)
+                }
             }
         }
         return out
     }
 }
 
+/// tests/edit_cases.py's cases (TOKENREEL_EDIT_CASES): the Python runtime's tiling, crop, reframe and extend
+/// on the fake transformer, and its tiled decode on a fake decoder step. The same windows in the same order
+/// with the same seeds must give the same grids, and the same blend the same float bits.
 final class EditGoldenTests: XCTestCase {
-    func testExtensionLeavesOutTheSourcePadding() {
-        // 15 source frames take 5 latent frames: 1 + 4 groups of 4 = 17 positions, the last 2 repeats
-        XCTAssertEqual(paddedFrames(latentFrames: 5, group: 4), 17)
-        let kept = (0..<25).filter { keepsFrame($0, real: 15, padded: 17) }
-        XCTAssertEqual(kept, Array(0..<15) + Array(17..<25))
-    }
-
     func testTileStarts() throws {
-        for c in try Golden.resource("edit-golden.json")["tile_starts"]!.arrayValue! {
+        for c in try Golden.editCases()["tile_starts"]!.arrayValue! {
             XCTAssertEqual(tileStarts(c["length"]!.intValue!, c["size"]!.intValue!, minOverlap: c["min_overlap"]!.intValue!),
                            c["starts"]!.ints, "\(c)")
         }
     }
 
     func testCropAndOutpaintCanvas() throws {
-        let g = try Golden.resource("edit-golden.json")
-        for c in g["crop"]!.arrayValue! {
-            XCTAssertEqual(try reframeCrop(c["tokens"]!.tokenGrid, aspect: c["aspect"]!.stringValue!), c["out"]!.tokenGrid)
-        }
-        for c in g["outpaint"]!.arrayValue! {
-            let (canvas, known) = try outpaintCanvas(c["tokens"]!.tokenGrid, aspect: c["aspect"]!.stringValue!)
-            XCTAssertEqual(canvas, c["canvas"]!.tokenGrid)
-            XCTAssertEqual(known, c["known"]!.knownGrid)
+        for c in try Golden.editCases()["crop"]!.arrayValue! {
+            let aspect = c["aspect"]!.stringValue!
+            XCTAssertEqual(try reframeCrop(c["in"]!.flatGrid, aspect: aspect), c["out"]!.flatGrid, aspect)
+            let (canvas, known) = try outpaintCanvas(c["in"]!.flatGrid, aspect: aspect)
+            XCTAssertEqual(canvas, c["canvas"]!.flatGrid, aspect)
+            XCTAssertEqual(known.data, c["canvas_known"]!.bools, aspect)
         }
     }
 
     func testReframeOutpaint() throws {
-        for c in try Golden.resource("edit-golden.json")["reframe"]!.arrayValue! {
-            var steps = 0
-            let (out, calls) = try reframeOutpaint(FakeTransformer(), c["tokens"]!.tokenGrid, aspect: c["aspect"]!.stringValue!,
-                                                   steps: c["steps"]!.intValue!, seed: Int64(c["seed"]!.intValue!),
-                                                   progress: { steps += $0 })
-            XCTAssertEqual(out, c["out"]!.tokenGrid, "reframe \(c["aspect"]!)")
+        let cases = try Golden.editCases()
+        for c in cases["reframe"]!.arrayValue! {
+            let b = FakeTransformer(cases["backend"]!)
+            var progress = 0
+            let (aspect, seed) = (c["aspect"]!.stringValue!, Int64(c["seed"]!.intValue!))
+            let (out, calls) = try reframeOutpaint(b, c["in"]!.flatGrid, aspect: aspect, steps: c["steps"]!.intValue!,
+                                                   seed: seed, progress: { progress += $0 })
+            XCTAssertEqual(out, c["out"]!.flatGrid, "reframe \(aspect) seed \(seed)")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
-            XCTAssertLessThanOrEqual(steps, calls)
+            XCTAssertEqual(progress, b.calls)
         }
     }
 
     func testExtend() throws {
-        for c in try Golden.resource("edit-golden.json")["extend"]!.arrayValue! {
-            let (out, calls) = try extend(FakeTransformer(), c["tokens"]!.tokenGrid, frames: c["frames"]!.intValue!,
-                                          steps: c["steps"]!.intValue!, seed: Int64(c["seed"]!.intValue!))
-            XCTAssertEqual(out, c["out"]!.tokenGrid, "extend +\(c["frames"]!)")
+        let cases = try Golden.editCases()
+        for c in cases["extend"]!.arrayValue! {
+            let (frames, seed) = (c["frames"]!.intValue!, Int64(c["seed"]!.intValue!))
+            let (out, calls) = try extend(FakeTransformer(cases["backend"]!), c["in"]!.flatGrid, frames: frames,
+                                          steps: c["steps"]!.intValue!, seed: seed)
+            XCTAssertEqual(out, c["out"]!.flatGrid, "extend \(frames) seed \(seed)")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
         }
     }
 
-    func testErrors() {
+    /// tests/edit_cases.py's fake_decoder_step: each latent position becomes a 2x2 block of the latent
+    /// channels' weighted sum, plus terms of the channel and the pixel's place in the tile, less 0.5 per
+    /// earlier call (the state).
+    func fakeDecoderStep(_ latents: Tensor, _ state: Int?) -> (Tensor, Int) {
+        let calls = state ?? 0
+        let (T, D, h, w) = (latents.shape[0], latents.shape[1], latents.shape[2], latents.shape[3])
+        var out = [Float](repeating: 0, count: T * 3 * 4 * h * w)
+        for t in 0..<T { for c in 0..<3 { for y in 0..<(2 * h) { for x in 0..<(2 * w) {
+            var base: Float = 0
+            for d in 0..<D { base += latents.data[((t * D + d) * h + y / 2) * w + x / 2] * Float(d + 1) }
+            out[((t * 3 + c) * 2 * h + y) * 2 * w + x] =
+                base + Float(c) * 0.25 + Float(y) * 0.125 + Float(x) * 0.0625 - Float(calls) * 0.5
+        } } } }
+        return (Tensor(shape: [T, 3, 2 * h, 2 * w], data: out), calls + 1)
+    }
+
+    func testDecodeTiled() throws {
+        let c = try Golden.editCases()["tiles"]!
+        let latents = c["latents"]!.floatBits, tile = c["tile"]!.ints, spatial = c["spatial"]!.intValue!
+        let (first, states) = try decodeTiled(fakeDecoderStep, latents: latents, states: nil, tile: (tile[0], tile[1]),
+                                              spatial: spatial)
+        let negated = Tensor(shape: latents.shape, data: latents.data.map { -$0 })
+        let (second, after) = try decodeTiled(fakeDecoderStep, latents: negated, states: states,
+                                              tile: (tile[0], tile[1]), spatial: spatial)
+        for (got, want) in zip([first, second], c["out"]!.arrayValue!.map(\.floatBits)) {
+            XCTAssertEqual(got.shape, want.shape)
+            let differ = zip(got.data, want.data).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differ, 0, "\(differ) of \(want.count) blended values differ")
+        }
+        var expected: [TileCorner: Int] = [:]
+        for s in c["states"]!.arrayValue! { expected[TileCorner(y: s["y"]!.intValue!, x: s["x"]!.intValue!)] = s["calls"]!.intValue! }
+        XCTAssertEqual(after, expected)
+    }
+
+    func testErrors() throws {
         XCTAssertThrowsError(try parseAspect("9x16"))
-        XCTAssertThrowsError(try extend(FakeTransformer(), TokenGrid(t: 1, h: 6, w: 6, repeating: 0), frames: 4))
-        XCTAssertThrowsError(try extend(FakeTransformer(), TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 0))
+        let b = FakeTransformer(try Golden.editCases()["backend"]!)
+        XCTAssertThrowsError(try extend(b, TokenGrid(t: 1, h: 6, w: 6, repeating: 0), frames: 4))
+        XCTAssertThrowsError(try extend(b, TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 0))
     }
 
     func testSeedsWrapLikePythonInts() {

@@ -2,9 +2,14 @@ import Foundation
 import TokenreelCore
 import XCTest
 
-/// Where the golden vectors are: TOKENREEL_GOLDEN (default: ../../tests/golden relative to the package,
-/// i.e. the repository's tests/golden) and TOKENREEL_VERIFY_GOLDEN (a folder written by
-/// `tokenreel verify DIR --write-golden GDIR`; when unset, TOKENREEL_GOLDEN is used if it holds those files).
+/// Where the golden vectors are, from the environment (tests/test_ios_core.py sets them all):
+/// - TOKENREEL_GOLDEN: the repository's tests/golden (default: ../../tests/golden relative to the package);
+/// - TOKENREEL_VERIFY_GOLDEN: a folder written by `tokenreel verify DIR --write-golden GDIR` (when unset,
+///   TOKENREEL_GOLDEN is used if it holds those files);
+/// - TOKENREEL_EDIT_CASES: the edit cases file of tests/edit_cases.py (the Kotlin port reads the same one);
+/// - TOKENREEL_EXPORT_DIR: an export folder (`tokenreel export`) whose manifest is read and verified;
+/// - TOKENREEL_ZSTD_RAW: the Zstandard-decompressed payload of tests/golden/tokens-zstd.trl.
+/// Tests whose variable is unset are skipped; relative paths are taken from the package folder.
 enum Golden {
     static var packageRoot: URL {
         // this file is <package>/Tests/TokenreelCoreTests/Golden.swift
@@ -18,12 +23,32 @@ enum Golden {
         return packageRoot.appendingPathComponent("../../tests/golden").standardizedFileURL
     }
 
-    static func verifyDir() throws -> URL {
-        if let env = ProcessInfo.processInfo.environment["TOKENREEL_VERIFY_GOLDEN"], !env.isEmpty {
-            return URL(fileURLWithPath: env, relativeTo: packageRoot).standardizedFileURL
+    /// The path in environment variable `name`, which must exist when set; a skip when unset.
+    static func path(_ name: String, _ what: String) throws -> URL {
+        guard let env = ProcessInfo.processInfo.environment[name], !env.isEmpty else {
+            throw XCTSkip("set \(name) to \(what)")
         }
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("transformer-picks.json").path) { return dir }
-        throw XCTSkip("set TOKENREEL_VERIFY_GOLDEN to a folder written by `tokenreel verify DIR --write-golden GDIR`")
+        let url = URL(fileURLWithPath: env, relativeTo: packageRoot).standardizedFileURL
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            XCTFail("\(name)=\(env): no such file or folder")
+            throw TokenreelError("missing \(url.path)")
+        }
+        return url
+    }
+
+    static func verifyDir() throws -> URL {
+        if ProcessInfo.processInfo.environment["TOKENREEL_VERIFY_GOLDEN"] == nil,
+           FileManager.default.fileExists(atPath: dir.appendingPathComponent("transformer-picks.json").path) { return dir }
+        return try path("TOKENREEL_VERIFY_GOLDEN", "a folder written by `tokenreel verify DIR --write-golden GDIR`")
+    }
+
+    static func editCases() throws -> JSONValue {
+        try JSONValue.parse(Data(contentsOf: path("TOKENREEL_EDIT_CASES",
+                                                  "a file written by `python tests/edit_cases.py OUT.json`")))
+    }
+
+    static func exportDir() throws -> URL {
+        try path("TOKENREEL_EXPORT_DIR", "an export folder written by `tokenreel export -o DIR`")
     }
 
     static func data(_ name: String, in folder: URL = dir) throws -> Data {
@@ -36,19 +61,13 @@ enum Golden {
     }
 
     static func json(_ name: String, in folder: URL = dir) throws -> JSONValue { try JSONValue.parse(data(name, in: folder)) }
-
-    /// The test target's own resources (edit-golden.json).
-    static func resource(_ name: String) throws -> JSONValue {
-        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Resources") else {
-            throw TokenreelError("test resource \(name) is missing")
-        }
-        return try JSONValue.parse(Data(contentsOf: url))
-    }
 }
 
 extension JSONValue {
     var ints: [Int] { (arrayValue ?? []).map { $0.intValue! } }
     var bools: [Bool] { ints.map { $0 != 0 } }
+    /// A nested list of integers, flattened in row-major order.
+    var flatInts: [Int] { arrayValue.map { $0.flatMap(\.flatInts) } ?? [intValue!] }
     var floats: [Float] { (arrayValue ?? []).flatMap { v -> [Float] in
         if let a = v.arrayValue { return JSONValue.array(a).floats }
         return [Float(v.doubleValue!)]
@@ -61,8 +80,14 @@ extension JSONValue {
         return TokenGrid(t: t.count, h: h.count, w: w.count, data: flat)
     }
 
-    var knownGrid: KnownGrid {
-        let g = tokenGrid
-        return KnownGrid(t: g.t, h: g.h, w: g.w, data: g.data.map { $0 != 0 })
+    /// {"shape": [T, H, W], "data": [...]} (tests/edit_cases.py's grids) as a (T, H, W) grid.
+    var flatGrid: TokenGrid {
+        let shape = self["shape"]!.ints
+        return TokenGrid(t: shape[0], h: shape[1], w: shape[2], data: self["data"]!.ints.map { Int32($0) })
+    }
+
+    /// {"shape": [...], "bits": [...]} (float32 bit patterns) as a tensor.
+    var floatBits: Tensor {
+        Tensor(shape: self["shape"]!.ints, data: self["bits"]!.ints.map { Float(bitPattern: UInt32($0)) })
     }
 }
