@@ -1,0 +1,99 @@
+"""The edit cases both app ports are tested against, written once: the Python runtime's tiling, crop,
+reframe and extend (tokenreel/runtime/edit.py) on a fake transformer, and its tiled decode
+(runtime/tiles.py) on a fake decoder step. tests/test_android_core.py and tests/test_ios_core.py write
+them to a file and hand its path to the Kotlin and Swift tests in TOKENREEL_EDIT_CASES.
+
+    .venv/bin/python tests/edit_cases.py OUT.json      # the same file, for running a port's tests by hand
+"""
+import json
+import sys
+
+import numpy as np
+
+from tokenreel.runtime import edit, tiles
+
+
+class FakeTransformer:
+    """Logits that depend on position and on the sub-tokens (integers / 8: exact in float32 in both ports)."""
+    window, bits, splits, sub_bits = (3, 6, 6), 6, 2, 3
+    mask_id = 1 << sub_bits
+
+    def logits(self, sub):
+        sub = np.asarray(sub, np.int64)
+        n = sub.shape[1]
+        k = np.arange(n)[None, :, None]
+        v = np.arange(1 << self.sub_bits)[None, None, :]
+        j = np.arange(self.splits)[:, None, None]
+        z = k * 131 + v * 71 + j * 37 + sub[:, :, None] * 13 + np.roll(sub, -1, axis=1)[:, :, None] * 7
+        return (z % 97 / 8.0 - 6.0).astype(np.float32)
+
+
+def grid(a):
+    return {"shape": list(a.shape), "data": np.asarray(a).reshape(-1).astype(int).tolist()}
+
+
+def fake_decoder_step(latents, state):
+    """(T, D, h, w) latents -> (T, 3, 2h, 2w) frames, the call count as state: multiples of 1/16, so only the
+    tiles' blending rounds. A pixel's value depends on its place in the tile, so overlapping tiles differ."""
+    calls = 0 if state is None else state
+    T, D, h, w = latents.shape
+    base = (latents * np.arange(1, D + 1, dtype=np.float32)[None, :, None, None]).sum(1)
+    px = np.repeat(np.repeat(base, 2, 1), 2, 2)[:, None]
+    c = np.arange(3, dtype=np.float32)[None, :, None, None]
+    y = np.arange(2 * h, dtype=np.float32)[None, None, :, None]
+    x = np.arange(2 * w, dtype=np.float32)[None, None, None, :]
+    return (px + c * 0.25 + y * 0.125 + x * 0.0625 - calls * 0.5).astype(np.float32), calls + 1
+
+
+def bits(a):
+    """float32 array -> its bit patterns (compared exactly)."""
+    return {"shape": list(a.shape), "bits": np.asarray(a, np.float32).reshape(-1).view(np.uint32).tolist()}
+
+
+def tiles_case():
+    """decode_tiled twice in a row (the second call continues the first's per-tile states)."""
+    rng = np.random.default_rng(5)
+    latents = (rng.integers(-8, 9, (2, 3, 8, 11)) / 4).astype(np.float32)
+    tile = (5, 6)
+    first, states = tiles.decode_tiled(fake_decoder_step, latents, None, tile, 2)
+    second, states = tiles.decode_tiled(fake_decoder_step, -latents, states, tile, 2)
+    return {"latents": bits(latents), "tile": list(tile), "spatial": 2, "out": [bits(first), bits(second)],
+            "states": [{"y": int(y), "x": int(x), "calls": s} for (y, x), s in sorted(states.items())]}
+
+
+def edit_cases():
+    rng = np.random.default_rng(3)
+    b = FakeTransformer()
+    cases = {"backend": {"window": list(b.window), "bits": b.bits, "splits": b.splits, "sub_bits": b.sub_bits},
+             "tile_starts": [], "crop": [], "reframe": [], "extend": []}
+    for length, size, overlap in [(5, 8, 4), (14, 6, 4), (8, 6, 4), (37, 16, 4), (29, 16, 4), (9, 5, 1), (100, 9, 3)]:
+        cases["tile_starts"].append({"length": length, "size": size, "min_overlap": overlap,
+                                     "starts": edit.tile_starts(length, size, overlap)})
+    for shape, aspect in [((2, 6, 8), "9:16"), ((2, 6, 8), "16:9"), ((1, 5, 7), "1:1"), ((1, 9, 4), "4:3")]:
+        tokens = rng.integers(0, 1 << b.bits, shape)
+        canvas, known = edit.outpaint_canvas(tokens, aspect)
+        cases["crop"].append({"in": grid(tokens), "aspect": aspect, "out": grid(edit.reframe_crop(tokens, aspect)),
+                              "canvas": grid(canvas), "canvas_known": known.reshape(-1).astype(int).tolist()})
+    # a tall canvas tiled in space and time; a wide one; one smaller than the window (padded in space and time)
+    for shape, aspect, steps, seed in [((4, 6, 8), "9:16", 3, 5), ((3, 6, 6), "16:9", 2, 2 ** 50 + 3),
+                                       ((2, 4, 5), "1:1", 4, 0)]:
+        tokens = rng.integers(0, 1 << b.bits, shape)
+        out, calls = edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed)
+        cases["reframe"].append({"in": grid(tokens), "aspect": aspect, "steps": steps, "seed": seed,
+                                 "out": grid(out), "calls": calls})
+    for shape, frames, steps, seed in [((3, 6, 8), 9, 3, 11), ((2, 6, 6), 1, 2, -4), ((4, 7, 6), 20, 2, 0)]:
+        tokens = rng.integers(0, 1 << b.bits, shape)
+        out, calls = edit.extend(b, tokens, frames, steps=steps, seed=seed)
+        cases["extend"].append({"in": grid(tokens), "frames": frames, "steps": steps, "seed": seed,
+                                "out": grid(out), "calls": calls})
+    cases["tiles"] = tiles_case()
+    return cases
+
+
+def write(path):
+    with open(path, "w") as f:
+        json.dump(edit_cases(), f)
+
+
+if __name__ == "__main__":
+    write(sys.argv[1] if len(sys.argv) > 1 else "edit-cases.json")
