@@ -19,7 +19,7 @@ def cmd_encode(args):
     from .runtime import trl
     from .runtime.pipeline import encode_video
     from .runtime.video import ensure_writable
-    ensure_writable(args.output)
+    ensure_writable(args.output, [args.input], ["tokens"])
     backend = _backend(args)
     tokens, header = encode_video(backend, args.input, args.size, quiet=args.quiet)
     n = trl.write(args.output, tokens, header)
@@ -32,7 +32,7 @@ def cmd_decode(args):
     from .runtime.codec import decode_tokens
     from .runtime.pipeline import read_tokens
     from .runtime.video import ensure_writable, write_video
-    ensure_writable(args.output)
+    ensure_writable(args.output, [args.input], ["video"])
     backend = _backend(args)
     from tqdm import tqdm
     tokens, header = read_tokens(backend, args.input)
@@ -59,9 +59,9 @@ def _source(backend, args):
     return source_frames(backend, args.input, args.size, args.input_frames)
 
 
-def _write_result(backend, args, tokens, header, source_tokens, label, frames):
+def _write_result(backend, args, tokens, header, source_tokens, label, frames, draft_frames):
     """Write OUT as .trl (tokens only) or as a video (`frames()`: a fresh iterator of its frames);
-    optionally a side-by-side preview."""
+    optionally a side-by-side preview: source | draft (`draft_frames()`, the revise sampler's start) | result."""
     from .runtime import trl
     from .runtime.codec import decode_tokens
     from .runtime.preview import side_by_side
@@ -76,7 +76,7 @@ def _write_result(backend, args, tokens, header, source_tokens, label, frames):
         print(f"wrote {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
     if args.preview:
         src = list(decode_tokens(backend, source_tokens))
-        side_by_side([("source", src), (label, list(frames()))], args.preview)
+        side_by_side([("source", src), ("draft", list(draft_frames())), (label, list(frames()))], args.preview)
         print(f"wrote {args.preview}")
 
 
@@ -85,9 +85,9 @@ def _edit_setup(args):
     from .runtime.edit import check_sampler
     from .runtime.video import ensure_writable
     check_sampler(args.sampler, args.steps)
-    ensure_writable(args.output)
+    ensure_writable(args.output, [args.input], ["video", "tokens"])
     if args.preview:
-        ensure_writable(args.preview)
+        ensure_writable(args.preview, [args.input, args.output], ["picture"])
     backend = _backend(args)
     return backend, lambda: transformer_backend(args.backend, args.transformer, backend, args.models,
                                                 args.precision)
@@ -99,7 +99,7 @@ def _progress(args, total, desc):
 
 
 def cmd_reframe(args):
-    from .runtime.edit import parse_aspect, reframe_crop, reframe_outpaint
+    from .runtime.edit import outpaint_draft, parse_aspect, reframe_crop, reframe_outpaint
     from .runtime.pipeline import reframed_video
     parse_aspect(args.aspect)
     backend, transformer = _edit_setup(args)
@@ -114,15 +114,16 @@ def cmd_reframe(args):
     print(f"reframe {tokens.shape[1]}x{tokens.shape[2]} -> {out.shape[1]}x{out.shape[2]} tokens "
           f"({args.fit}), {calls} transformer calls, {time.perf_counter() - t:.2f} s")
 
-    def frames():
+    def frames(grid=out):
         if args.fit == "crop":
-            return reframed_video(backend, out, out.shape, header["frames"])
-        return reframed_video(backend, out, tokens.shape, header["frames"], _source(backend, args))
-    _write_result(backend, args, out, header, tokens, f"reframed {args.aspect}", frames)
+            return reframed_video(backend, grid, grid.shape, header["frames"])
+        return reframed_video(backend, grid, tokens.shape, header["frames"], _source(backend, args))
+    draft = out if args.fit == "crop" else outpaint_draft(tokens, args.aspect)
+    _write_result(backend, args, out, header, tokens, f"reframed {args.aspect}", frames, lambda: frames(draft))
 
 
 def cmd_extend(args):
-    from .runtime.edit import MAX_EXTEND_FRAMES, extend
+    from .runtime.edit import MAX_EXTEND_FRAMES, extend, extend_draft
     from .runtime.pipeline import extended_video
     if not 0 < args.frames <= MAX_EXTEND_FRAMES:
         raise UserError(f"--frames {args.frames}: extend by 1 to {MAX_EXTEND_FRAMES} frames")
@@ -138,8 +139,10 @@ def cmd_extend(args):
     header = dict(header, frames=padded + args.frames)
     print(f"extend by {args.frames} frames: {len(tokens)} -> {len(out)} latent frames, {calls} transformer "
           f"calls, {time.perf_counter() - t:.2f} s")
-    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}",
-                  lambda: extended_video(backend, out, real, padded, header["frames"], _source(backend, args)))
+    def frames(grid=out):
+        return extended_video(backend, grid, real, padded, header["frames"], _source(backend, args))
+    draft = extend_draft(tokens, args.frames, backend.group)
+    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}", frames, lambda: frames(draft))
 
 
 def cmd_export(args):
@@ -198,7 +201,12 @@ def cmd_eval_edits(args):
     tf = transformer_backend(args.backend, args.transformer, tok, args.models, args.precision)
     if args.seeds <= 0:
         raise UserError(f"--seeds {args.seeds}: give a positive number of samples per edit")
-    per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm, args.seeds)
+    if args.preview:
+        try:
+            args.preview.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--preview {args.preview}: cannot create the folder ({e.strerror})")
+    per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm, args.seeds, args.preview)
     if not per_clip:
         raise UserError("no clip was long and large enough for one transformer window; give longer clips")
     print(table(mean, len(per_clip), args.seeds))
@@ -407,6 +415,8 @@ def build_parser():
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--seeds", type=int, default=3,
                     help="samples per edit (seeds SEED, SEED+1, ...); the model's scores are their mean")
+    sp.add_argument("--preview", type=Path, default=None, metavar="DIR",
+                    help="write CLIP.outpaint.png and CLIP.extend.png here: source | draft | model | truth")
     sp.add_argument("--json", type=Path)
     sp.add_argument("--transformer", type=Path, default=None)
     model_opts(sp)

@@ -31,6 +31,7 @@ from ..runtime.codec import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, reframed_frames
 from ..runtime.edit import DEFAULT_STEPS, SAMPLERS, fill, mirror_draft
 from ..runtime.pipeline import check_size
+from ..runtime.preview import side_by_side
 from ..runtime.video import read_video, write_video
 
 PAD_MODES = {"replicate": "edge", "mirror": "symmetric"}
@@ -99,9 +100,10 @@ def _mean_rows(rows):
 
 
 def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, context=2, band=0.5, seeds=1,
-                  samplers=SAMPLERS):
+                  samplers=SAMPLERS, preview=None):
     """Scores of one clip; the model's rows are the mean over `seeds` samples (seed, seed+1, ...): one
-    sample's score swings by a few dB. `steps`: None for each sampler's default."""
+    sample's score swings by a few dB. `steps`: None for each sampler's default. `preview`: a folder to
+    write CLIP.outpaint.png and CLIP.extend.png into (rows: source | draft | result | truth; the first seed)."""
     WT, WH, WW = transformer.window
     frames = 1 + tokenizer.group * (WT - 1)
     video = read_video(path, short_side=check_size(size, tokenizer.spatial), multiple=tokenizer.spatial,
@@ -123,7 +125,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     def encode(pixels):
         return encode_frames(tokenizer, iter(pixels)).tokens
     ceiling = decode(window)
-    rows = {}
+    rows, first = {}, {}
 
     def model_rows(edit, known, draft, score):
         """The model's scores per sampler, the mean over `seeds` samples, with its calls and seconds."""
@@ -136,6 +138,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
                                    draft=draft if sampler == "revise" else None)
                 seconds = time.perf_counter() - t0
                 samples.append(dict(score(grid), calls=calls, seconds=seconds))
+                first.setdefault((edit, sampler), grid)
             rows[f"{edit}/model-{sampler}"] = _mean_rows(samples)
 
     # ---- outpainting: keep the central band of columns
@@ -191,13 +194,28 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     rows["extend/repeat-last+tokenizer"] = extend_scores(encode(held))
     rows["extend/repeat-last pixels"] = extend_scores(None, held)
     rows["extend/ceiling"] = extend_scores(window, ceiling)
+    if preview is not None:
+        stem = Path(path).name
+        known_band = np.zeros_like(truth)
+        known_band[:, :, px_band] = truth[:, :, px_band]
+        draft = mirror_draft(window.shape, window[:, :, cols], 0, cols.start)
+        pictures = {"outpaint": ([("source", known_band), ("draft (mirror)", decode(draft))], slice(None), box),
+                    "extend": ([("source", np.repeat(truth[first_new - 1:first_new], frames - first_new, 0)),
+                                ("draft (copy last)", decode(copy_last)[span])], span, None)}
+        for edit, (lead, sl, kept_box) in pictures.items():
+            for sampler in samplers:
+                out = decode(first[(edit, sampler)])
+                if kept_box is not None:
+                    out = np.stack(list(reframed_frames(out, truth[:, :, px_band], kept_box)))
+                lead.append((f"model, {sampler}", out[sl]))
+            side_by_side(lead + [("truth", truth[sl])], Path(preview) / f"{stem}.{edit}.png")
     return rows
 
 
-def evaluate(tokenizer, transformer, clips, size=128, steps=None, seed=0, progress=None, seeds=3):
+def evaluate(tokenizer, transformer, clips, size=128, steps=None, seed=0, progress=None, seeds=3, preview=None):
     per_clip = {}
     for c in (progress(clips, desc="eval edits") if progress else clips):
-        r = evaluate_clip(tokenizer, transformer, c, size, steps, seed, seeds=seeds)
+        r = evaluate_clip(tokenizer, transformer, c, size, steps, seed, seeds=seeds, preview=preview)
         if r is not None:
             per_clip[Path(c).name] = r
     names = list(next(iter(per_clip.values()))) if per_clip else []

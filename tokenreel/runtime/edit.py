@@ -204,6 +204,19 @@ def mirror_draft(canvas_shape, tokens, y0, x0):
     return np.pad(tokens, pads, mode="symmetric")
 
 
+def outpaint_draft(tokens, aspect):
+    """The revise sampler's draft of a reframed canvas: the source mirrored into the margins."""
+    canvas, _ = outpaint_canvas(tokens, aspect)
+    return mirror_draft(canvas.shape, tokens, (canvas.shape[1] - tokens.shape[1]) // 2,
+                        (canvas.shape[2] - tokens.shape[2]) // 2)
+
+
+def extend_draft(tokens, frames, group=4):
+    """The revise sampler's first draft of an extension: the last latent frame copied forward."""
+    new = latent_frames_for(frames, group)
+    return np.concatenate([tokens, np.repeat(tokens[-1:], new, axis=0)])
+
+
 def reframe_outpaint(backend, tokens, aspect, steps=None, seed=0, progress=None, sampler="revise"):
     """-> (canvas tokens, calls): the source centred on a canvas of the aspect, the margins generated."""
     steps = check_sampler(sampler, steps)

@@ -187,8 +187,27 @@ def atomic_output(path, suffix):
     return Path(tmp)
 
 
-def ensure_writable(path):
-    """Fail early, before any work, if `path` cannot be written."""
+# what each kind of output may be named (write_video writes MP4)
+OUTPUT_KINDS = {"video": (".mp4", ".m4v"), "tokens": (".trl",), "picture": (".png",), "json": (".json",)}
+
+
+def ensure_writable(path, inputs=(), kinds=None):
+    """Fail early, before any work, if `path` cannot or must not be written: its folder is missing or not
+    writable, it exists and is not a regular file (a folder, a device), it is one of the `inputs` (writing
+    would destroy it), or its extension is not one of `kinds` (keys of OUTPUT_KINDS) when given."""
+    path = Path(path)
+    if kinds is not None:
+        allowed = [e for k in kinds for e in OUTPUT_KINDS[k]]
+        if path.suffix.lower() not in allowed:
+            raise UserError(f"{path}: this command writes {' or '.join(kinds)} files; end the name with "
+                            f"{' or '.join(allowed)}")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise UserError(f"{path}: exists and is not a regular file; choose another output path")
+        for src in inputs:
+            if Path(src).exists() and os.path.samefile(path, src):
+                raise UserError(f"{path}: is the input {src}; writing it would destroy the input, choose "
+                                f"another output path")
     atomic_output(path, ".check").unlink()
 
 
