@@ -1,5 +1,5 @@
 """The edit cases both app ports are tested against, written once: the Python runtime's tiling, crop,
-reframe and extend (tokenreel/runtime/edit.py) on a fake transformer, and its tiled decode
+reframe and extend (tokenreel/runtime/edit.py, both samplers) on a fake transformer, and its tiled decode
 (runtime/tiles.py) on a fake decoder step. tests/test_android_core.py and tests/test_ios_core.py write
 them to a file and hand its path to the Kotlin and Swift tests in TOKENREEL_EDIT_CASES.
 
@@ -74,18 +74,22 @@ def edit_cases():
         canvas, known = edit.outpaint_canvas(tokens, aspect)
         cases["crop"].append({"in": grid(tokens), "aspect": aspect, "out": grid(edit.reframe_crop(tokens, aspect)),
                               "canvas": grid(canvas), "canvas_known": known.reshape(-1).astype(int).tolist()})
-    # a tall canvas tiled in space and time; a wide one; one smaller than the window (padded in space and time)
-    for shape, aspect, steps, seed in [((4, 6, 8), "9:16", 3, 5), ((3, 6, 6), "16:9", 2, 2 ** 50 + 3),
-                                       ((2, 4, 5), "1:1", 4, 0)]:
+    # a tall canvas tiled in space and time; a wide one; one smaller than the window (padded in space and time);
+    # margins wider than the source (its mirrored draft reflects again); then MaskGIT from masks
+    for shape, aspect, steps, seed, sampler in [((4, 6, 8), "9:16", 3, 5, "revise"),
+                                                ((3, 6, 6), "16:9", 2, 2 ** 50 + 3, "revise"),
+                                                ((2, 4, 5), "1:1", 4, 0, "revise"), ((2, 6, 3), "16:9", 3, 7, "revise"),
+                                                ((4, 6, 8), "9:16", 3, 5, "maskgit"), ((2, 4, 5), "1:1", 4, 0, "maskgit")]:
         tokens = rng.integers(0, 1 << b.bits, shape)
-        out, calls = edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed)
+        out, calls = edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed, sampler=sampler)
         cases["reframe"].append({"in": grid(tokens), "aspect": aspect, "steps": steps, "seed": seed,
-                                 "out": grid(out), "calls": calls})
-    for shape, frames, steps, seed in [((3, 6, 8), 9, 3, 11), ((2, 6, 6), 1, 2, -4), ((4, 7, 6), 20, 2, 0)]:
+                                 "sampler": sampler, "out": grid(out), "calls": calls})
+    for shape, frames, steps, seed, sampler in [((3, 6, 8), 9, 3, 11, "revise"), ((2, 6, 6), 1, 2, -4, "revise"),
+                                                ((4, 7, 6), 20, 2, 0, "revise"), ((3, 6, 8), 9, 3, 11, "maskgit")]:
         tokens = rng.integers(0, 1 << b.bits, shape)
-        out, calls = edit.extend(b, tokens, frames, steps=steps, seed=seed)
+        out, calls = edit.extend(b, tokens, frames, steps=steps, seed=seed, sampler=sampler)
         cases["extend"].append({"in": grid(tokens), "frames": frames, "steps": steps, "seed": seed,
-                                "out": grid(out), "calls": calls})
+                                "sampler": sampler, "out": grid(out), "calls": calls})
     cases["tiles"] = tiles_case()
     return cases
 

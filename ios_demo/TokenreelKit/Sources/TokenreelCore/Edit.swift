@@ -2,10 +2,30 @@ import Foundation
 
 // Token-space edits: reframe and extend, over windows of the transformer's fixed size
 // (tokenreel/runtime/edit.py). A transformer backend answers one question: logits for a window of
-// sub-tokens. Everything else — which windows, in what order, what is known, the sampler — is here.
+// sub-tokens. Everything else — which windows, in what order, what is known, the drafts, the sampler — is here.
+//
+// Samplers: "revise" (the default) starts every window from a draft that is already as good as the best
+// trivial edit — the last known latent frame copied forward for extend, the source mirrored into the
+// margins for reframe — and lets the model re-predict only the drafted tokens it rates unlikely;
+// "maskgit" starts from all-[MASK] (MaskGIT).
 
 public let maxExtendFrames = 3000     // frames one `extend` may add (100 s at 30 fps)
 public let maxCanvasSide = 256        // tokens on a side of a reframed canvas
+public let reviseThreshold = 2.0      // drafted tokens rated this far (nats, summed over sub-tokens) below the top are redone
+
+public enum EditSampler: String, CaseIterable {
+    case revise, maskgit
+
+    /// revise: MaskGIT steps after the call that scores the draft.
+    public var defaultSteps: Int { self == .revise ? 4 : 12 }
+}
+
+/// steps, or the sampler's default when nil; refused when not positive (edit.py's `check_sampler`).
+func checkSteps(_ sampler: EditSampler, _ steps: Int?) throws -> Int {
+    let n = steps ?? sampler.defaultSteps
+    if n <= 0 { throw TokenreelError("--steps \(n): must be a positive number of decoding steps") }
+    return n
+}
 
 public func parseAspect(_ text: String) throws -> (w: Int, h: Int) {
     let parts = text.split(separator: ":", omittingEmptySubsequences: false)
@@ -17,25 +37,39 @@ public func parseAspect(_ text: String) throws -> (w: Int, h: Int) {
     return (w, h)
 }
 
-/// Fill the unknown tokens of a grid (T, H, W) exactly the window's size.
+/// Fill the unknown tokens of a grid (T, H, W) exactly the window's size -> (tokens, transformer calls).
+/// With a `draft` (same shape) the window is revised from it (`reviseDecode`), else MaskGIT from masks.
 public func fill(_ backend: some TransformerBackend, _ tokens: TokenGrid, _ known: KnownGrid, steps: Int, seed: Int64,
-                 progress: ((Int) -> Void)? = nil) throws -> TokenGrid {
-    if known.data.allSatisfy({ $0 }) { return tokens }
-    let out = try maskgitDecode(logits: backend.logits, tokens: tokens.data, known: known.data,
-                                splits: backend.splits, subBits: backend.subBits, maskId: backend.maskId,
-                                steps: steps, seed: seed, progress: progress)
-    return TokenGrid(t: tokens.t, h: tokens.h, w: tokens.w, data: out)
+                 progress: ((Int) -> Void)? = nil, draft: TokenGrid? = nil) throws -> (TokenGrid, Int) {
+    if known.data.allSatisfy({ $0 }) { return (tokens, 0) }
+    var calls = 0
+    let logits = { (sub: [Int64]) throws -> [Float] in
+        calls += 1
+        return try backend.logits(sub)
+    }
+    let out: [Int32]
+    if let draft {
+        out = try reviseDecode(logits: logits, tokens: tokens.data, known: known.data, draft: draft.data,
+                               splits: backend.splits, subBits: backend.subBits, maskId: backend.maskId, steps: steps,
+                               seed: seed, threshold: reviseThreshold, progress: progress)
+    } else {
+        out = try maskgitDecode(logits: logits, tokens: tokens.data, known: known.data, splits: backend.splits,
+                                subBits: backend.subBits, maskId: backend.maskId, steps: steps, seed: seed,
+                                progress: progress)
+    }
+    return (TokenGrid(t: tokens.t, h: tokens.h, w: tokens.w, data: out), calls)
 }
 
-/// Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size.
+/// Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size
+/// -> (canvas, transformer calls). `draft`: a draft for every position (revise), or nil (MaskGIT).
 ///
 /// Windows run over time first (each later time window keeps its first latent frames from the previous
-/// one), and within a time span over space, in the order given by orderKey(y0, x0) (default: the windows
-/// with the most known tokens first, ties by (y0, x0), so generation grows outward from what is known).
+/// one), and within a time span over space, the windows with the most known tokens first (ties by (y0, x0)),
+/// so generation grows outward from what is known.
 /// The seed of a window is seed*1000003 + w*4099 + y0*131 + x0 (wrapping, as Python's int masked to 64 bits).
 public func fillCanvas(_ backend: some TransformerBackend, _ canvasIn: TokenGrid, _ knownIn: KnownGrid, steps: Int,
                        seed: Int64, progress: ((Int) -> Void)? = nil,
-                       orderKey: ((Int, Int) -> Int)? = nil) throws -> (TokenGrid, Int) {
+                       draft: TokenGrid? = nil) throws -> (TokenGrid, Int) {
     let (WT, WH, WW) = (backend.window.t, backend.window.h, backend.window.w)
     let (T, H, W) = (canvasIn.t, canvasIn.h, canvasIn.w)
     if H < WH || W < WW || T < 1 {
@@ -49,41 +83,45 @@ public func fillCanvas(_ backend: some TransformerBackend, _ canvasIn: TokenGrid
         let ts = t0..<min(t0 + WT, T)
         var remaining: [(Int, Int)] = []
         for y0 in tileStarts(H, WH) { for x0 in tileStarts(W, WW) { remaining.append((y0, x0)) } }
-        remaining.sort { $0 < $1 }   // Python iterates sorted(remaining); max/min keep the first best
+        remaining.sort { $0 < $1 }   // Python iterates sorted(remaining); max keeps the first best
         while !remaining.isEmpty {
-            var best = 0
-            if let orderKey {
-                for i in 1..<remaining.count where orderKey(remaining[i].0, remaining[i].1) < orderKey(remaining[best].0, remaining[best].1) { best = i }
-            } else {
-                func knownCount(_ yx: (Int, Int)) -> Int {
-                    var c = 0
-                    for t in ts { for y in yx.0..<(yx.0 + WH) { for x in yx.1..<(yx.1 + WW) where known[t, y, x] { c += 1 } } }
-                    return c
-                }
-                var bestCount = knownCount(remaining[0])
-                for i in 1..<remaining.count {
-                    let c = knownCount(remaining[i])
-                    if c > bestCount { best = i; bestCount = c }
-                }
+            func knownCount(_ yx: (Int, Int)) -> Int {
+                var c = 0
+                for t in ts { for y in yx.0..<(yx.0 + WH) { for x in yx.1..<(yx.1 + WW) where known[t, y, x] { c += 1 } } }
+                return c
+            }
+            var best = 0, bestCount = knownCount(remaining[0])
+            for i in 1..<remaining.count {
+                let c = knownCount(remaining[i])
+                if c > bestCount { best = i; bestCount = c }
             }
             let (y0, x0) = remaining.remove(at: best)
             let ys = y0..<(y0 + WH), xs = x0..<(x0 + WW)
             var win = canvas.slice(ts, ys, xs), kn = known.slice(ts, ys, xs)
+            // the draft where unknown, the canvas (source and what earlier windows generated) where known
+            var dr = draft.map { d in
+                let cut = d.slice(ts, ys, xs)
+                return TokenGrid(t: cut.t, h: cut.h, w: cut.w, data: (0..<cut.data.count).map { kn.data[$0] ? win.data[$0] : cut.data[$0] })
+            }
             if win.t < WT {  // a video shorter than the window: pad time with masked frames
                 let pad = WT - win.t
                 win = win.appending(TokenGrid(t: pad, h: WH, w: WW, repeating: 0))
                 kn = kn.appending(KnownGrid(t: pad, h: WH, w: WW, repeating: false))
+                if let d = dr {  // (drafted as the last frame, copied)
+                    let last = d.slice((d.t - 1)..<d.t, 0..<WH, 0..<WW)
+                    dr = (0..<pad).reduce(d) { g, _ in g.appending(last) }
+                }
             }
             if !kn.data.allSatisfy({ $0 }) {
                 let windowSeed = seed &* 1_000_003 &+ Int64(wIndex) &* 4099 &+ Int64(y0) &* 131 &+ Int64(x0)
-                let out = try fill(backend, win, kn, steps: steps, seed: windowSeed, progress: progress)
+                let (out, c) = try fill(backend, win, kn, steps: steps, seed: windowSeed, progress: progress, draft: dr)
                 let deferred = deferredPositions(y0: y0, x0: x0, canvasH: H, canvasW: W, windowH: WH, windowW: WW,
                                                  later: remaining)
                 for t in ts { for y in 0..<WH { for x in 0..<WW where !deferred[y * WW + x] {
                     canvas[t, y0 + y, x0 + x] = out[t - t0, y, x]
                     known[t, y0 + y, x0 + x] = true
                 } } }
-                calls += steps
+                calls += c
             }
         }
     }
@@ -170,8 +208,26 @@ public func sourceEdgesRegenerated(_ known: KnownGrid) -> KnownGrid {
     return out
 }
 
-public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenGrid, aspect: String, steps: Int = 12,
-                            seed: Int64 = 0, progress: ((Int) -> Void)? = nil) throws -> (TokenGrid, Int) {
+/// The source (T, H, W) placed at (y0, x0) of a canvas (T, canvasH, canvasW) and mirrored into the margins
+/// around it: numpy's pad(mode="symmetric"), the edge row repeated once and then the reflection continuing;
+/// where a margin is wider than the source the reflections repeat (period 2 * side).
+public func mirrorDraft(canvasH: Int, canvasW: Int, _ tokens: TokenGrid, y0: Int, x0: Int) -> TokenGrid {
+    func mirror(_ p: Int, _ n: Int) -> Int {   // position p relative to the source's start -> a source index
+        let m = ((p % (2 * n)) + 2 * n) % (2 * n)
+        return m < n ? m : 2 * n - 1 - m
+    }
+    var out = TokenGrid(t: tokens.t, h: canvasH, w: canvasW, repeating: 0)
+    for t in 0..<tokens.t { for y in 0..<canvasH { for x in 0..<canvasW {
+        out[t, y, x] = tokens[t, mirror(y - y0, tokens.h), mirror(x - x0, tokens.w)]
+    } } }
+    return out
+}
+
+/// -> (canvas tokens, transformer calls): the source centred on a canvas of the aspect, the margins generated.
+public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenGrid, aspect: String, steps: Int? = nil,
+                            seed: Int64 = 0, progress: ((Int) -> Void)? = nil,
+                            sampler: EditSampler = .revise) throws -> (TokenGrid, Int) {
+    let steps = try checkSteps(sampler, steps)
     var (canvas, known) = try outpaintCanvas(tokens, aspect: aspect)
     known = sourceEdgesRegenerated(known)
     // grow the canvas to at least one window, keeping the source centred, then cut back
@@ -179,7 +235,11 @@ public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenG
     let ph = max(0, backend.window.h - H), pw = max(0, backend.window.w - W)
     canvas = canvas.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: 0)
     known = known.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: false)
-    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress)
+    // (as edit.py: the draft centres the source on the padded canvas)
+    let draft = sampler == .revise
+        ? mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, tokens, y0: (canvas.h - tokens.h) / 2, x0: (canvas.w - tokens.w) / 2)
+        : nil
+    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress, draft: draft)
     return (out.slice(0..<T, (ph / 2)..<(ph / 2 + H), (pw / 2)..<(pw / 2 + W)), calls)
 }
 
@@ -189,9 +249,12 @@ public func latentFramesFor(_ frames: Int, group: Int = 4) -> Int { (frames + gr
 ///
 /// Each window keeps the last `context` latent frames known and generates the rest (VideoPoet-style
 /// continuation); the window slides until the length is reached. A span starting at latent frame t
-/// is filled with seed + 7919*t.
-public func extend(_ backend: some TransformerBackend, _ tokens: TokenGrid, frames: Int, steps: Int = 12, seed: Int64 = 0,
-                   context: Int = 2, group: Int = 4, progress: ((Int) -> Void)? = nil) throws -> (TokenGrid, Int) {
+/// is filled with seed + 7919*t. The revise sampler drafts each window's new frames as its last known
+/// latent frame, copied forward. -> (grid, transformer calls).
+public func extend(_ backend: some TransformerBackend, _ tokens: TokenGrid, frames: Int, steps: Int? = nil,
+                   seed: Int64 = 0, context: Int = 2, group: Int = 4, progress: ((Int) -> Void)? = nil,
+                   sampler: EditSampler = .revise) throws -> (TokenGrid, Int) {
+    let steps = try checkSteps(sampler, steps)
     if frames <= 0 || frames > maxExtendFrames {
         throw TokenreelError("--frames \(frames): extend by 1 to \(maxExtendFrames) frames")
     }
@@ -216,8 +279,15 @@ public func extend(_ backend: some TransformerBackend, _ tokens: TokenGrid, fram
         var subKnown = KnownGrid(t: WT, h: H, w: W, repeating: false)
         subCanvas.assign(grid.slice(win, 0..<H, 0..<W), t0: 0, y0: 0, x0: 0)
         subKnown.assign(known.slice(win, 0..<H, 0..<W), t0: 0, y0: 0, x0: 0)
+        var draft: TokenGrid? = nil
+        if sampler == .revise {   // the context frames, then the last known frame (t - 1) copied forward
+            var d = subCanvas
+            let last = grid.slice((t - 1)..<t, 0..<H, 0..<W)
+            for k in context..<WT { d.assign(last, t0: k, y0: 0, x0: 0) }
+            draft = d
+        }
         let (out, c) = try fillCanvas(backend, subCanvas, subKnown, steps: steps, seed: seed &+ 7919 &* Int64(t),
-                                      progress: progress)
+                                      progress: progress, draft: draft)
         grid.assign(out.prefix(frames: span), t0: t0, y0: 0, x0: 0)
         known.fill(win, 0..<H, 0..<W, with: true)
         calls += c

@@ -1,8 +1,9 @@
 import Foundation
 
-// MaskGIT iterative parallel decoding with a fully specified counter-based generator (docs/sampler.md).
-// Port of tokenreel/runtime/sampler.py: `Generator` bit for bit, `maskgitDecode` pick for pick given the
-// same logits. tests/golden/sampler-v1.json pins both down (SamplerGoldenTests).
+// MaskGIT iterative parallel decoding, and draft-and-revise decoding on top of it, with a fully specified
+// counter-based generator (docs/sampler.md). Port of tokenreel/runtime/sampler.py: `Generator` bit for bit,
+// `maskgitDecode` / `reviseDecode` pick for pick given the same logits. tests/golden/sampler-v1.json pins
+// them down (SamplerGoldenTests).
 
 public let samplerSpecVersion = "tokenreel-sampler-v1"
 public let GOLDEN: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -130,4 +131,53 @@ public func maskgitDecode(logits logitsFn: ([Int64]) throws -> [Float], tokens t
         progress?(1)
     }
     return tokens.map { Int32(truncatingIfNeeded: $0) }
+}
+
+/// How the model rates the shown tokens at `positions` against its own top choice (sampler.py's
+/// `draft_scores`): in float64, the sum over sub-tokens j of L[j][n][sub_j(token)] - max_v L[j][n][v]
+/// (0: the model's top choice for every sub-token). No exp or log, so ports match exactly.
+/// logits: (splits, N, 2^subBits) row-major, N = tokens.count.
+public func draftScores(_ logits: [Float], tokens: [Int64], positions: [Int], splits: Int, subBits: Int) -> [Double] {
+    let N = tokens.count, V = 1 << subBits, mask = Int64(V - 1)
+    var score = [Double](repeating: 0, count: positions.count)
+    for j in 0..<splits {
+        for (m, n) in positions.enumerated() {
+            let row = (j * N + n) * V
+            var top = Double(logits[row])
+            for v in 1..<V where Double(logits[row + v]) > top { top = Double(logits[row + v]) }
+            let sub = Int((tokens[n] >> Int64(j * subBits)) & mask)
+            score[m] += Double(logits[row + sub]) - top
+        }
+    }
+    return score
+}
+
+/// Start from a draft and revise it (sampler.py's `revise_decode`). One call shows the model every token:
+/// the known ones and `draft` (N) at the unknown positions. The drafted tokens it rates more than
+/// `threshold` below its top choice (`draftScores`) are masked again and filled by `maskgitDecode` in
+/// `steps` steps with the same seed; every other drafted token is kept. Calls: 1 + steps (1 when every
+/// drafted token is kept).
+public func reviseDecode(logits logitsFn: ([Int64]) throws -> [Float], tokens: [Int32], known: [Bool], draft: [Int32],
+                         splits: Int, subBits: Int, maskId: Int, steps: Int = 4, seed: Int64 = 0,
+                         threshold: Double = 2.0, temperature: Double = 4.5,
+                         progress: ((Int) -> Void)? = nil) throws -> [Int32] {
+    guard steps > 0 else { throw TokenreelError("steps must be positive") }
+    precondition(tokens.count == known.count && draft.count == known.count)
+    let N = tokens.count
+    let shown = (0..<N).map { known[$0] ? tokens[$0] : draft[$0] }
+    let unknown = (0..<N).filter { !known[$0] }
+    if unknown.isEmpty { return shown }
+    let wide = shown.map { Int64($0) }
+    let logits = try logitsFn(subTokensOf(wide, known: [Bool](repeating: true, count: N), splits: splits,
+                                          subBits: subBits, maskId: maskId))
+    guard logits.count == splits * N << subBits else {
+        throw TokenreelError("the transformer returned \(logits.count) logits, not \(splits)x\(N)x\(1 << subBits)")
+    }
+    progress?(1)
+    let score = draftScores(logits, tokens: wide, positions: unknown, splits: splits, subBits: subBits)
+    var fixed = known
+    for (m, n) in unknown.enumerated() where score[m] >= -threshold { fixed[n] = true }
+    if fixed.allSatisfy({ $0 }) { return shown }
+    return try maskgitDecode(logits: logitsFn, tokens: shown, known: fixed, splits: splits, subBits: subBits,
+                             maskId: maskId, steps: steps, seed: seed, temperature: temperature, progress: progress)
 }

@@ -58,10 +58,10 @@ final class EditGoldenTests: XCTestCase {
         for c in cases["reframe"]!.arrayValue! {
             let b = FakeTransformer(cases["backend"]!)
             var progress = 0
-            let (aspect, seed) = (c["aspect"]!.stringValue!, Int64(c["seed"]!.intValue!))
+            let (aspect, seed, sampler) = (c["aspect"]!.stringValue!, Int64(c["seed"]!.intValue!), try c.sampler())
             let (out, calls) = try reframeOutpaint(b, c["in"]!.flatGrid, aspect: aspect, steps: c["steps"]!.intValue!,
-                                                   seed: seed, progress: { progress += $0 })
-            XCTAssertEqual(out, c["out"]!.flatGrid, "reframe \(aspect) seed \(seed)")
+                                                   seed: seed, progress: { progress += $0 }, sampler: sampler)
+            XCTAssertEqual(out, c["out"]!.flatGrid, "reframe \(aspect) seed \(seed) \(sampler)")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
             XCTAssertEqual(progress, b.calls)
         }
@@ -70,10 +70,10 @@ final class EditGoldenTests: XCTestCase {
     func testExtend() throws {
         let cases = try Golden.editCases()
         for c in cases["extend"]!.arrayValue! {
-            let (frames, seed) = (c["frames"]!.intValue!, Int64(c["seed"]!.intValue!))
+            let (frames, seed, sampler) = (c["frames"]!.intValue!, Int64(c["seed"]!.intValue!), try c.sampler())
             let (out, calls) = try extend(FakeTransformer(cases["backend"]!), c["in"]!.flatGrid, frames: frames,
-                                          steps: c["steps"]!.intValue!, seed: seed)
-            XCTAssertEqual(out, c["out"]!.flatGrid, "extend \(frames) seed \(seed)")
+                                          steps: c["steps"]!.intValue!, seed: seed, sampler: sampler)
+            XCTAssertEqual(out, c["out"]!.flatGrid, "extend \(frames) seed \(seed) \(sampler)")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
         }
     }
@@ -112,9 +112,18 @@ final class EditGoldenTests: XCTestCase {
         XCTAssertEqual(after, expected)
     }
 
+    func testMirrorDraftAsNumpySymmetricPad() {
+        // np.pad([[0, 1, 2]], ((1, 2), (7, 4)), mode="symmetric"): every row the same, reflections repeat
+        let source = TokenGrid(t: 1, h: 1, w: 3, data: [0, 1, 2])
+        let d = mirrorDraft(canvasH: 4, canvasW: 14, source, y0: 1, x0: 7)
+        XCTAssertEqual(Array(d.data[0..<14]), [0, 0, 1, 2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0])
+        XCTAssertEqual(Array(d.data[14..<28]), Array(d.data[0..<14]))
+    }
+
     func testErrors() throws {
         XCTAssertThrowsError(try parseAspect("9x16"))
         let b = FakeTransformer(try Golden.editCases()["backend"]!)
+        XCTAssertThrowsError(try extend(b, TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 4, steps: 0))
         XCTAssertThrowsError(try extend(b, TokenGrid(t: 1, h: 6, w: 6, repeating: 0), frames: 4))
         XCTAssertThrowsError(try extend(b, TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 0))
     }
@@ -125,5 +134,14 @@ final class EditGoldenTests: XCTestCase {
         let wrapped = big &* 1_000_003 &+ 4099
         let python = (UInt64(bitPattern: big) &* 1_000_003) &+ 4099
         XCTAssertEqual(Generator(seed: wrapped).key, python)
+    }
+}
+
+extension JSONValue {
+    /// A case's "sampler" (revise when absent, edit.py's default).
+    func sampler() throws -> EditSampler {
+        let name = self["sampler"]?.stringValue ?? "revise"
+        guard let s = EditSampler(rawValue: name) else { throw TokenreelError("unknown sampler \(name)") }
+        return s
     }
 }

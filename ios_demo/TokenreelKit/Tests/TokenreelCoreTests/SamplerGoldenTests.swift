@@ -2,7 +2,7 @@ import TokenreelCore
 import XCTest
 
 /// tests/golden/sampler-v1.json (tokenreel/runtime/golden.py): the generator bit for bit, a MaskGIT decode
-/// pick for pick.
+/// and a draft-and-revise decode pick for pick (the draft scores bit for bit).
 final class SamplerGoldenTests: XCTestCase {
     func testSpecVersion() throws {
         XCTAssertEqual(try Golden.json("sampler-v1.json")["spec"]?.stringValue, samplerSpecVersion)
@@ -39,6 +39,27 @@ final class SamplerGoldenTests: XCTestCase {
            temperature: d["temperature"]!.doubleValue!)
         XCTAssertEqual(out.map { Int($0) }, d["tokens_out"]!.ints)
         XCTAssertEqual(calls, d["steps"]!.intValue!)
+    }
+
+    func testRevise() throws {
+        let g = try Golden.json("sampler-v1.json")
+        let (d, r) = (g["decode"]!, g["revise"]!)
+        let splits = d["splits"]!.intValue!, subBits = d["sub_bits"]!.intValue!
+        let logits = d["logits"]!.floats
+        let known = d["known"]!.bools, tokens = d["tokens_in"]!.ints.map { Int32($0) }
+        let draft = r["draft"]!.ints.map { Int32($0) }
+        let shown = (0..<known.count).map { Int64(known[$0] ? tokens[$0] : draft[$0]) }
+        let scores = draftScores(logits, tokens: shown, positions: (0..<known.count).filter { !known[$0] }, splits: splits,
+                                 subBits: subBits)
+        XCTAssertEqual(scores.map(\.bitPattern), r["scores"]!.arrayValue!.map { Double($0.stringValue!)!.bitPattern })
+        var calls = 0, progress = 0
+        let out = try reviseDecode(logits: { _ in calls += 1; return logits }, tokens: tokens, known: known, draft: draft,
+                                   splits: splits, subBits: subBits, maskId: 1 << subBits, steps: r["steps"]!.intValue!,
+                                   seed: Int64(r["seed"]!.intValue!), threshold: r["threshold"]!.doubleValue!,
+                                   temperature: d["temperature"]!.doubleValue!, progress: { progress += $0 })
+        XCTAssertEqual(out.map { Int($0) }, r["tokens_out"]!.ints)
+        XCTAssertEqual(calls, 1 + r["steps"]!.intValue!)
+        XCTAssertEqual(progress, calls)
     }
 
     func testCosineScheduleEndsAtZero() {
