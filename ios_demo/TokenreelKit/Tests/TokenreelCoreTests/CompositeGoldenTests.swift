@@ -1,0 +1,33 @@
+import TokenreelCore
+import XCTest
+
+/// tests/golden/composite.json (tokenreel/runtime/golden.py's composite_case): reframe's feathered paste and
+/// extend's fade-in give Python's bytes.
+final class CompositeGoldenTests: XCTestCase {
+    /// {"shape": [F, H, W, 3], "data": [...]} -> F frames.
+    func frames(_ v: JSONValue) -> [Frame] {
+        let shape = v["shape"]!.ints, data = v["data"]!.ints.map { UInt8($0) }
+        let size = shape[1] * shape[2] * 3
+        return (0..<shape[0]).map { Frame(width: shape[2], height: shape[1], rgb: Array(data[($0 * size)..<(($0 + 1) * size)])) }
+    }
+
+    func testReframedFrames() throws {
+        let g = try Golden.json("composite.json")
+        let b = g["box"]!.ints, box = PixelBox(y0: b[0], x0: b[1], y1: b[2], x1: b[3])
+        let canvas = frames(g["canvas"]!), source = frames(g["source"]!)
+        let weights = featherWeights(height: canvas[0].height, width: canvas[0].width, box: box,
+                                     feather: g["feather"]!.intValue!)
+        XCTAssertEqual(weights.map { Int($0) }, g["weights"]!["data"]!.ints)
+        let out = zip(canvas, source).map { reframedFrame($0, source: $1, box: box, weights: weights) }
+        XCTAssertEqual(out.map(\.rgb), frames(g["reframed"]!).map(\.rgb))
+    }
+
+    func testExtendedFrames() throws {
+        let g = try Golden.json("composite.json")
+        XCTAssertEqual(g["fade_frames"]!.intValue!, compositeFadeFrames)
+        let source = frames(g["extend_source"]!), generated = frames(g["generated"]!)
+        let out = source + generated.enumerated().map { extendedFrame($1, index: $0, lastSource: source.last) }
+        XCTAssertEqual(out.map(\.rgb), frames(g["extended"]!).map(\.rgb))
+        XCTAssertEqual((0..<6).map { fadeWeight($0) }, [205, 154, 103, 52, 0, 0])
+    }
+}
