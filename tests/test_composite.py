@@ -1,8 +1,7 @@
 """Keeping the source's pixels in video outputs: the feather weights and the two compositions."""
 import numpy as np
 
-from tokenreel.runtime.composite import (FADE_FRAMES, FEATHER, blend, extended_frames, fade_weight,
-                                         feather_weights, reframed_frames)
+from tokenreel.runtime.composite import FEATHER, blend, extended_frames, feather_weights, reframed_frames
 
 
 def test_feather_is_source_inside_and_ramps_only_on_sides_facing_generated_canvas():
@@ -28,12 +27,15 @@ def test_reframed_frames_keep_the_source_exactly_away_from_the_seam():
     assert ((seam >= lo) & (seam <= hi)).all()            # a blend of the two, nothing else
 
 
-def test_extended_frames_are_the_source_then_a_fade_into_the_generated():
-    src = [np.full((4, 4, 3), 200, np.uint8)] * 3
-    gen = [np.full((4, 4, 3), 100, np.uint8)] * (FADE_FRAMES + 2)
-    out = list(extended_frames(iter(src), iter(gen)))
-    assert len(out) == 3 + FADE_FRAMES + 2 and all((o == 200).all() for o in out[:3])
-    faded = [int(o[0, 0, 0]) for o in out[3:]]
-    assert faded == sorted(faded, reverse=True) and 100 < faded[0] < 200 and faded[-2:] == [100, 100]
-    assert [fade_weight(k, 4) for k in range(5)] == [205, 154, 103, 52, 0]
-    assert (blend(src[0], gen[0], 256) == 200).all() and (blend(src[0], gen[0], 0) == 100).all()
+def test_extended_frames_are_the_source_then_its_last_frame_plus_the_models_change():
+    src = [np.full((4, 4, 3), 200, np.uint8), np.full((4, 4, 3), 150, np.uint8)]
+    draft = [np.full((4, 4, 3), 90, np.uint8)] * 3
+    gen = [d.copy() for d in draft]
+    gen[1][0, 0] = 130                      # the model changed one pixel's tokens: +40 there
+    gen[2][:] = 0                           # and everything: clipped at 0
+    out = list(extended_frames(iter(src), iter(gen), iter(draft)))
+    assert len(out) == 5 and (out[0] == 200).all() and (out[1] == 150).all()
+    assert (out[2] == 150).all()            # draft kept: the source's last frame, exactly
+    assert out[3][0, 0, 0] == 190 and (out[3][1:] == 150).all()
+    assert (out[4] == 60).all()
+    assert (blend(src[0], gen[0], 256) == 200).all() and (blend(src[0], gen[0], 0) == 90).all()

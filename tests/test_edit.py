@@ -172,3 +172,19 @@ def test_maskgit_sampler_is_still_available():
     assert calls == model.calls and calls % 3 == 0
     with pytest.raises(UserError, match="--sampler"):
         reframe_outpaint(model, src, "9:16", sampler="greedy")
+
+
+def test_outpaint_draft_sits_on_the_source_when_the_canvas_is_padded_to_the_window():
+    """A canvas smaller than the window is padded; the mirrored draft must still match the source in place."""
+    class AgreeWithInput(FavourToken):
+        window, bits = (1, 6, 6), 8
+
+        def __init__(self):
+            self.calls = 0
+
+        def logits(self, sub):
+            self.choice = np.where(sub[0] == 16, 0, sub[0]) | (np.where(sub[1] == 16, 0, sub[1]) << 4)
+            return FavourToken.logits(self, sub)
+    src = np.random.default_rng(5).integers(0, 256, (1, 4, 5))
+    out, _ = reframe_outpaint(AgreeWithInput(), src, "1:1", seed=0)
+    assert out.shape == (1, 5, 5) and (out[:, :4] == src).all() and (out[:, 4] == src[:, 3]).all()

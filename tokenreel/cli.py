@@ -139,9 +139,10 @@ def cmd_extend(args):
     header = dict(header, frames=padded + args.frames)
     print(f"extend by {args.frames} frames: {len(tokens)} -> {len(out)} latent frames, {calls} transformer "
           f"calls, {time.perf_counter() - t:.2f} s")
-    def frames(grid=out):
-        return extended_video(backend, grid, real, padded, header["frames"], _source(backend, args))
     draft = extend_draft(tokens, args.frames, backend.group)
+
+    def frames(grid=out):
+        return extended_video(backend, grid, real, padded, header["frames"], _source(backend, args), draft)
     _write_result(backend, args, out, header, tokens, f"extended +{args.frames}", frames, lambda: frames(draft))
 
 

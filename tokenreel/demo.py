@@ -32,7 +32,7 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
     from .backends import tokenizer_backend, transformer_backend
     from .runtime import trl
     from .runtime.codec import encode_frames
-    from .runtime.edit import extend, reframe_outpaint
+    from .runtime.edit import extend, extend_draft, reframe_outpaint
     from .runtime.pipeline import extended_video, make_header, reframed_video
     from .runtime.preview import side_by_side
     from .runtime.video import open_frames, read_video_cropped, write_video
@@ -95,7 +95,8 @@ def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=1
                        f"frames, {calls} transformer calls ({sampler})")
     padded = 1 + tok.group * (len(tokens) - 1)      # the source's frames, with its last group filled
     extended_frames = decode_to(out / f"{stem}.extended.mp4",
-                                extended_video(tok, extended, len(source), padded, padded + new_frames, kept),
+                                extended_video(tok, extended, len(source), padded, padded + new_frames, kept,
+                                               extend_draft(tokens, new_frames, tok.group)),
                                 "decode extended")
 
     pic = out / f"{stem}.side-by-side.png"

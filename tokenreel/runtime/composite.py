@@ -1,7 +1,7 @@
-"""Keep the user's pixels: video outputs of an edit take the source's own frames where the source is known,
-and blend the decoded (generated) part in across a short feathered seam — in space for reframe, in time
-for extend. Only generated pixels come from the tokenizer's decoder, so the kept part of a video is not
-blurred to the tokenizer's ~21 dB.
+"""Keep the user's pixels: video outputs of an edit take the source's own frames where the source is known.
+Reframe blends the decoded (generated) margins in across a short feathered seam; extend continues from the
+source's last frame and adds to it only what the model changed against its draft. The kept part of a
+video is not blurred to the tokenizer's ~21 dB.
 
 Integer arithmetic throughout (weights out of 256), specified in docs/sampler.md ("Keeping the source's
 pixels") so the Kotlin and Swift ports give the same bytes.
@@ -9,7 +9,6 @@ pixels") so the Kotlin and Swift ports give the same bytes.
 import numpy as np
 
 FEATHER = 8        # pixels (one token) over which a generated margin blends into the kept source
-FADE_FRAMES = 4    # generated frames over which an extension fades in from the source's last frame
 
 
 def feather_weights(height, width, box, feather=FEATHER):
@@ -56,18 +55,18 @@ def reframed_frames(decoded, source, box, feather=FEATHER):
         yield blend(placed, dec, weights)
 
 
-def fade_weight(k, frames=FADE_FRAMES):
-    """Weight (out of 256) of the source's last frame in generated frame k = 0, 1, ...: 256 - (k+1)*256 // (frames+1)
-    for k < frames, then 0."""
-    return 256 - (k + 1) * 256 // (frames + 1) if k < frames else 0
-
-
-def extended_frames(source, generated, fade=FADE_FRAMES):
-    """Yield the source's own frames, then the generated (decoded) frames faded in from its last frame."""
+def extended_frames(source, generated, draft):
+    """Yield the source's own frames, then each generated frame as the source's last frame plus what the
+    model changed: clip(last + generated - draft, 0, 255), where `draft` is the decoded draft the model
+    started from (the last latent frame copied forward). Where the model kept its draft, the extension is
+    the source's last frame, sharp; where it changed tokens, the decoded change is added to it. The draft
+    and the result go through the same decoder, so its blur and its flicker cancel where they agree."""
     last = None
     for f in source:
         last = f
         yield f
-    for k, g in enumerate(generated):
-        w = fade_weight(k, fade) if last is not None else 0
-        yield blend(last, g, w) if w else g
+    for g, d in zip(generated, draft):
+        if last is None:
+            yield g
+        else:
+            yield np.clip(last.astype(np.int16) + g.astype(np.int16) - d.astype(np.int16), 0, 255).astype(np.uint8)

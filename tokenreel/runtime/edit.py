@@ -229,8 +229,8 @@ def reframe_outpaint(backend, tokens, aspect, steps=None, seed=0, progress=None,
     pads = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
     canvas, known = np.pad(canvas, pads), np.pad(known, pads)
     draft = None
-    if sampler == "revise":
-        y0, x0 = (canvas.shape[1] - tokens.shape[1]) // 2, (canvas.shape[2] - tokens.shape[2]) // 2
+    if sampler == "revise":   # the source sits where outpaint_canvas put it, moved by the padding
+        y0, x0 = (H - tokens.shape[1]) // 2 + ph // 2, (W - tokens.shape[2]) // 2 + pw // 2
         draft = mirror_draft(canvas.shape, tokens, y0, x0)
     out, calls = fill_canvas(backend, canvas, known, steps, seed, progress, draft)
     return out[:, ph // 2:ph // 2 + H, pw // 2:pw // 2 + W], calls

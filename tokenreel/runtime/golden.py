@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import trl
-from .composite import FADE_FRAMES, extended_frames, feather_weights, reframed_frames
+from .composite import extended_frames, feather_weights, reframed_frames
 from .sampler import SPEC_VERSION, Generator, draft_scores, maskgit_decode, revise_decode
 
 TRL_META = {"tokenizer": "golden", "tokenizer_sha256": "0" * 64, "bits": 18, "fps": 25.0, "size": [64, 48],
@@ -48,22 +48,22 @@ def sampler_case():
 
 
 def composite_case():
-    """Small uint8 frames through both compositions (reframe's feather, extend's fade)."""
+    """Small uint8 frames through both compositions (reframe's feather, extend's change on the last frame)."""
     rng = np.random.default_rng(13)
     canvas = rng.integers(0, 256, (2, 24, 12, 3), dtype=np.uint8)
     source = rng.integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)
     box = [8, 0, 16, 12]
     reframed = np.stack(list(reframed_frames(list(canvas), list(source), tuple(box), feather=4)))
-    gen = rng.integers(0, 256, (FADE_FRAMES + 1, 3, 2, 3), dtype=np.uint8)
+    gen = rng.integers(0, 256, (3, 3, 2, 3), dtype=np.uint8)
+    draft = rng.integers(0, 256, (3, 3, 2, 3), dtype=np.uint8)
     src = rng.integers(0, 256, (2, 3, 2, 3), dtype=np.uint8)
-    extended = np.stack(list(extended_frames(iter(src), iter(gen))))
+    extended = np.stack(list(extended_frames(iter(src), iter(gen), iter(draft))))
 
     def grid(a):
         return {"shape": list(a.shape), "data": a.reshape(-1).astype(int).tolist()}
     return {"feather": 4, "box": box, "canvas": grid(canvas), "source": grid(source),
             "weights": grid(feather_weights(24, 12, tuple(box), 4)), "reframed": grid(reframed),
-            "fade_frames": FADE_FRAMES, "extend_source": grid(src), "generated": grid(gen),
-            "extended": grid(extended)}
+            "extend_source": grid(src), "generated": grid(gen), "draft": grid(draft), "extended": grid(extended)}
 
 
 def trl_tokens():

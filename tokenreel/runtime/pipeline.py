@@ -86,25 +86,16 @@ def reframed_video(backend, canvas, source_shape, frames, source=None):
     yield from reframed_frames(decoded, source, (y0, x0, y0 + source_shape[1] * s, x0 + source_shape[2] * s))
 
 
-def extended_video(backend, grid, real, padded, total, source=None):
-    """Yield the frames of an extended grid: the source's `real` frames (its own pixels when `source` is
-    given, else decoded), then the generated ones (decoded positions [padded, total)), faded in."""
+def extended_video(backend, grid, real, padded, total, source=None, draft=None):
+    """Yield the frames of an extended grid: the source's `real` frames, then the generated ones (decoded
+    positions [padded, total)). With `source` (the frames that were encoded) and `draft` (the grid the
+    revise sampler started from), the source's own frames and then its last frame plus the model's
+    change against the draft (composite.extended_frames); otherwise everything decoded."""
     decoded = decode_tokens(backend, grid, total)
-    if source is None:
+    if source is None or draft is None:
         yield from without_padding(decoded, real, padded)
         return
-    generated = (f for i, f in enumerate(decoded) if i >= padded)
-    yield from extended_frames(source, generated)
 
-
-def check_tokenizer(header, backend, where):
-    if header["tokenizer_sha256"] != backend.tokenizer_sha256 or int(header["bits"]) != backend.bits:
-        raise UserError(f"{where}: made by tokenizer {header['tokenizer']} ({header['tokenizer_sha256'][:12]}), "
-                        f"not the loaded {backend.tokenizer_id} ({backend.tokenizer_sha256[:12]}); "
-                        f"decode it with the weights that made it or re-encode the source video")
-
-
-def read_tokens(backend, path):
-    tokens, header = trl.read(path)
-    check_tokenizer(header, backend, path)
-    return tokens, header
+    def generated(frames):
+        return (f for i, f in enumerate(frames) if i >= padded)
+    yield from extended_frames(source, generated(decoded), generated(decode_tokens(backend, draft, total)))
