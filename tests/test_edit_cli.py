@@ -94,7 +94,7 @@ def test_eval_edits_runs(tmp_path, bikes, small_transformer):
     assert mean["extend/repeat-last pixels"]["motion"] == 0 and mean["extend/copy-last-latent"]["motion"] < 0.6
     model = mean["outpaint/model-revise"]
     assert abs(model["kept"] - model["kept_writer_alone"]) < 0.5
-    assert "against the best baseline" in r.stdout
+    assert "extend/model-revise+source: " in r.stdout and "against repeat-last pixels" in r.stdout
 
 
 @pytest.mark.parametrize("args,words", [
