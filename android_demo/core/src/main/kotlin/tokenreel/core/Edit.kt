@@ -17,12 +17,29 @@ interface TransformerBackend {
 class EditResult(val tokens: TokenGrid, val calls: Int)
 
 /**
- * Token-space edits, ported from tokenreel/runtime/edit.py: which windows, in what order, with which seeds.
- * Grids are filled window by window with [Sampler.maskgitDecode].
+ * Token-space edits, ported from tokenreel/runtime/edit.py: which windows, in what order, with which seeds,
+ * what is known, the drafts and the sampler.
+ *
+ * Samplers: "revise" (the default, [Sampler.reviseDecode]) starts every window from a draft that is already
+ * as good as the best trivial edit — the last known latent frame copied forward for extend, the source
+ * mirrored into the margins for reframe — and lets the model re-predict only the drafted tokens it rates
+ * unlikely; "maskgit" ([Sampler.maskgitDecode]) starts from all-[MASK].
  */
 object Edit {
     const val MAX_EXTEND_FRAMES = 3000     // frames one extend may add (100 s at 30 fps)
     const val MAX_CANVAS_SIDE = 256        // tokens on a side of a reframed canvas
+    val SAMPLERS = listOf("revise", "maskgit")
+    /** revise: MaskGIT steps after the call that scores the draft. */
+    val DEFAULT_STEPS = mapOf("revise" to 4, "maskgit" to 12)
+    const val REVISE_THRESHOLD = 2.0       // drafted tokens rated this far (nats, summed over sub-tokens) below the top are redone
+
+    /** [steps], or the sampler's default when null (edit.py's `check_sampler`). */
+    fun checkSampler(sampler: String, steps: Int?): Int {
+        if (sampler !in SAMPLERS) throw TokenreelException("sampler '$sampler': choose one of ${SAMPLERS.joinToString(", ")}")
+        val n = steps ?: DEFAULT_STEPS.getValue(sampler)
+        if (n <= 0) throw TokenreelException("steps $n: must be a positive number of decoding steps")
+        return n
+    }
 
     fun parseAspect(text: String): IntArray {
         val parts = text.split(":")
@@ -45,11 +62,26 @@ object Edit {
         return (0 until n).map { pyRound(it.toDouble() * (length - size) / (n - 1)) }.toSortedSet().toIntArray()
     }
 
-    private fun fill(backend: TransformerBackend, tokens: IntArray, known: BooleanArray, steps: Int, seed: Long,
-                     progress: ((Int) -> Unit)?): IntArray {
-        if (known.all { it }) return tokens
-        return Sampler.maskgitDecode({ backend.logits(it) }, tokens, known, backend.splits, backend.subBits,
-            backend.maskId, steps, seed, progress = progress)
+    /** The filled window and the transformer calls it took. */
+    class Filled(val tokens: IntArray, val calls: Int)
+
+    /**
+     * Fill the unknown tokens of one window (flattened, exactly the window's size). With a [draft] (same size)
+     * the window is revised from it ([Sampler.reviseDecode]), else MaskGIT from masks.
+     */
+    fun fill(backend: TransformerBackend, tokens: IntArray, known: BooleanArray, steps: Int, seed: Long,
+             progress: ((Int) -> Unit)? = null, draft: IntArray? = null): Filled {
+        if (known.all { it }) return Filled(tokens, 0)
+        var calls = 0
+        val logits = { sub: LongArray -> calls++; backend.logits(sub) }
+        val out = if (draft == null) {
+            Sampler.maskgitDecode(logits, tokens, known, backend.splits, backend.subBits, backend.maskId, steps, seed,
+                progress = progress)
+        } else {
+            Sampler.reviseDecode(logits, tokens, known, draft, backend.splits, backend.subBits, backend.maskId, steps,
+                seed, REVISE_THRESHOLD, progress = progress)
+        }
+        return Filled(out, calls)
     }
 
     private fun knownCount(known: BooleanArray, grid: TokenGrid, t0: Int, t1: Int, y0: Int, y1: Int, x0: Int, x1: Int): Int {
@@ -61,10 +93,11 @@ object Edit {
     /**
      * Fill every unknown token of a canvas of any size with windows of the backend's size. Time windows in
      * order (each later one keeps its first latent frames from the previous one); within a time span the
-     * windows with the most known tokens first (ties by (row, column)), or by [orderKey] when given.
+     * windows with the most known tokens first (ties by (row, column)). [draft]: a draft for every position
+     * (the revise sampler), or null (MaskGIT). The calls counted are the transformer calls made.
      */
     fun fillCanvas(backend: TransformerBackend, canvas: TokenGrid, knownIn: BooleanArray, steps: Int, seed: Long,
-                   progress: ((Int) -> Unit)? = null, orderKey: ((Int, Int) -> Double)? = null): EditResult {
+                   progress: ((Int) -> Unit)? = null, draft: TokenGrid? = null): EditResult {
         val (wt, wh, ww) = backend.window.toList()
         val T = canvas.t
         val H = canvas.h
@@ -85,40 +118,38 @@ object Edit {
             remaining.sortWith(Comparator { a, b -> if (a[0] != b[0]) a[0] - b[0] else a[1] - b[1] })
             while (remaining.isNotEmpty()) {
                 var best = 0
-                if (orderKey == null) {
-                    var bestCount = -1
-                    for ((i, yx) in remaining.withIndex()) {
-                        val c = knownCount(known, out, t0, t1, yx[0], yx[0] + wh, yx[1], yx[1] + ww)
-                        if (c > bestCount) { bestCount = c; best = i }
-                    }
-                } else {
-                    var bestKey = Double.POSITIVE_INFINITY
-                    for ((i, yx) in remaining.withIndex()) {
-                        val k = orderKey(yx[0], yx[1])
-                        if (i == 0 || k < bestKey) { bestKey = k; best = i }
-                    }
+                var bestCount = -1
+                for ((i, yx) in remaining.withIndex()) {
+                    val c = knownCount(known, out, t0, t1, yx[0], yx[0] + wh, yx[1], yx[1] + ww)
+                    if (c > bestCount) { bestCount = c; best = i }
                 }
                 val (y0, x0) = remaining.removeAt(best).toList()
-                // the window, padded in time with unknown frames when the video is shorter than the window
-                val win = IntArray(wt * wh * ww)
-                val kn = BooleanArray(wt * wh * ww)
+                // the window, padded in time with unknown frames when the video is shorter than the window;
+                // its draft: the canvas where known (source, earlier windows), the draft elsewhere, and the
+                // padding drafted as the last frame, copied
+                val plane = wh * ww
+                val win = IntArray(wt * plane)
+                val kn = BooleanArray(wt * plane)
+                val dr = if (draft == null) null else IntArray(wt * plane)
                 for (t in t0 until t1) for (y in 0 until wh) for (x in 0 until ww) {
                     val src = out.index(t, y0 + y, x0 + x)
                     val dst = ((t - t0) * wh + y) * ww + x
                     win[dst] = out.data[src]
                     kn[dst] = known[src]
+                    if (dr != null) dr[dst] = if (known[src]) out.data[src] else draft!!.data[src]
                 }
+                if (dr != null) for (t in t1 - t0 until wt) System.arraycopy(dr, (t1 - t0 - 1) * plane, dr, t * plane, plane)
                 if (!kn.all { it }) {
                     val windowSeed = seed * 1000003 + wIndex * 4099L + y0 * 131L + x0
-                    val filled = fill(backend, win, kn, steps, windowSeed, progress)
+                    val filled = fill(backend, win, kn, steps, windowSeed, progress, dr)
                     val deferred = deferred(y0, x0, H, W, wh, ww, remaining)
                     for (t in t0 until t1) for (y in 0 until wh) for (x in 0 until ww) {
                         if (deferred[y * ww + x]) continue
                         val dst = out.index(t, y0 + y, x0 + x)
-                        out.data[dst] = filled[((t - t0) * wh + y) * ww + x]
+                        out.data[dst] = filled.tokens[((t - t0) * wh + y) * ww + x]
                         known[dst] = true
                     }
-                    calls += steps
+                    calls += filled.calls
                 }
             }
         }
@@ -225,9 +256,36 @@ object Edit {
         return out
     }
 
-    /** Reframe by generating the margins of the new aspect ratio. */
-    fun reframeOutpaint(backend: TransformerBackend, tokens: TokenGrid, aspect: String, steps: Int = 12, seed: Long = 0,
-                        progress: ((Int) -> Unit)? = null): EditResult {
+    /**
+     * The source (t, h, w) placed at ([y0], [x0]) of a [canvasH] x [canvasW] canvas and mirrored into the margins
+     * around it: numpy's pad(mode="symmetric"), the edge row repeated once and then the reflection continuing;
+     * where a margin is wider than the source the reflections repeat (period 2 * side).
+     */
+    fun mirrorDraft(canvasH: Int, canvasW: Int, tokens: TokenGrid, y0: Int, x0: Int): TokenGrid {
+        fun mirror(p: Int, n: Int): Int {   // position p relative to the source's start -> a source index
+            val m = ((p % (2 * n)) + 2 * n) % (2 * n)
+            return if (m < n) m else 2 * n - 1 - m
+        }
+        val out = TokenGrid(tokens.t, canvasH, canvasW)
+        val ys = IntArray(canvasH) { mirror(it - y0, tokens.h) }
+        val xs = IntArray(canvasW) { mirror(it - x0, tokens.w) }
+        for (t in 0 until tokens.t) for (y in 0 until canvasH) for (x in 0 until canvasW) out[t, y, x] = tokens[t, ys[y], xs[x]]
+        return out
+    }
+
+    /** The revise sampler's draft of a reframed canvas (before any padding to the window): the source mirrored into the margins. */
+    fun outpaintDraft(tokens: TokenGrid, aspect: String): TokenGrid {
+        val c = outpaintCanvas(tokens, aspect).tokens
+        return mirrorDraft(c.h, c.w, tokens, (c.h - tokens.h) / 2, (c.w - tokens.w) / 2)
+    }
+
+    /**
+     * Reframe by generating the margins of the new aspect ratio ([sampler] "revise" from the mirrored draft, or
+     * "maskgit"; [steps] null: the sampler's default) -> the canvas and the transformer calls made.
+     */
+    fun reframeOutpaint(backend: TransformerBackend, tokens: TokenGrid, aspect: String, steps: Int? = null, seed: Long = 0,
+                        progress: ((Int) -> Unit)? = null, sampler: String = "revise"): EditResult {
+        val n = checkSampler(sampler, steps)
         val placed = outpaintCanvas(tokens, aspect)
         val canvas = Canvas(placed.tokens, sourceEdgesRegenerated(placed.known, placed.tokens.t, placed.tokens.h, placed.tokens.w))
         val (_, wh, ww) = backend.window.toList()
@@ -243,27 +301,45 @@ object Edit {
             padded.data[dst] = canvas.tokens[t, y, x]
             known[dst] = canvas.known[canvas.tokens.index(t, y, x)]
         }
-        val filled = fillCanvas(backend, padded, known, steps, seed, progress)
+        // the source sits where outpaintCanvas put it, moved by the padding
+        val draft = if (sampler != "revise") null
+            else mirrorDraft(padded.h, padded.w, tokens, (h - tokens.h) / 2 + ph / 2, (w - tokens.w) / 2 + pw / 2)
+        val filled = fillCanvas(backend, padded, known, n, seed, progress, draft)
         return EditResult(crop(filled.tokens, ph / 2, pw / 2, h, w), filled.calls)
     }
 
     fun latentFramesFor(frames: Int, group: Int = 4) = (frames + group - 1) / group
 
-    /** How many model calls an edit will make at most (for a progress bar): steps per window that has unknowns. */
-    fun reframeCalls(window: IntArray, tokens: TokenGrid, aspect: String, steps: Int): Int {
+    /** Transformer calls one window takes at most: revise scores the draft once, then runs up to [steps] steps. */
+    private fun callsPerWindow(sampler: String, steps: Int?): Int = checkSampler(sampler, steps) + if (sampler == "revise") 1 else 0
+
+    /** How many transformer calls an edit will make at most (for a progress bar): per window that has unknowns. */
+    fun reframeCalls(window: IntArray, tokens: TokenGrid, aspect: String, steps: Int? = null, sampler: String = "revise"): Int {
         val c = outpaintCanvas(tokens, aspect).tokens
         val h = Math.max(c.h, window[1])
         val w = Math.max(c.w, window[2])
         val times = if (c.t >= window[0]) tileStarts(c.t, window[0], 1).size else 1
-        return times * tileStarts(h, window[1]).size * tileStarts(w, window[2]).size * steps
+        return times * tileStarts(h, window[1]).size * tileStarts(w, window[2]).size * callsPerWindow(sampler, steps)
+    }
+
+    /** The revise sampler's first draft of an extension: [tokens], then their last latent frame copied forward. */
+    fun extendDraft(tokens: TokenGrid, frames: Int, group: Int = 4): TokenGrid {
+        val added = latentFramesFor(frames, group)
+        val plane = tokens.h * tokens.w
+        val out = TokenGrid(tokens.t + added, tokens.h, tokens.w)
+        System.arraycopy(tokens.data, 0, out.data, 0, tokens.size)
+        for (t in tokens.t until out.t) System.arraycopy(tokens.data, (tokens.t - 1) * plane, out.data, t * plane, plane)
+        return out
     }
 
     /**
      * Append latent frames covering [frames] more video frames after the end of [tokens]. Each window keeps
-     * the last [context] latent frames known and generates the rest; the window slides until the length is reached.
+     * the last [context] latent frames known and generates the rest; the window slides until the length is
+     * reached. The revise sampler drafts each window's new frames as its last known latent frame, copied forward.
      */
-    fun extend(backend: TransformerBackend, tokens: TokenGrid, frames: Int, steps: Int = 12, seed: Long = 0,
-               context: Int = 2, group: Int = 4, progress: ((Int) -> Unit)? = null): EditResult {
+    fun extend(backend: TransformerBackend, tokens: TokenGrid, frames: Int, steps: Int? = null, seed: Long = 0,
+               context: Int = 2, group: Int = 4, progress: ((Int) -> Unit)? = null, sampler: String = "revise"): EditResult {
+        val n = checkSampler(sampler, steps)
         if (frames <= 0 || frames > MAX_EXTEND_FRAMES) {
             throw TokenreelException("frames $frames: extend by 1 to $MAX_EXTEND_FRAMES frames")
         }
@@ -288,7 +364,12 @@ object Edit {
             val subKnown = BooleanArray(sub.size)
             System.arraycopy(grid.data, t0 * plane, sub.data, 0, span * plane)
             System.arraycopy(known, t0 * plane, subKnown, 0, span * plane)
-            val out = fillCanvas(backend, sub, subKnown, steps, seed + 7919L * t, progress)
+            var draft: TokenGrid? = null
+            if (sampler == "revise") {   // the context frames, then the last known frame (t - 1) copied forward
+                draft = TokenGrid(wt, H, W, sub.data.copyOf())
+                for (k in context until wt) System.arraycopy(grid.data, (t - 1) * plane, draft.data, k * plane, plane)
+            }
+            val out = fillCanvas(backend, sub, subKnown, n, seed + 7919L * t, progress, draft)
             System.arraycopy(out.tokens.data, 0, grid.data, t0 * plane, span * plane)
             java.util.Arrays.fill(known, t0 * plane, (t0 + span) * plane, true)
             calls += out.calls
@@ -297,8 +378,9 @@ object Edit {
         return EditResult(grid, calls)
     }
 
-    /** Model calls [extend] makes at most (for a progress bar). */
-    fun extendCalls(window: IntArray, tokens: TokenGrid, frames: Int, steps: Int, context: Int = 2, group: Int = 4): Int {
+    /** Transformer calls [extend] makes at most (for a progress bar). */
+    fun extendCalls(window: IntArray, tokens: TokenGrid, frames: Int, steps: Int? = null, context: Int = 2, group: Int = 4,
+                    sampler: String = "revise"): Int {
         val added = latentFramesFor(frames, group)
         var windows = 0
         var t = tokens.t
@@ -307,6 +389,7 @@ object Edit {
             windows++
             t = t0 + Math.min(window[0], tokens.t + added - t0)
         }
-        return windows * tileStarts(tokens.h, window[1]).size * tileStarts(tokens.w, window[2]).size * steps
+        return windows * tileStarts(tokens.h, window[1]).size * tileStarts(tokens.w, window[2]).size *
+            callsPerWindow(sampler, steps)
     }
 }

@@ -1,8 +1,8 @@
 package tokenreel.core
 
 /**
- * MaskGIT decoding of one window (docs/sampler.md; tokenreel/runtime/sampler.py), pick for pick the same
- * as the Python runtime given the same logits. Sums are plain left-to-right running sums (the total is the
+ * MaskGIT decoding of one window, and draft-and-revise decoding on top of it (docs/sampler.md;
+ * tokenreel/runtime/sampler.py), pick for pick the same as the Python runtime given the same logits. Sums are plain left-to-right running sums (the total is the
  * cdf's last entry, as the spec says) and exp/log/cos are StrictMath (fdlibm), so results do not depend on
  * the device's JIT.
  */
@@ -85,6 +85,57 @@ object Sampler {
             progress?.invoke(1)
         }
         return out
+    }
+
+    /**
+     * How the model rates the shown [tokens] at [positions] against its own top choice (sampler.py's
+     * `draft_scores`): in float64, the sum over sub-tokens j of L[j][n][sub_j(token)] - max_v L[j][n][v]
+     * (0: the model's top choice for every sub-token). No exp or log, so ports agree exactly.
+     */
+    fun draftScores(logits: FloatArray, tokens: IntArray, positions: IntArray, splits: Int, subBits: Int): DoubleArray {
+        val n = tokens.size
+        val v = 1 shl subBits
+        val mask = v - 1
+        val score = DoubleArray(positions.size)
+        // sub-token by sub-token, as numpy accumulates: score = 0 + (L_0 - max_0) + (L_1 - max_1) + ...
+        for (j in 0 until splits) for ((m, pos) in positions.withIndex()) {
+            val row = (j * n + pos) * v
+            var top = logits[row].toDouble()
+            for (c in 1 until v) top = Math.max(top, logits[row + c].toDouble())
+            val sub = (tokens[pos] shr (j * subBits)) and mask
+            score[m] += logits[row + sub].toDouble() - top
+        }
+        return score
+    }
+
+    /**
+     * Start from a draft and revise it (sampler.py's `revise_decode`). One call shows the model every token:
+     * the known ones and [draft] (N,) at the unknown positions. The drafted tokens it rates more than
+     * [threshold] below its top choice ([draftScores]) are masked again and filled by [maskgitDecode] in
+     * [steps] steps with the same seed; every other drafted token is kept. Calls: 1 + steps (1 when every
+     * drafted token is kept).
+     */
+    fun reviseDecode(
+        logitsFn: (LongArray) -> FloatArray, tokens: IntArray, known: BooleanArray, draft: IntArray, splits: Int,
+        subBits: Int, maskId: Int, steps: Int = 4, seed: Long = 0, threshold: Double = 2.0,
+        temperature: Double = DEFAULT_TEMPERATURE, progress: ((Int) -> Unit)? = null
+    ): IntArray {
+        if (steps <= 0) throw IllegalArgumentException("steps must be positive")
+        val n = tokens.size
+        require(known.size == n && draft.size == n) { "tokens, known and draft differ in length" }
+        val shown = IntArray(n) { if (known[it]) tokens[it] else draft[it] }
+        val unknown = (0 until n).filter { !known[it] }.toIntArray()
+        if (unknown.isEmpty()) return shown
+        val logits = logitsFn(Tokens.subTokensOf(shown, BooleanArray(n) { true }, splits, subBits, maskId))
+        require(logits.size == splits * n * (1 shl subBits)) {
+            "the transformer returned ${logits.size} logits, not $splits x $n x ${1 shl subBits}"
+        }
+        progress?.invoke(1)
+        val score = draftScores(logits, shown, unknown, splits, subBits)
+        val fixed = known.copyOf()
+        for ((m, pos) in unknown.withIndex()) if (score[m] >= -threshold) fixed[pos] = true
+        if (fixed.all { it }) return shown
+        return maskgitDecode(logitsFn, shown, fixed, splits, subBits, maskId, steps, seed, temperature, progress)
     }
 
     private fun compareAsNumpy(a: Double, b: Double): Int = when {

@@ -2,6 +2,7 @@ package tokenreel.core
 
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
 import org.junit.Test
 
 /**
@@ -64,11 +65,15 @@ class EditGoldenTest {
             val m = c as Map<*, *>
             val b = backend()
             val calls = IntArray(1)
-            val out = Edit.reframeOutpaint(b, grid(m["in"]), m.str("aspect"), m.int("steps"), m.long("seed")) { calls[0] += it }
-            assertEquals("reframe ${m.str("aspect")} seed ${m.long("seed")}", grid(m["out"]), out.tokens)
-            assertEquals(m.int("calls"), out.calls)
-            assertEquals(b.calls, calls[0])
-            assert(out.calls <= Edit.reframeCalls(b.window, grid(m["in"]), m.str("aspect"), m.int("steps")))
+            val sampler = m.str("sampler")
+            val out = Edit.reframeOutpaint(b, grid(m["in"]), m.str("aspect"), m.int("steps"), m.long("seed"),
+                { calls[0] += it }, sampler)
+            val what = "reframe ${m.str("aspect")} seed ${m.long("seed")} $sampler"
+            assertEquals(what, grid(m["out"]), out.tokens)
+            assertEquals(what, m.int("calls"), out.calls)
+            assertEquals(what, b.calls, out.calls)
+            assertEquals(what, b.calls, calls[0])
+            assertTrue(what, out.calls <= Edit.reframeCalls(b.window, grid(m["in"]), m.str("aspect"), m.int("steps"), sampler))
         }
     }
 
@@ -76,10 +81,48 @@ class EditGoldenTest {
         for (c in cases.list("extend")) {
             val m = c as Map<*, *>
             val b = backend()
-            val out = Edit.extend(b, grid(m["in"]), m.int("frames"), m.int("steps"), m.long("seed"))
-            assertEquals("extend ${m.int("frames")} seed ${m.long("seed")}", grid(m["out"]), out.tokens)
-            assertEquals(m.int("calls"), out.calls)
-            assert(out.calls <= Edit.extendCalls(b.window, grid(m["in"]), m.int("frames"), m.int("steps")))
+            val sampler = m.str("sampler")
+            val out = Edit.extend(b, grid(m["in"]), m.int("frames"), m.int("steps"), m.long("seed"), sampler = sampler)
+            val what = "extend ${m.int("frames")} seed ${m.long("seed")} $sampler"
+            assertEquals(what, grid(m["out"]), out.tokens)
+            assertEquals(what, m.int("calls"), out.calls)
+            assertEquals(what, b.calls, out.calls)
+            assertTrue(what, out.calls <= Edit.extendCalls(b.window, grid(m["in"]), m.int("frames"), m.int("steps"),
+                sampler = sampler))
+        }
+    }
+
+    @Test fun bothSamplersAreCovered() {
+        for (kind in listOf("reframe", "extend")) {
+            assertEquals(kind, setOf("revise", "maskgit"), cases.list(kind).map { (it as Map<*, *>).str("sampler") }.toSet())
+        }
+    }
+
+    @Test fun mirrorDraftAsNumpySymmetricPad() {
+        // np.pad([[0, 1, 2]], ((1, 2), (7, 4)), mode="symmetric"): every row the same, reflections repeat
+        val d = Edit.mirrorDraft(4, 14, TokenGrid(1, 1, 3, intArrayOf(0, 1, 2)), 1, 7)
+        val row = listOf(0, 0, 1, 2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0)
+        for (y in 0 until 4) assertEquals(row, (0 until 14).map { d[0, y, it] })
+        // np.pad([[0], [1]], ((5, 2), (0, 0)), mode="symmetric"): a margin of five above two rows
+        val tall = Edit.mirrorDraft(9, 1, TokenGrid(1, 2, 1, intArrayOf(0, 1)), 5, 0)
+        assertEquals(listOf(0, 0, 1, 1, 0, 0, 1, 1, 0), (0 until 9).map { tall[0, it, 0] })
+    }
+
+    @Test fun extendDraftCopiesTheLastLatentFrame() {
+        val d = Edit.extendDraft(TokenGrid(2, 1, 2, intArrayOf(1, 2, 3, 4)), 9)
+        assertEquals(TokenGrid(5, 1, 2, intArrayOf(1, 2, 3, 4, 3, 4, 3, 4, 3, 4)), d)
+    }
+
+    @Test fun samplerChoice() {
+        assertEquals(4, Edit.checkSampler("revise", null))
+        assertEquals(12, Edit.checkSampler("maskgit", null))
+        assertEquals(7, Edit.checkSampler("maskgit", 7))
+        for ((sampler, steps) in listOf("greedy" to null, "revise" to 0)) {
+            try {
+                Edit.checkSampler(sampler, steps)
+                throw AssertionError("$sampler $steps accepted")
+            } catch (e: TokenreelException) {
+            }
         }
     }
 }

@@ -39,6 +39,43 @@ class SamplerTest {
         assertEquals(d.int("steps"), calls[0])
     }
 
+    @Test fun reviseDecode() {
+        val d = case.obj("decode")
+        val r = case.obj("revise")
+        val logits = Golden.flatten(d["logits"]).map { it.toFloat() }.toFloatArray()
+        val known = Golden.ints(d["known"]).map { it != 0 }.toBooleanArray()
+        val tokens = Golden.ints(d["tokens_in"])
+        val draft = r.ints("draft")
+        val (splits, subBits) = listOf(d.int("splits"), d.int("sub_bits"))
+        val shown = IntArray(tokens.size) { if (known[it]) tokens[it] else draft[it] }
+        val scores = Sampler.draftScores(logits, shown, known.indices.filter { !known[it] }.toIntArray(), splits, subBits)
+        val expected = r.list("scores").map { java.lang.Double.doubleToRawLongBits(java.lang.Double.parseDouble(it as String)) }
+        assertEquals(expected, scores.map { java.lang.Double.doubleToRawLongBits(it) })
+        val calls = IntArray(1)
+        val progress = IntArray(1)
+        val out = Sampler.reviseDecode({ calls[0]++; logits }, tokens, known, draft, splits, subBits, 1 shl subBits,
+            r.int("steps"), r.long("seed"), (r["threshold"] as Number).toDouble(), (d["temperature"] as Number).toDouble()) {
+            progress[0] += it
+        }
+        assertArrayEquals(r.ints("tokens_out"), out)
+        assertEquals(1 + r.int("steps"), calls[0])
+        assertEquals(calls[0], progress[0])
+    }
+
+    @Test fun reviseKeepsADraftTheModelRatesWell() {
+        // logits whose top choice is the draft everywhere: one call, the draft returned as it is
+        val splits = 2
+        val subBits = 2
+        val draft = intArrayOf(5, 0, 15, 9)
+        val logits = FloatArray(splits * draft.size * 4)
+        for (j in 0 until splits) for (n in draft.indices) logits[(j * draft.size + n) * 4 + ((draft[n] shr (2 * j)) and 3)] = 1f
+        val known = booleanArrayOf(false, true, false, false)
+        val calls = IntArray(1)
+        val out = Sampler.reviseDecode({ calls[0]++; logits }, intArrayOf(0, 7, 0, 0), known, draft, splits, subBits, 4, 3, 1)
+        assertArrayEquals(intArrayOf(5, 7, 15, 9), out)
+        assertEquals(1, calls[0])
+    }
+
     @Test fun cosineSchedule() {
         assertEquals(0, Sampler.cosineRemaining(100, 11, 12))
         assertEquals(Math.floor(100 * Math.cos(Math.PI / 2 / 12)).toInt(), Sampler.cosineRemaining(100, 0, 12))
