@@ -110,7 +110,6 @@ object Codec {
         return Encoded(all, real)
     }
 
-    /** Tokens -> frames, streaming one decoder call at a time, stopping after [frames] real frames when given. */
     /** Frames a grid of [latentFrames] decodes to, the last group's padding included. */
     fun paddedFrames(latentFrames: Int, group: Int): Int = 1 + group * (latentFrames - 1)
 
@@ -122,6 +121,7 @@ object Codec {
     fun <T> withoutPadding(frames: Sequence<T>, real: Int, padded: Int): Sequence<T> =
         frames.filterIndexed { i, _ -> i < real || i >= padded }
 
+    /** Tokens -> frames, streaming one decoder call at a time, stopping after [frames] real frames when given. */
     fun decodeTokens(backend: TokenizerBackend, tokens: TokenGrid, frames: Int? = null): Sequence<Frame> = sequence {
         var state: Any? = null
         var emitted = 0
