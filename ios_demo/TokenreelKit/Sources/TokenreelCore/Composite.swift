@@ -1,12 +1,12 @@
 import Foundation
 
 // Keep the user's pixels (tokenreel/runtime/composite.py, specified in docs/sampler.md "Keeping the source's
-// pixels"): video outputs of an edit take the source's own frames where the source is known and blend the
-// decoded (generated) part in across a short feathered seam — in space for reframe, in time for extend.
-// Integer arithmetic throughout (weights out of 256), so the bytes are Python's (CompositeGoldenTests).
+// pixels"): video outputs of an edit take the source's own frames where the source is known. Reframe blends
+// the decoded (generated) margins in across a short feathered seam; extend continues from the source's last
+// frame and adds to it only what the model changed against its draft. Integer arithmetic throughout (weights
+// out of 256), so the bytes are Python's (CompositeGoldenTests).
 
 public let compositeFeather = 8      // pixels (one token) over which a generated margin blends into the kept source
-public let compositeFadeFrames = 4   // generated frames over which an extension fades in from the source's last frame
 
 /// A pixel box (y0, x0, y1, x1), ends exclusive: where the source sits on a reframed canvas.
 public struct PixelBox: Equatable {
@@ -57,16 +57,23 @@ public func reframedFrame(_ decoded: Frame, source: Frame, box: PixelBox, weight
     return blend(placed, decoded, weights: weights)
 }
 
-/// Weight (out of 256) of the source's last frame in generated frame k = 0, 1, ...:
-/// 256 - (k + 1) * 256 / (frames + 1) (floor) for k < frames, then 0.
-public func fadeWeight(_ k: Int, frames: Int = compositeFadeFrames) -> Int32 {
-    k < frames ? Int32(256 - (k + 1) * 256 / (frames + 1)) : 0
+/// Generated frame k of an extension (extended_frames' second part; the source's own frames come first,
+/// unchanged): the source's last frame plus what the model changed, clip(last + generated - draft, 0, 255) per
+/// byte, where `draft` is the decoded draft the model started from (the last latent frame copied forward).
+/// Where the model kept its draft the extension is the source's last frame, sharp; the decoder's blur and
+/// flicker cancel where draft and result agree. Without a source frame, `generated` as it is.
+public func extendedFrame(_ generated: Frame, draft: Frame, lastSource: Frame?) -> Frame {
+    guard let last = lastSource else { return generated }
+    precondition(last.rgb.count == generated.rgb.count && draft.rgb.count == generated.rgb.count)
+    var rgb = generated.rgb
+    for i in 0..<rgb.count {
+        rgb[i] = UInt8(min(255, max(0, Int(last.rgb[i]) + Int(generated.rgb[i]) - Int(draft.rgb[i]))))
+    }
+    return Frame(width: generated.width, height: generated.height, rgb: rgb)
 }
 
-/// Generated frame k of an extension, faded in from the source's last frame (extended_frames' second part:
-/// the source's own frames come first, unchanged).
-public func extendedFrame(_ generated: Frame, index k: Int, lastSource: Frame?, fade: Int = compositeFadeFrames) -> Frame {
-    let w = lastSource == nil ? 0 : fadeWeight(k, frames: fade)
-    guard w != 0, let last = lastSource else { return generated }
-    return blend(last, generated, weight: w)
+/// An extended video's frames (composite.py's `extended_frames`): the source's own frames, then each generated
+/// frame paired with the draft's (as zip: as many as the shorter has) through `extendedFrame`.
+public func extendedFrames(source: [Frame], generated: [Frame], draft: [Frame]) -> [Frame] {
+    source + zip(generated, draft).map { extendedFrame($0, draft: $1, lastSource: source.last) }
 }

@@ -235,9 +235,10 @@ public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenG
     let ph = max(0, backend.window.h - H), pw = max(0, backend.window.w - W)
     canvas = canvas.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: 0)
     known = known.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: false)
-    // (as edit.py: the draft centres the source on the padded canvas)
+    // the source sits where outpaintCanvas put it, moved by the padding
     let draft = sampler == .revise
-        ? mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, tokens, y0: (canvas.h - tokens.h) / 2, x0: (canvas.w - tokens.w) / 2)
+        ? mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, tokens, y0: (H - tokens.h) / 2 + ph / 2,
+                      x0: (W - tokens.w) / 2 + pw / 2)
         : nil
     let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress, draft: draft)
     return (out.slice(0..<T, (ph / 2)..<(ph / 2 + H), (pw / 2)..<(pw / 2 + W)), calls)

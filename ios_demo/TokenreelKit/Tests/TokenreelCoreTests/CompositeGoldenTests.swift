@@ -2,7 +2,7 @@ import TokenreelCore
 import XCTest
 
 /// tests/golden/composite.json (tokenreel/runtime/golden.py's composite_case): reframe's feathered paste and
-/// extend's fade-in give Python's bytes.
+/// extend's change on the source's last frame give Python's bytes.
 final class CompositeGoldenTests: XCTestCase {
     /// {"shape": [F, H, W, 3], "data": [...]} -> F frames.
     func frames(_ v: JSONValue) -> [Frame] {
@@ -24,10 +24,11 @@ final class CompositeGoldenTests: XCTestCase {
 
     func testExtendedFrames() throws {
         let g = try Golden.json("composite.json")
-        XCTAssertEqual(g["fade_frames"]!.intValue!, compositeFadeFrames)
-        let source = frames(g["extend_source"]!), generated = frames(g["generated"]!)
-        let out = source + generated.enumerated().map { extendedFrame($1, index: $0, lastSource: source.last) }
+        XCTAssertNil(g["fade_frames"], "composite.json still has the fade-in's frame count")
+        let source = frames(g["extend_source"]!), generated = frames(g["generated"]!), draft = frames(g["draft"]!)
+        let out = extendedFrames(source: source, generated: generated, draft: draft)
         XCTAssertEqual(out.map(\.rgb), frames(g["extended"]!).map(\.rgb))
-        XCTAssertEqual((0..<6).map { fadeWeight($0) }, [205, 154, 103, 52, 0, 0])
+        // no source frames: the generated frames as they are
+        XCTAssertEqual(extendedFrames(source: [], generated: generated, draft: draft).map(\.rgb), generated.map(\.rgb))
     }
 }
