@@ -3,7 +3,9 @@ package tokenreel.demo
 import android.content.Context
 import android.net.Uri
 import tokenreel.core.Codec
+import tokenreel.core.Composite
 import tokenreel.core.Edit
+import tokenreel.core.Frame
 import tokenreel.core.Manifest
 import tokenreel.core.Trl
 import java.io.File
@@ -19,7 +21,8 @@ class EditOutcome(val video: File, val tokens: File, val summary: String)
 
 /**
  * The whole edit on the phone: frames -> encoder step model -> tokens -> transformer edit (the core module's
- * windows, seeds and MaskGIT sampler) -> decoder step model -> H.264. Runs on a background thread;
+ * windows, seeds, drafts and sampler) -> decoder step model -> the source's own pixels kept where it is known
+ * (as `tokenreel reframe` / `extend` write videos) -> H.264. Runs on a background thread;
  * [progress] gets (stage, fraction done).
  */
 class EditRunner(private val context: Context, private val manifest: Manifest, private val settings: Settings) {
@@ -33,10 +36,11 @@ class EditRunner(private val context: Context, private val manifest: Manifest, p
             val (width, height) = tokenizer.frameSize.toList()
             val reader = VideoReader(context, uri)
             val fps = reader.info.fps
+            val source = ArrayList<Frame>()     // the frames as they were encoded, kept in the output video
             val encoded = reader.use {
                 val total = Math.min(settings.maxFrames, it.info.frameCount)
                 var done = 0
-                Codec.encodeFrames(tokenizer, it.frames(total, width, height).iterator()) { n ->
+                Codec.encodeFrames(tokenizer, it.frames(total, width, height).onEach { f -> source.add(f) }.iterator()) { n ->
                     done += n
                     progress("Encoding", Math.min(1f, done.toFloat() / total))
                 } ?: throw tokenreel.core.TokenreelException("the video has no frames")
@@ -48,18 +52,21 @@ class EditRunner(private val context: Context, private val manifest: Manifest, p
                 var calls = 0
                 when (request) {
                     is EditRequest.Reframe -> {
-                        val planned = Edit.reframeCalls(transformer.window, encoded.tokens, request.aspect, settings.steps)
-                        Edit.reframeOutpaint(transformer, encoded.tokens, request.aspect, settings.steps, settings.seed) {
+                        val planned = Edit.reframeCalls(transformer.window, encoded.tokens, request.aspect, settings.steps,
+                            settings.sampler)
+                        Edit.reframeOutpaint(transformer, encoded.tokens, request.aspect, settings.steps, settings.seed, {
                             calls += it
                             progress("Generating margins", Math.min(1f, calls.toFloat() / planned))
-                        }.tokens
+                        }, settings.sampler).tokens
                     }
                     is EditRequest.Extend -> {
-                        val planned = Edit.extendCalls(transformer.window, encoded.tokens, request.frames, settings.steps)
-                        Edit.extend(transformer, encoded.tokens, request.frames, settings.steps, settings.seed) {
-                            calls += it
-                            progress("Continuing in time", Math.min(1f, calls.toFloat() / planned))
-                        }.tokens
+                        val planned = Edit.extendCalls(transformer.window, encoded.tokens, request.frames, settings.steps,
+                            group = tokenizer.group, sampler = settings.sampler)
+                        Edit.extend(transformer, encoded.tokens, request.frames, settings.steps, settings.seed,
+                            group = tokenizer.group, sampler = settings.sampler, progress = {
+                                calls += it
+                                progress("Continuing in time", Math.min(1f, calls.toFloat() / planned))
+                            }).tokens
                     }
                 }
             }
@@ -81,7 +88,24 @@ class EditRunner(private val context: Context, private val manifest: Manifest, p
             val video = File(context.cacheDir, "edited.mp4")
             VideoWriter(video, edited.w * tokenizer.spatial, edited.h * tokenizer.spatial, fps).use { writer ->
                 var written = 0
-                for (frame in Codec.withoutPadding(Codec.decodeTokens(tokenizer, edited, positions), encoded.frames, padded)) {
+                val decoded = Codec.decodeTokens(tokenizer, edited, positions)
+                val s = tokenizer.spatial
+                val kept = when (request) {
+                    // the source pasted in where it sits on the canvas, feathered into the generated margins
+                    is EditRequest.Reframe -> {
+                        val y0 = (edited.h - encoded.tokens.h) / 2 * s
+                        val x0 = (edited.w - encoded.tokens.w) / 2 * s
+                        Composite.reframedFrames(decoded, source.asSequence(),
+                            intArrayOf(y0, x0, y0 + encoded.tokens.h * s, x0 + encoded.tokens.w * s))
+                    }
+                    // the source's frames, then its last frame plus the model's decoded change against the draft
+                    is EditRequest.Extend -> {
+                        val draft = Edit.extendDraft(encoded.tokens, request.frames, tokenizer.group)
+                        Composite.extendedFrames(source.asSequence(), decoded.drop(padded),
+                            Codec.decodeTokens(tokenizer, draft, positions).drop(padded))
+                    }
+                }
+                for (frame in kept) {
                     writer.write(frame)
                     written++
                     progress("Decoding", written.toFloat() / frames)

@@ -19,6 +19,7 @@ import androidx.lifecycle.lifecycleScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import tokenreel.core.Edit
 import tokenreel.core.Manifest
 import tokenreel.core.TokenreelException
 import java.io.File
@@ -100,7 +101,8 @@ class MainActivity : AppCompatActivity() {
         val g = m.geometry
         val engine = if (s.format == "executorch") "ExecuTorch (XNNPACK)" else "ONNX Runtime, ${s.provider}"
         models.text = "${m.tokenizerId}: ${g.frameSize[0]}x${g.frameSize[1]} frames, window " +
-            (g.window?.joinToString("x") ?: "none") + "; $engine, ${s.precision}, ${s.steps} steps"
+            (g.window?.joinToString("x") ?: "none") + "; $engine, ${s.precision}, ${s.sampler}, " +
+            "${Edit.checkSampler(s.sampler, s.steps)} steps"
     }
 
     private fun onPicked(uri: Uri) {

@@ -13,7 +13,10 @@ class Settings(context: Context) {
     val format: String get() = prefs.getString("engine", "onnx")!!
     val provider: Provider get() = Provider.valueOf(prefs.getString("provider", "XNNPACK")!!)
     val precision: String get() = prefs.getString("precision", "int8")!!
-    val steps: Int get() = prefs.getString("steps", "12")!!.toInt()
+    /** "revise" (from a draft) or "maskgit" (from masks), as tokenreel's --sampler. */
+    val sampler: String get() = prefs.getString("sampler", "revise")!!
+    /** Decoding steps, or null for the sampler's default (revise 4, maskgit 12). */
+    val steps: Int? get() = prefs.getString("steps", "default")!!.toIntOrNull()
     val seed: Long get() = prefs.getString("seed", "0")!!.toLongOrNull() ?: 0L
     val maxFrames: Int get() = prefs.getString("max_frames", "33")!!.toInt()
     val threads: Int get() = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2))
