@@ -5,6 +5,7 @@ port's tests). Needs kotlinc and junit4 (setup.sh installs them); compiling with
 minute."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -12,7 +13,7 @@ from conftest import ROOT
 from edit_cases import edit_cases
 
 
-def test_android_core(exported, verify_golden, tmp_path):
+def test_android_core(exported, verify_golden, tmp_path, capsys):
     assert shutil.which("kotlinc") and shutil.which("java"), \
         "kotlinc not found: run setup.sh (apt-get install kotlin junit4) to test android_demo/core"
     folder, _ = exported
@@ -23,4 +24,7 @@ def test_android_core(exported, verify_golden, tmp_path):
     r = subprocess.run(["bash", str(ROOT / "android_demo/core/test.sh"), str(ROOT / "tests/golden"), str(g)],
                        capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
-    assert "OK (" in r.stdout, r.stdout[-3000:]
+    summary = re.search(r"OK \(\d+ tests?\)", r.stdout)
+    assert summary, r.stdout[-3000:]
+    with capsys.disabled():
+        print(f"\nandroid_demo/core (Kotlin, JUnit4): {summary.group(0)}")
