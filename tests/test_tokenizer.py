@@ -94,3 +94,25 @@ def test_streaming_state_does_not_grow(backend, bikes):
         _, state = backend.encode_step(to_float(buf), state)
         sizes.append(sum(s.numel() for s in state))
     assert len(set(sizes)) == 1
+
+
+def test_replicated_causal_start_holds_a_still_from_the_first_latent_frame():
+    """causal_start="replicate": a held frame gives the same latent at every latent frame, the first included
+    (zeros as the state before the video need several latent frames to settle); streaming stays exact."""
+    from tokenreel.models.tokenizer import Tokenizer, TokenizerConfig
+    torch.manual_seed(0)
+    tiny = dict(bits=12, ch1=32, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)
+    still = torch.rand(1, 1, 3, 32, 32).expand(1, 17, 3, 32, 32) * 2 - 1
+    for start, holds in (("replicate", True), ("zeros", False)):
+        model = Tokenizer(TokenizerConfig(**tiny, causal_start=start)).eval()
+        with torch.no_grad():
+            z, _ = model.encoder(still)
+        same = torch.allclose(z[:, 1:], z[:, :1].expand_as(z[:, 1:]), atol=1e-5)
+        assert same == holds, start
+    model = Tokenizer(TokenizerConfig(**tiny, causal_start="replicate")).eval()
+    clip = torch.rand(1, 9, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        whole, _ = model.encoder(clip)
+        first, states = model.encoder(clip[:, :5])
+        rest, _ = model.encoder(clip[:, 5:], states)
+    assert torch.allclose(whole, torch.cat([first, rest], 1), atol=1e-5)

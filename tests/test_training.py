@@ -94,3 +94,25 @@ def test_transformer_trains_resumes_and_runs_ddp(data_dir, tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3]
     log = _train(data_dir, tmp_path / "tf-ddp", 2, tmp_path, nproc=2, model="transformer")
     assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)
+
+
+def test_data_pack_holds_the_training_data_and_trains(data_dir, tmp_path):
+    """`tokenreel data pack` writes one file within its budget; training reads it instead of the folder."""
+    from tokenreel.training.pack import Packed
+    pack = tmp_path / "data.pack"
+    env = {**__import__("os").environ, "TOKENREEL_CACHE": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-m", "tokenreel", "-q", "data", "pack", "--data", str(data_dir), "-o",
+                        str(pack), "--max-mib", "3", "--short", "48", "--frames", "40"], capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 0 < pack.stat().st_size <= 3 * 2 ** 20
+    p = Packed(pack)
+    assert len(p.videos) >= 2 and all(min(v.shape[1:3]) == 48 for v in p.videos)
+    assert all(17 <= len(v) <= 40 for v in p.videos) and p.photos and p.val.shape[1:] == (17, 128, 128, 3)
+    log = _train(pack, tmp_path / "from-pack", 2, tmp_path)
+    assert [x["step"] for x in log] == [1, 2] and "val_still_repeat" in log[-1]
+    bad = tmp_path / "bad.pack"
+    bad.write_bytes(b"not a pack")
+    r = subprocess.run([sys.executable, "-m", "tokenreel.training.train_tokenizer", "--out", str(tmp_path / "x"),
+                        "--data", str(bad), "--tiny", "--steps", "1"], capture_output=True, text=True, env=env)
+    assert r.returncode != 0 and "not a tokenreel data pack" in r.stderr

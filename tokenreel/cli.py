@@ -292,6 +292,20 @@ def sample_clips():
     return sorted(str(p) for p in folder.glob("*.mp4") if "distorted" not in p.name)
 
 
+def cmd_data_pack(args):
+    from tqdm import tqdm
+    from .runtime.video import ensure_writable
+    from .training.data import default_data_dir
+    from .training.pack import pack
+    ensure_writable(args.output)
+    data = args.data or default_data_dir()
+    if not (data / "clips").is_dir():
+        raise UserError(f"{data}: no clips/ folder here; pass --data DIR (the folder with clips/ and photos/)")
+    n, frames = pack(data, args.output, args.max_mib, args.short, args.frames, None if args.quiet else tqdm)
+    print(f"wrote {args.output}: {n / 2 ** 20:.1f} MiB, {frames} frames per clip at {args.short} px; train with "
+          f"`tokenreel train tokenizer --data {args.output} --device cuda`")
+
+
 def cmd_train(args, rest):
     if args.what == "tokenizer":
         from .training.train_tokenizer import main
@@ -435,6 +449,15 @@ def build_parser():
     sp.add_argument("--weights", type=Path, default=None, help="server tokenizer weights (default: shipped)")
     sp.add_argument("--transformer", type=Path, default=None, help="server transformer weights (default: shipped)")
     sp.set_defaults(fn=cmd_verify)
+
+    dp = sub.add_parser("data", help="training data").add_subparsers(dest="what", required=True)
+    sp = dp.add_parser("pack", help="the tokenizer's training data (downscaled) in one file, for a GPU run")
+    sp.add_argument("-o", "--output", required=True, type=Path)
+    sp.add_argument("--data", type=Path, default=None, help="folder with clips/ and photos/ (default: ../shared/data)")
+    sp.add_argument("--max-mib", type=float, default=32, help="size budget of the file")
+    sp.add_argument("--short", type=int, default=72, help="short side of the packed clips in pixels")
+    sp.add_argument("--frames", type=int, default=96, help="frames per clip at most (fewer if over budget)")
+    sp.set_defaults(fn=cmd_data_pack)
 
     tr = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     for what in ("tokenizer", "transformer"):

@@ -6,17 +6,26 @@ import torch
 import torch.distributed as dist
 
 
-def setup_distributed(threads=None, seed=0):
-    """-> (rank, world, device). Under torchrun: gloo on CPU, nccl on GPU. Sets CPU threads and the seed."""
+def setup_distributed(threads=None, seed=0, device="auto"):
+    """-> (rank, world, device). device: auto (CUDA when there is one), cpu or cuda. Under torchrun: gloo on
+    CPU, nccl on GPU. Sets CPU threads and the seed."""
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        from ..errors import UserError
+        raise UserError("--device cuda: no CUDA device here (this torch build or machine has none)")
     ddp = "WORLD_SIZE" in os.environ
     if ddp:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if cuda else "gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    return rank, world, device
+    return rank, world, torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
+
+
+def add_device_arg(p):
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train (auto: CUDA when there is one); bf16 autocast on both")
 
 
 def teardown_distributed():

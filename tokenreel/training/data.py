@@ -105,19 +105,23 @@ def camera_motion(photo, frames, size, rng):
 
 
 class ClipSampler:
-    """Draws batches (B, frames, 3, size, size) in [-1, 1] from real clips and photo camera motions."""
+    """Draws batches (B, frames, 3, size, size) in [-1, 1] from real clips and photo camera motions.
+    clips: paths (decoded once, cached) or uint8 (T, H, W, 3) arrays (a data pack's)."""
 
     def __init__(self, clips, photos, frames=17, size=64, photo_share=0.25, seed=0,
                  cache_short=160, max_frames=600, progress=None, still_share=0.0):
         self.frames, self.size, self.photo_share, self.still_share = frames, size, photo_share, still_share
         self.rng = np.random.default_rng(seed)
         it = progress(clips, desc="load clips") if progress else clips
-        self.videos = [v for v in (load_cached(c, cache_short, max_frames) for c in it) if len(v) >= frames]
+        videos = (c if isinstance(c, np.ndarray) else load_cached(c, cache_short, max_frames) for c in it)
+        self.videos = [v for v in videos if len(v) >= frames]
         self.photos = []
-        for p in photos:
-            im = Image.open(p).convert("RGB")
-            im.thumbnail((512, 512))
-            self.photos.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 127.5 - 1)
+        for p in photos:     # paths, or uint8 (H, W, 3) arrays (a data pack's)
+            if not isinstance(p, np.ndarray):
+                im = Image.open(p).convert("RGB")
+                im.thumbnail((512, 512))
+                p = np.asarray(im).copy()
+            self.photos.append(torch.from_numpy(p).permute(2, 0, 1).float() / 127.5 - 1)
 
     def window(self):
         """A moving window, or (still_share of the time) one held still: its first frame repeated

@@ -23,8 +23,9 @@ from ..metrics import psnr, ssim
 from ..models.tokenizer import LFQ, Tokenizer, TokenizerConfig, temporal_tie_loss
 from ..models.weights import load_tokenizer
 from . import checkpoint
-from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
+from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
 from .data import ClipSampler, default_data_dir, training_split, validation_windows
+from .pack import Packed
 
 TINY = dict(bits=12, ch1=32, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)
 
@@ -33,7 +34,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=f"tokenreel train {__name__.rsplit('_', 1)[-1]}", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log); resumes if present")
-    p.add_argument("--data", type=Path, default=None, help="data folder with clips/ and photos/")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data folder with clips/ and photos/, or a data pack file (`tokenreel data pack`)")
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch", type=int, default=12, help="clips per step per process")
     p.add_argument("--frames", type=int, default=17)
@@ -54,6 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--still-share", type=float, default=0.15, help="share of held-still training windows")
     p.add_argument("--margin-weight", type=float, default=0.5)
     p.add_argument("--tie-weight", type=float, default=0.2)
+    add_device_arg(p)
     return p.parse_args(argv)
 
 
@@ -107,7 +110,7 @@ def validate(model, windows, batch=4):
 
 def main(argv=None):
     args = parse_args(argv)
-    rank, world, device = setup_distributed(args.threads)
+    rank, world, device = setup_distributed(args.threads, device=args.device)
 
     if args.init:
         init, _ = load_tokenizer(args.init)
@@ -118,12 +121,17 @@ def main(argv=None):
                                                  betas=(0.9, 0.99), weight_decay=0.01,
                                                  init=init.state_dict() if args.init else None)
 
-    data_dir = args.data or default_data_dir()
-    train_clips, val_clips, train_photos = training_split(data_dir, args.max_clips)
+    data = args.data or default_data_dir()
+    if data.is_file():          # a data pack: clips, photos and validation windows in one file
+        packed = Packed(data)
+        train_clips, train_photos, val = packed.videos, packed.photos, packed.val_windows()
+    else:
+        train_clips, val_clips, train_photos = training_split(data, args.max_clips)
+        val = validation_windows(val_clips, frames=args.frames, size=2 * args.size) if rank == 0 else None
     sampler = ClipSampler(train_clips, train_photos, frames=args.frames, size=args.size,
                           seed=1000 * rank + step, progress=tqdm if rank == 0 else None,
                           still_share=args.still_share)
-    val = validation_windows(val_clips, frames=args.frames, size=2 * args.size).to(device) if rank == 0 else None
+    val = val.to(device) if rank == 0 else None
 
     if rank == 0:
         args.out.mkdir(parents=True, exist_ok=True)

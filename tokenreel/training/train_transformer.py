@@ -24,7 +24,7 @@ from ..models.weights import DEFAULT_TOKENIZER, load_transformer
 from ..runtime.codec import encode_frames
 from ..runtime.video import read_video
 from . import checkpoint
-from .common import ema_update, lr_at, prepare, setup_distributed, teardown_distributed
+from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
 from ..cache import cache_dir
 from .data import camera_motion, default_data_dir, training_split
 from .masks import TASKS, training_example
@@ -63,6 +63,7 @@ def parse_args(argv=None):
                    help="share of examples whose region to predict is partly shown as a draft (revise sampler)")
     p.add_argument("--task-weights", type=task_weights, default=None,
                    help=f"relative weights of the mask tasks {','.join(TASKS)} (default: equal)")
+    add_device_arg(p)
     return p.parse_args(argv)
 
 
@@ -147,7 +148,7 @@ def validate(model, cfg, batches):
 
 def main(argv=None):
     args = parse_args(argv)
-    rank, world, device = setup_distributed(args.threads)
+    rank, world, device = setup_distributed(args.threads, device=args.device)
     encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
     cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
     init = load_transformer(args.init)[0].state_dict() if args.init else None
