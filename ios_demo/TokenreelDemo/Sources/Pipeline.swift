@@ -12,7 +12,7 @@ struct EditRequest {
     var kind: Kind
     var precision: String
     var maxFrames: Int
-    var steps = 12
+    var steps: Int? = nil         // nil: the sampler's default (revise: 4 after one scoring call)
     var seed: Int64 = 0
 }
 
@@ -72,7 +72,8 @@ actor Pipeline {
         return m
     }
 
-    /// Upper bound of transformer calls (windows x steps; windows that turn out fully known are skipped).
+    /// Upper bound of transformer calls (windows x (1 + steps) for the revise sampler; windows that turn out
+    /// fully known are skipped, and a window whose whole draft is kept takes one call).
     static func plannedCalls(_ kind: EditRequest.Kind, t T: Int, h H: Int, w W: Int, window: WindowSize, steps: Int,
                              group: Int, newLatents: Int) -> Int {
         func spatial(_ h: Int, _ w: Int) -> Int { tileStarts(h, window.h).count * tileStarts(w, window.w).count }
@@ -150,7 +151,7 @@ actor Pipeline {
         }
         let decodeCount = padded + newFrames, videoFrames = encoded.frames + newFrames
         let planned = max(1, Self.plannedCalls(r.kind, t: tokens.t, h: tokens.h, w: tokens.w, window: m.transformer.window,
-                                               steps: r.steps, group: tok.group,
+                                               steps: 1 + (r.steps ?? EditSampler.revise.defaultSteps), group: tok.group,
                                                newLatents: latentFramesFor(newFrames, group: tok.group)))
         var done = 0
         let tf = ObservedTransformer(base: m.transformer) {
@@ -180,7 +181,7 @@ actor Pipeline {
         }
         progress("Done", 1)
         let summary = "\(frames.count) frames \(fw)x\(fh) → tokens \(tokens.t)x\(tokens.h)x\(tokens.w) "
-            + "(.trl \(trlBytes / 1024) kB); \(label): \(edited.t)x\(edited.h)x\(edited.w) tokens, \(calls / max(1, r.steps)) windows, "
+            + "(.trl \(trlBytes / 1024) kB); \(label): \(edited.t)x\(edited.h)x\(edited.w) tokens, "
             + "\(done) transformer calls; \(writer.count) frames \(writer.width)x\(writer.height) at \(r.precision). "
             + times.joined(separator: ", ")
         return EditResult(video: videoURL, trl: trlURL, summary: summary)
