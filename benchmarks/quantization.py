@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tokenreel import bench  # noqa: E402
 from tokenreel.backends.exported import Artifact  # noqa: E402
-from tokenreel.cli import default_clip, sample_clips  # noqa: E402
+from tokenreel.places import default_clip, sample_clips  # noqa: E402
 from tokenreel.runtime import manifest as manifest_io  # noqa: E402
 
 LOWBIT_HEADING = "## Lower-bit transformer weights (hand-run)"

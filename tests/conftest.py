@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenreel.cli import default_clip
+from tokenreel.places import default_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def exported(tmp_path_factory):
 def verify_golden(exported, tmp_path_factory):
     """Golden vectors written by `tokenreel verify --write-golden` from the test export (the app ports'
     model cases)."""
-    from tokenreel.cli import default_clip
+    from tokenreel.places import default_clip
     folder, tf = exported
     g = tmp_path_factory.mktemp("verify") / "golden"
     r = run_cli("verify", folder, "--clips", default_clip(), "--formats", "onnx", "--precision", "fp32",

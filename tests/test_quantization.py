@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tokenreel.cli import default_clip
+from tokenreel.places import default_clip
 from tokenreel.export import export_models
 from tokenreel.quantization import recipe
 from tokenreel.quantization.sensitivity import decide

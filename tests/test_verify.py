@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tokenreel.cli import default_clip
+from tokenreel.places import default_clip
 from tokenreel.runtime import trl
 from tokenreel.runtime.manifest import path_bytes, path_sha256
 from tokenreel.runtime.sampler import maskgit_decode

@@ -298,7 +298,7 @@ def model_gflops(frame_size=EXPORT_SIZE):
 def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, progress=None):
     """All figures -> a dict (also what --json writes). models: an export folder holding every config;
     default: the shipped weights exported once per format and precision (cache.py)."""
-    from .cli import default_clip, sample_clips
+    from .places import default_clip, sample_clips
     rd_clips = [clip] if clip else sample_clips()
     clip = clip or default_clip()
     folders = {}

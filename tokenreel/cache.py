@@ -7,13 +7,10 @@ from pathlib import Path
 
 from .errors import UserError
 from .logs import quiet_libraries
+from .places import cache_dir
 from .runtime import manifest as manifest_io
 
 EXPORT_SIZE = (128, 224)      # H, W: the default export; 16:9 at the tokenizer's 128 px
-
-
-def cache_dir():
-    return Path(os.environ.get("TOKENREEL_CACHE", Path.home() / ".cache" / "tokenreel"))
 
 
 def _code_sha256():

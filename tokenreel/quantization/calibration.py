@@ -17,14 +17,15 @@ SEED = 20261125
 
 
 def default_clips(count=8):
-    from ..training.data import default_data_dir, split_clips
+    from ..places import default_data_dir
+    from ..training.data import split_clips
     data = default_data_dir()
     if (data / "clips").is_dir():
         train, _ = split_clips(data)
         if train:
             stride = max(1, len(train) // count)
             return [Path(c) for c in sorted(train)[::stride][:count]]
-    from ..cli import sample_clips
+    from ..places import sample_clips
     return [Path(c) for c in sample_clips()[:count]]
 
 

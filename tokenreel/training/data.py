@@ -16,16 +16,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..cache import cache_dir
+from ..places import cache_dir
 from ..runtime.video import read_video, list_clips
 
 VAL_SOURCES = ("mdn", "sam2", "torchcodec", "VideoDepthAnything")
 VAL_PHOTO_FOLDERS = ("kodak24",)
 PHOTO_EXTS = (".png", ".jpg", ".jpeg")
-
-
-def default_data_dir():
-    return Path(os.environ.get("TOKENREEL_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 
 
 def clip_source(path: Path):

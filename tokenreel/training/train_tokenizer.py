@@ -24,7 +24,8 @@ from ..models.tokenizer import LFQ, Tokenizer, TokenizerConfig, temporal_tie_los
 from ..models.weights import load_tokenizer
 from . import checkpoint
 from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
-from .data import ClipSampler, default_data_dir, training_split, validation_windows
+from ..places import default_data_dir
+from .data import ClipSampler, training_split, validation_windows
 from .pack import Packed
 
 TINY = dict(bits=12, ch1=32, ch2=32, enc_blocks=(1, 1), dec_blocks=(1, 1), norm_groups=8)

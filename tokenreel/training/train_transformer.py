@@ -25,8 +25,9 @@ from ..runtime.codec import encode_frames
 from ..runtime.video import read_video
 from . import checkpoint
 from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
-from ..cache import cache_dir
-from .data import camera_motion, default_data_dir, training_split
+from ..places import cache_dir
+from ..places import default_data_dir
+from .data import camera_motion, training_split
 from .masks import TASKS, training_example
 
 TINY = dict(dim=32, layers=1, heads=2, window=(3, 4, 4))
