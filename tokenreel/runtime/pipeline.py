@@ -99,3 +99,15 @@ def extended_video(backend, grid, real, padded, total, source=None, draft=None):
     def generated(frames):
         return (f for i, f in enumerate(frames) if i >= padded)
     yield from extended_frames(source, generated(decoded), generated(decode_tokens(backend, draft, total)))
+
+def check_tokenizer(header, backend, where):
+    if header["tokenizer_sha256"] != backend.tokenizer_sha256 or int(header["bits"]) != backend.bits:
+        raise UserError(f"{where}: made by tokenizer {header['tokenizer']} ({header['tokenizer_sha256'][:12]}), "
+                        f"not the loaded {backend.tokenizer_id} ({backend.tokenizer_sha256[:12]}); "
+                        f"decode it with the weights that made it or re-encode the source video")
+
+
+def read_tokens(backend, path):
+    tokens, header = trl.read(path)
+    check_tokenizer(header, backend, path)
+    return tokens, header
