@@ -76,7 +76,8 @@ def _write_result(backend, args, tokens, header, source_tokens, label, frames, d
         n = write_video(args.output, frames(), header["fps"])
         print(f"wrote {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
     if args.preview:
-        src = list(decode_tokens(backend, source_tokens))
+        source = _source(backend, args)          # the source's own pixels where the output keeps them
+        src = list(source) if source is not None else list(decode_tokens(backend, source_tokens))
         side_by_side([("source", src), ("draft", list(draft_frames())), (label, list(frames()))], args.preview)
         print(f"wrote {args.preview}")
 
