@@ -1,7 +1,7 @@
 """Write a run's EMA weights as the shipped default (fp16 safetensors, config in the metadata).
 
     python -m tokenreel.training.ship runs/tok              # -> tokenreel/weights/tokenizer.safetensors
-    python -m tokenreel.training.ship runs/tf --kind transformer
+    python -m tokenreel.training.ship runs/tf --kind transformer --id tokenreel-transformer-v2
 """
 import argparse
 import json
@@ -17,6 +17,7 @@ def main(argv=None):
     p.add_argument("run", type=Path)
     p.add_argument("--kind", choices=list(KINDS), default="tokenizer")
     p.add_argument("--out", type=Path, default=None, help="default: tokenreel/weights/KIND.safetensors")
+    p.add_argument("--id", default=None, help="the weights' name and version (default: tokenreel-KIND-v1)")
     args = p.parse_args(argv)
     out = args.out or WEIGHTS_DIR / f"{args.kind}.safetensors"
     state = json.loads((args.run / "state.json").read_text())
@@ -25,7 +26,7 @@ def main(argv=None):
     model.load_state_dict(load_file(str(args.run / "ema.safetensors")))
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = {k: str(state[k]) for k in ("step", "tokenizer_sha256") if k in state}
-    save_weights(model, out, f"tokenreel-{args.kind}-v1", extra)
+    save_weights(model, out, args.id or f"tokenreel-{args.kind}-v1", extra)
     print(f"{args.run} (step {state['step']}) -> {out}")
 
 
