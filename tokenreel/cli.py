@@ -1,12 +1,11 @@
 """The `tokenreel` command."""
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, os_error
 from .logs import quiet_libraries
 from .places import default_clip, sample_clips
 
@@ -219,9 +218,8 @@ def cmd_eval_edits(args):
 def _write_json(path, obj):
     """Write --json output whole or not at all (temp file, then rename); no path: nothing."""
     if path:
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=1))
-        os.replace(tmp, path)
+        from .runtime.video import write_atomic
+        write_atomic(path, json.dumps(obj, indent=1).encode(), ".json")
 
 
 def cmd_verify(args):
@@ -467,6 +465,9 @@ def main(argv=None):
             args.fn(args)
     except UserError as e:
         print(f"tokenreel: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:        # a user's file that cannot be read or written: disk full, too large, unreadable
+        print(f"tokenreel: error: {os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tokenreel: interrupted", file=sys.stderr)

@@ -1,7 +1,11 @@
 """Video in and out with PyAV (numpy only, no torch). Frames are uint8 (T, H, W, 3) RGB."""
 import math
 import os
+import re
+import stat
 import tempfile
+import time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -9,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, os_error
 
 MAX_SIDE = 8192          # larger frames are refused before decoding (documented in README)
 FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -174,17 +178,110 @@ def read_video_cropped(path, frame_size, max_frames):
     return _collect(path, *open_frames_cropped(path, frame_size), max_frames)
 
 
+STALE_SECONDS = 60         # a dead writer's temp file untouched this long is removed (legacy names: an hour)
+
+
+def _umask():
+    try:        # Linux: read it without changing it (os.umask can only be read by setting it)
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0          # another user's process (or a pid that cannot be one): leave its file alone
+    return True
+
+
+def _sweep_stale(folder, name):
+    """Remove the temp files an earlier write of `name` left behind when it was killed (kill -9, a power
+    cut): .NAME.PID.XXXXXXXX.EXT of a process that is gone and untouched for STALE_SECONDS, or the
+    pid-less .NAME.XXXXXXXX.EXT of older tokenreels after an hour. Never fails the write."""
+    ours = re.compile(r"\." + re.escape(name) + r"\.(?:(\d+)\.)?[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,8})?")
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(f".{name}.")]
+    except OSError:
+        return
+    now = time.time()
+    for e in entries:
+        m = ours.fullmatch(e.name)
+        if not m:
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            pid = m.group(1)
+            stale = now - st.st_mtime > STALE_SECONDS and not _pid_alive(int(pid)) if pid else \
+                now - st.st_mtime > 3600
+            if stale:
+                os.unlink(e.path)
+        except OSError:
+            continue
+
+
 def atomic_output(path, suffix):
-    """A temp path beside `path` (same folder, so the final rename is atomic). Checks the folder is writable."""
+    """A new empty temp file beside `path` (same folder, so the final rename is atomic), named
+    .NAME.PID.XXXXXXXX.SUFFIX and with the mode a new file gets under the user's umask. Checks the folder
+    is writable and removes temp files of NAME that killed writers left behind."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"{path}: folder {folder} does not exist; create it or choose another output path")
     if not os.access(folder, os.W_OK):
         raise UserError(f"{path}: cannot write into {folder}; choose a writable output path")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
-    os.close(fd)
+    _sweep_stale(folder, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=folder)
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise os_error(e, path)
     return Path(tmp)
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def finish_output(tmp, path):
+    """Make the written temp file `tmp` the output `path`: on disk first, then renamed over it (a crash
+    leaves the old file or the new one, never a half-written one)."""
+    try:
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise os_error(e, path)
+
+
+def write_atomic(path, data: bytes, suffix):
+    """Write `data` to `path` whole or not at all (temp file, fsync, rename); OSErrors (disk full, file
+    too large) become one-line UserErrors and leave nothing behind."""
+    path = Path(path)
+    tmp = atomic_output(path, suffix)
+    try:
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise os_error(e, path)
+        finish_output(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # what each kind of output may be named (write_video writes MP4)
@@ -211,30 +308,50 @@ def ensure_writable(path, inputs=(), kinds=None):
     atomic_output(path, ".check").unlink()
 
 
+@contextmanager
+def _writing(path):
+    """Errors of the video writer (disk full, file too large, ...) as one-line UserErrors about `path`."""
+    try:
+        yield
+    except (av.error.FFmpegError, OSError) as e:
+        if isinstance(e, OSError) and e.errno:
+            raise os_error(e, path)
+        raise UserError(f"{path}: cannot write the video ({e.__class__.__name__}: {e})")
+
+
 def write_video(path, frames, fps: float, crf=18):
     """Write uint8 (H, W, 3) frames (any iterable) as H.264 yuv420p MP4: a temp file, then rename."""
     path = Path(path)
     tmp = atomic_output(path, path.suffix or ".mp4")
     n = 0
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
+        with _writing(path):
+            out = av.open(str(tmp), mode="w", format="mp4")
+        try:
             stream = None
             for f in frames:
-                if stream is None:
-                    stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-                    stream.width, stream.height = f.shape[1] // 2 * 2, f.shape[0] // 2 * 2
-                    stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(crf)}
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:stream.height, :stream.width]),
-                                                   format="rgb24")
-                out.mux(stream.encode(frame))
+                with _writing(path):
+                    if stream is None:
+                        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                        stream.width, stream.height = f.shape[1] // 2 * 2, f.shape[0] // 2 * 2
+                        stream.pix_fmt = "yuv420p"
+                        stream.options = {"crf": str(crf)}
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:stream.height, :stream.width]),
+                                                       format="rgb24")
+                    out.mux(stream.encode(frame))
                 n += 1
-            if stream is not None:
-                out.mux(stream.encode())
+            with _writing(path):
+                if stream is not None:
+                    out.mux(stream.encode())
+        except BaseException:
+            with suppress(av.error.FFmpegError, OSError):
+                out.close()
+            raise
+        with _writing(path):
+            out.close()             # writes the trailer: the disk can fill here too
         if n == 0:
             raise UserError(f"{path}: nothing to write (no frames)")
-        os.replace(tmp, path)
+        finish_output(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return n
