@@ -17,13 +17,55 @@ def _np_dtype(name):
     return {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32}[name]
 
 
+def _mismatch(path, entry, what):
+    return UserError(f"{path}: the model's {what} differ from its manifest entry; re-export the folder")
+
+
+def _check_interface(path, entry, inputs, outputs):
+    """The loaded model's (name or None, shape or None, dtype or None) inputs and outputs, in order, against
+    its manifest entry: a model that does not take what the entry says is refused before any call."""
+    for what, got, want in (("inputs", inputs, entry["inputs"]), ("outputs", outputs, entry["outputs"])):
+        if len(got) != len(want):
+            raise _mismatch(path, entry, f"{what} ({len(got)}, the entry lists {len(want)})")
+        for (name, shape, dtype), w in zip(got, want):
+            if name is not None and name != w["name"]:
+                raise _mismatch(path, entry, f"{what} ({name!r} where the entry has {w['name']!r})")
+            if shape is not None and (len(shape) != len(w["shape"]) or any(
+                    isinstance(d, int) and d != e for d, e in zip(shape, w["shape"]))):    # str / None: dynamic
+                raise _mismatch(path, entry, f"{what} (shape {list(shape)} of {w['name']!r}, the entry has "
+                                             f"{w['shape']})")
+            if what == "inputs" and dtype is not None and dtype != w["dtype"]:      # outputs are cast to fp32
+                raise _mismatch(path, entry, f"{what} ({dtype} {w['name']!r}, the entry has {w['dtype']})")
+
+
+def _loading(path, fmt, load):
+    """Load a model file; what its runtime raises on a damaged or foreign file becomes one line."""
+    try:
+        return load()
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"{path}: not a loadable {fmt} model ({e.__class__.__name__}: {str(e)[:200]}); "
+                        f"re-export the folder")
+
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+               "tensor(int32)": "int32"}
+_ET_DTYPES = {6: "float32", 5: "float16", 4: "int64", 3: "int32"}     # ExecuTorch ScalarType
+
+
 class OnnxEngine:
     def __init__(self, path, entry, threads=None):
         import onnxruntime as ort
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = _loading(path, "ONNX", lambda: ort.InferenceSession(str(path), opts,
+                                                                           providers=["CPUExecutionProvider"]))
+
+        def spec(args):
+            return [(a.name, a.shape, _ORT_DTYPES.get(a.type, a.type)) for a in args]
+        _check_interface(path, entry, spec(self.session.get_inputs()), spec(self.session.get_outputs()))
 
     def run(self, feeds):
         return self.session.run(None, feeds)
@@ -35,8 +77,15 @@ class ExecutorchEngine:
             from executorch.runtime import Runtime
         except ImportError:
             raise UserError("--backend executorch needs the ExecuTorch runtime: pip install 'tokenreel[export]'")
-        self.method = Runtime.get().load_program(Path(path)).load_method("forward")
+        self.method = _loading(path, "ExecuTorch", lambda: Runtime.get().load_program(Path(path)).load_method("forward"))
         self.names = [i["name"] for i in entry["inputs"]]
+
+        def spec(n, meta):
+            return [(None, tuple(meta(i).sizes()), _ET_DTYPES.get(meta(i).dtype(), str(meta(i).dtype())))
+                    for i in range(n)]
+        m = self.method.metadata
+        _check_interface(path, entry, spec(m.num_inputs(), m.input_tensor_meta),
+                         spec(m.num_outputs(), m.output_tensor_meta))
 
     def run(self, feeds):
         import torch
@@ -50,8 +99,11 @@ class CoremlEngine:
             raise UserError("--backend coreml runs Core ML models, which needs macOS; on this machine use "
                             "--backend onnx or executorch")
         import coremltools as ct
-        self.model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.ALL)
+        self.model = _loading(path, "Core ML", lambda: ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.ALL))
         self.output_names = [o["name"] for o in entry["outputs"]]
+        d = self.model.get_spec().description
+        _check_interface(path, entry, [(i.name, None, None) for i in d.input],
+                         [(o.name, None, None) for o in d.output])
 
     def run(self, feeds):
         out = self.model.predict(feeds)
@@ -64,10 +116,16 @@ ENGINES = {"onnx": OnnxEngine, "executorch": ExecutorchEngine, "coreml": CoremlE
 class Artifact:
     """One exported model: feeds are cast to the dtypes its manifest entry names, outputs come back fp32."""
 
-    def __init__(self, folder, manifest, role, fmt, precision, threads=None):
+    def __init__(self, folder, manifest, role, fmt, precision, threads=None, first_shape=None):
         self.entry = manifest_io.find(manifest, role, fmt, precision)
-        self.engine = ENGINES[fmt](Path(folder) / self.entry["file"], self.entry, threads)
         self.inputs = self.entry["inputs"]
+        where = Path(folder) / self.entry["file"]
+        if not self.inputs or not self.entry["outputs"]:
+            raise UserError(f"{where}: the manifest entry lists no inputs or no outputs; re-export the folder")
+        if first_shape is not None and list(self.inputs[0]["shape"]) != list(first_shape):
+            raise UserError(f"{where}: takes {self.inputs[0]['name']} of shape {self.inputs[0]['shape']}, not the "
+                            f"{list(first_shape)} the manifest's geometry implies; re-export the folder")
+        self.engine = ENGINES[fmt](manifest_io.artifact_path(folder, self.entry), self.entry, threads)
 
     def __call__(self, *arrays):
         feeds = {i["name"]: np.asarray(a, dtype=_np_dtype(i["dtype"])) for i, a in zip(self.inputs, arrays)}
@@ -79,7 +137,14 @@ class _Step:
 
     def __init__(self, artifact):
         self.artifact = artifact
-        self.state_shapes = [i["shape"] for i in artifact.inputs[1:]]
+        e = artifact.entry
+        ins, outs = e["inputs"][1:], e["outputs"][1:]
+        pairs = [(p["input"], p["output"]) for p in e.get("state", [])]
+        if pairs != [(i["name"], o["name"]) for i, o in zip(ins, outs)] or len(ins) != len(outs) or \
+                any(i["shape"] != o["shape"] for i, o in zip(ins, outs)):
+            raise UserError(f"{e['file']}: its state inputs and outputs do not pair up as a step model's "
+                            f"(state_in_i -> state_out_i, same shapes); re-export the folder")
+        self.state_shapes = [i["shape"] for i in ins]
 
     def __call__(self, x, state):
         first = state is None
@@ -100,8 +165,11 @@ class ExportedTokenizer:
         self.frame_size = tuple(g["frame_size"])
         self.tokenizer_id = m["weights"]["tokenizer"]["id"]
         self.tokenizer_sha256 = m["weights"]["tokenizer"]["sha256"]
-        self.encoder = _Step(Artifact(folder, m, "encoder_step", fmt, precision, threads))
-        self.decoder = _Step(Artifact(folder, m, "decoder_step", fmt, precision, threads))
+        w, h, s = *self.frame_size, self.spatial
+        self.encoder = _Step(Artifact(folder, m, "encoder_step", fmt, precision, threads,
+                                      (1, self.group, 3, h, w)))
+        self.decoder = _Step(Artifact(folder, m, "decoder_step", fmt, precision, threads,
+                                      (1, 1, self.bits, h // s, w // s)))
 
     def _check(self, h, w):
         if (w, h) != self.frame_size:
@@ -140,7 +208,8 @@ class ExportedTransformer:
         self.window, self.bits, self.splits = tuple(g["window"]), g["bits"], g["splits"]
         self.sub_bits, self.mask_id = g["sub_bits"], g["mask_id"]
         self.tokenizer_sha256 = m["weights"]["tokenizer"]["sha256"]
-        self.model = Artifact(folder, m, "transformer", fmt, precision, threads)
+        self.model = Artifact(folder, m, "transformer", fmt, precision, threads,
+                              (1, self.splits, int(np.prod(self.window))))
 
     def logits(self, sub_tokens):
         return self.model(sub_tokens[None])[0][0]
