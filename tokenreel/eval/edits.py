@@ -6,7 +6,8 @@ the same tokenizer decoder:
 - outpainting: the central vertical band of columns is known, the side margins are generated.
   Baselines: edge replication and mirroring of the known band — in tokens, in pixels (no tokenizer), and
   in pixels then through the tokenizer (encode, decode); ceiling: the tokenizer's reconstruction.
-- extension: the first `context` latent frames are known, the rest generated. Baselines: the last known
+- extension: a window after WARMUP latent frames of the clip (extend runs at a clip's end, where the
+  causal state has settled), its first `context` latent frames known, the rest generated. Baselines: the last known
   latent frame's tokens copied forward (copy-last-latent), the last known frame held still in pixels, and
   the same encoded and decoded (repeat-last through the tokenizer); ceiling: the tokenizer's
   reconstruction. The "+source" rows score what `extend` writes by default: the source's last frame plus
@@ -37,6 +38,8 @@ from ..runtime.preview import side_by_side
 from ..runtime.video import read_video, write_video
 
 PAD_MODES = {"replicate": "edge", "mirror": "symmetric"}
+WARMUP = 4   # latent frames encoded before the extension window: extend runs at the end of a clip, where the
+             # causal state has settled (v1's tokens change from frame to frame for ~3 latent frames)
 
 
 def _t(u8):
@@ -107,19 +110,21 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     sample's score swings by a few dB. `steps`: None for each sampler's default. `preview`: a folder to
     write CLIP.outpaint.png and CLIP.extend.png into (rows: source | draft | result | truth; the first seed)."""
     WT, WH, WW = transformer.window
-    frames = 1 + tokenizer.group * (WT - 1)
+    g = tokenizer.group
+    frames = 1 + g * (WT - 1)
     video = read_video(path, short_side=check_size(size, tokenizer.spatial), multiple=tokenizer.spatial,
-                       max_frames=frames).frames
-    if len(video) < frames:
+                       max_frames=1 + g * (WARMUP + WT - 1)).frames
+    if len(video) < 1 + g * (WARMUP + WT - 1):
         return None
-    tokens = encode_frames(tokenizer, iter(video)).tokens
+    all_tokens = encode_frames(tokenizer, iter(video)).tokens
+    tokens = all_tokens[:WT]          # the encoder is causal: the same as encoding the first `frames` alone
     T, H, W = tokens.shape
     if H < WH or W < WW:
         return None
     y0, x0 = (H - WH) // 2, (W - WW) // 2
     window = tokens[:, y0:y0 + WH, x0:x0 + WW]
     s = tokenizer.spatial
-    truth = video[:, y0 * s:(y0 + WH) * s, x0 * s:(x0 + WW) * s]
+    truth = video[:frames, y0 * s:(y0 + WH) * s, x0 * s:(x0 + WW) * s]
 
     def decode(grid):
         return np.stack(list(decode_tokens(tokenizer, grid, frames)))
@@ -129,7 +134,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     ceiling = decode(window)
     rows, first = {}, {}
 
-    def model_rows(edit, known, draft, score, composed=None):
+    def model_rows(edit, tokens, known, draft, score, composed=None):
         """The model's scores per sampler, the mean over `seeds` samples, with its calls and seconds; with
         `composed`, also the scores of the video a user gets (the source's pixels kept) as "+source"."""
         for sampler in samplers:
@@ -137,7 +142,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
             samples, kept = [], []
             for k in range(seeds):
                 t0 = time.perf_counter()
-                grid, calls = fill(transformer, window, known, n, seed + k,
+                grid, calls = fill(transformer, tokens, known, n, seed + k,
                                    draft=draft if sampler == "revise" else None)
                 seconds = time.perf_counter() - t0
                 samples.append(dict(score(grid), calls=calls, seconds=seconds))
@@ -176,7 +181,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         row["kept"] = psnr(_t(written[:, :, kept_cols]), _t(truth[:, :, kept_cols]))
         row["kept_writer_alone"] = writer_psnr
         return row
-    model_rows("outpaint", known, mirror_draft(window.shape, window[:, :, cols], 0, cols.start),
+    model_rows("outpaint", window, known, mirror_draft(window.shape, window[:, :, cols], 0, cols.start),
                outpaint_model_scores)
     for name, grid in outpaint_baselines(window, cols).items():
         rows[f"outpaint/{name} tokens"] = outpaint_scores(grid)
@@ -185,43 +190,55 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         rows[f"outpaint/{name} pixels+tokenizer"] = outpaint_scores(encode(pixels))
     rows["outpaint/ceiling"] = outpaint_scores(window, ceiling)
 
-    # ---- extension: keep the first `context` latent frames
-    known = np.zeros(window.shape, bool)
+    # ---- extension: after WARMUP latent frames, keep the window's first `context` latent frames
+    skip = 1 + g * (WARMUP - 1)                  # frames before the window's first latent frame
+    ext_window = all_tokens[WARMUP:WARMUP + WT, y0:y0 + WH, x0:x0 + WW]
+    prefix = all_tokens[:WARMUP, y0:y0 + WH, x0:x0 + WW]
+    ext_truth = video[skip:skip + g * WT, y0 * s:(y0 + WH) * s, x0 * s:(x0 + WW) * s]
+
+    def decode_ext(grid):
+        """The window's frames decoded after the prefix (the decoder's state settled as in a real clip)."""
+        return np.stack(list(decode_tokens(tokenizer, np.concatenate([prefix, grid]), skip + g * WT)))[skip:]
+    ext_ceiling = decode_ext(ext_window)
+    known = np.zeros(ext_window.shape, bool)
     known[:context] = True
-    first_new = 1 + tokenizer.group * (context - 1)
-    span = slice(first_new, frames)
+    first_new = g * context
+    span = slice(first_new, g * WT)
 
     def extend_scores(grid, decoded=None):
-        return region_scores(decode(grid) if decoded is None else decoded, truth, ceiling, span=span)
-    copy_last = window.copy()
-    copy_last[context:] = window[context - 1]
-    draft_decoded = decode(copy_last)
+        return region_scores(decode_ext(grid) if decoded is None else decoded, ext_truth, ext_ceiling, span=span)
+    copy_last = ext_window.copy()
+    copy_last[context:] = ext_window[context - 1]
+    draft_decoded = decode_ext(copy_last)
 
     def extend_composed(grid):
         """What `extend` writes: the source's frames, then its last frame plus the model's change."""
-        video = np.stack(list(extended_frames(truth[:first_new], decode(grid)[first_new:], draft_decoded[first_new:])))
-        return extend_scores(None, video)
-    model_rows("extend", known, copy_last, extend_scores, extend_composed)
-    held = np.concatenate([truth[:first_new], np.repeat(truth[first_new - 1:first_new], frames - first_new, 0)])
+        out = extended_frames(ext_truth[:first_new], decode_ext(grid)[first_new:], draft_decoded[first_new:])
+        return extend_scores(None, np.stack(list(out)))
+    model_rows("extend", ext_window, known, copy_last, extend_scores, extend_composed)
+    last = skip + first_new - 1                  # the last known frame, in the whole clip
+    held_clip = np.concatenate([video[:last + 1], np.repeat(video[last:last + 1], g * WT - first_new, 0)])
+    held = held_clip[skip:, y0 * s:(y0 + WH) * s, x0 * s:(x0 + WW) * s]
     rows["extend/copy-last-latent"] = extend_scores(copy_last)
-    rows["extend/repeat-last+tokenizer"] = extend_scores(encode(held))
+    rows["extend/repeat-last+tokenizer"] = extend_scores(encode(held_clip)[WARMUP:, y0:y0 + WH, x0:x0 + WW])
     rows["extend/repeat-last pixels"] = extend_scores(None, held)
-    rows["extend/ceiling"] = extend_scores(window, ceiling)
+    rows["extend/ceiling"] = extend_scores(ext_window, ext_ceiling)
     if preview is not None:
         stem = Path(path).name
         known_band = np.zeros_like(truth)
         known_band[:, :, px_band] = truth[:, :, px_band]
         draft = mirror_draft(window.shape, window[:, :, cols], 0, cols.start)
-        pictures = {"outpaint": ([("source", known_band), ("draft (mirror)", decode(draft))], slice(None), box),
-                    "extend": ([("source", np.repeat(truth[first_new - 1:first_new], frames - first_new, 0)),
-                                ("draft (copy last)", decode(copy_last)[span])], span, None)}
-        for edit, (lead, sl, kept_box) in pictures.items():
-            for sampler in samplers:
-                out = decode(first[(edit, sampler)])
-                if kept_box is not None:
-                    out = np.stack(list(reframed_frames(out, truth[:, :, px_band], kept_box)))
-                lead.append((f"model, {sampler}", out[sl]))
-            side_by_side(lead + [("truth", truth[sl])], Path(preview) / f"{stem}.{edit}.png")
+        outpaint = [("source", known_band), ("draft (mirror)", decode(draft))]
+        for sampler in samplers:
+            out = reframed_frames(decode(first[("outpaint", sampler)]), truth[:, :, px_band], box)
+            outpaint.append((f"model, {sampler}", np.stack(list(out))))
+        side_by_side(outpaint + [("truth", truth)], Path(preview) / f"{stem}.outpaint.png")
+        extend = [("source (last frame)", held[span]), ("draft (copy last)", draft_decoded[span])]
+        for sampler in samplers:
+            out = extended_frames(ext_truth[:first_new], decode_ext(first[("extend", sampler)])[first_new:],
+                                  draft_decoded[first_new:])
+            extend.append((f"model, {sampler}", np.stack(list(out))[span]))
+        side_by_side(extend + [("truth", ext_truth[span])], Path(preview) / f"{stem}.extend.png")
     return rows
 
 
