@@ -32,7 +32,7 @@ import torch
 from ..metrics import psnr, ssim
 from ..runtime.codec import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, extended_frames, reframed_frames
-from ..runtime.edit import DEFAULT_STEPS, SAMPLERS, fill, mirror_draft
+from ..runtime.edit import DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, mirror_draft
 from ..runtime.pipeline import check_size
 from ..runtime.preview import side_by_side
 from ..runtime.video import read_video, write_video
@@ -143,7 +143,8 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
             for k in range(seeds):
                 t0 = time.perf_counter()
                 grid, calls = fill(transformer, tokens, known, n, seed + k,
-                                   draft=draft if sampler == "revise" else None)
+                                   draft=draft if sampler == "revise" else None,
+                                   threshold=REVISE_THRESHOLD["reframe" if edit == "outpaint" else "extend"])
                 seconds = time.perf_counter() - t0
                 samples.append(dict(score(grid), calls=calls, seconds=seconds))
                 if composed:

@@ -22,8 +22,11 @@ MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
 EDGE = 2                      # generated tokens this close to a window's inner side wait for a later window
 SOURCE_EDGE = 1               # source token rows/columns along a generated margin that are generated again
 SAMPLERS = ("revise", "maskgit")
-DEFAULT_STEPS = {"revise": 4, "maskgit": 12}    # revise: MaskGIT steps after the call that scores the draft
-REVISE_THRESHOLD = 2.0        # drafted tokens rated this far (nats, summed over sub-tokens) below the top are redone
+DEFAULT_STEPS = {"revise": 2, "maskgit": 12}    # revise: MaskGIT steps after the call that scores the draft
+# drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are redone; chosen
+# on validation clips (MODEL_CARD.md): an extension's copied frames are worth keeping unless the model is
+# sure (a redone token costs more in pixels than a wrong copy), a reframe's mirrored margins rarely are
+REVISE_THRESHOLD = {"reframe": 2.0, "extend": 8.0}
 
 
 class TransformerBackend(Protocol):
@@ -47,10 +50,11 @@ def parse_aspect(text):
     return w, h
 
 
-def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None, draft=None):
+def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None, draft=None, threshold=None):
     """Fill the unknown tokens of a grid (T, H, W) exactly the window's size -> (tokens, calls).
 
-    With a `draft` (same shape) the window is revised from it (`revise_decode`), else MaskGIT from masks."""
+    With a `draft` (same shape) the window is revised from it (`revise_decode`, redoing the drafted tokens
+    rated more than `threshold` below the top), else MaskGIT from masks."""
     if known.all():
         return tokens, 0
     calls = 0
@@ -65,11 +69,11 @@ def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None,
                              progress=progress)
     else:
         out = revise_decode(logits, tokens.reshape(-1), known.reshape(-1), draft.reshape(-1), *args, steps=steps,
-                            seed=seed, threshold=REVISE_THRESHOLD, progress=progress)
+                            seed=seed, threshold=threshold, progress=progress)
     return out.reshape(tokens.shape), calls
 
 
-def fill_canvas(backend, canvas, known, steps, seed, progress=None, draft=None):
+def fill_canvas(backend, canvas, known, steps, seed, progress=None, draft=None, threshold=None):
     """Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size
     -> (canvas, calls). `draft`: a draft for every position (revise), or None (MaskGIT).
 
@@ -106,7 +110,7 @@ def fill_canvas(backend, canvas, known, steps, seed, progress=None, draft=None):
                     dr = np.concatenate([dr, np.repeat(dr[-1:], pad, axis=0)])
             if not kn.all():
                 out, c = fill(backend, win, kn, steps, seed * 1000003 + w_index * 4099 + y0 * 131 + x0,
-                              progress, dr)
+                              progress, dr, threshold)
                 keep = ~_deferred(y0, x0, (H, W), (WH, WW), remaining)
                 span = canvas[sl].shape[0]
                 canvas[sl] = np.where(keep, out[:span], canvas[sl])
@@ -232,7 +236,7 @@ def reframe_outpaint(backend, tokens, aspect, steps=None, seed=0, progress=None,
     if sampler == "revise":   # the source sits where outpaint_canvas put it, moved by the padding
         y0, x0 = (H - tokens.shape[1]) // 2 + ph // 2, (W - tokens.shape[2]) // 2 + pw // 2
         draft = mirror_draft(canvas.shape, tokens, y0, x0)
-    out, calls = fill_canvas(backend, canvas, known, steps, seed, progress, draft)
+    out, calls = fill_canvas(backend, canvas, known, steps, seed, progress, draft, REVISE_THRESHOLD["reframe"])
     return out[:, ph // 2:ph // 2 + H, pw // 2:pw // 2 + W], calls
 
 
@@ -271,7 +275,8 @@ def extend(backend, tokens, frames, steps=None, seed=0, context=2, group=4, prog
         if sampler == "revise":
             draft = sub_canvas.copy()
             draft[context:] = grid[t - 1]
-        out, c = fill_canvas(backend, sub_canvas, sub_known, steps, seed + 7919 * t, progress, draft)
+        out, c = fill_canvas(backend, sub_canvas, sub_known, steps, seed + 7919 * t, progress, draft,
+                             REVISE_THRESHOLD["extend"])
         grid[win], known[win] = out[:span], True
         calls += c
         t = t0 + span
