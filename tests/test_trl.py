@@ -197,10 +197,11 @@ def test_ans_payloads_must_justify_their_grid():
     t = time.perf_counter()
     _expect_error(_forge(header, np.arange(1, 400, dtype="<u4").tobytes()), "cannot hold")
     assert time.perf_counter() - t < 0.5
-    # the bound in the format page: at most 8 tokens per payload byte beyond ANS_FREE_TOKENS
+    # the bound in the format page: at most 16 tokens per payload byte beyond ANS_FREE_TOKENS
     assert trl.ans_admissible(1, 1, trl.ANS_FREE_TOKENS, 0) and not trl.ans_admissible(1, 1, trl.ANS_FREE_TOKENS + 1, 0)
+    assert trl.ans_admissible(1, 1, trl.ANS_FREE_TOKENS + 16, 1) and not trl.ans_admissible(1, 16, 1025, 0)
     # the writer never writes what readers refuse: a grid too redundant for ans-ctx goes to zstd
-    still = np.zeros((40, 16, 16), np.int32)
+    still = np.zeros((100, 16, 16), np.int32)
     assert trl.unpack(trl.pack(still, META))[1]["coder"] == "zstd"
     with pytest.raises(ValueError, match="refused"):
         trl.pack(still, META, "ans-ctx")

@@ -10,12 +10,13 @@ coded by one of two coders; the writer keeps whichever is smaller:
   context of bit i of token (t, y, x) is bit i of the tokens to the left, above-left, above and
   above-right in frame t and of token (t-1, y, x); counts per (plane, context) start at 1/1 and learn
   after every token. One coder call per token (all D bits at once).
-The header's `planes_crc32` (CRC-32 of the packed bit planes) binds the payload to the header.
+The header's `planes_crc32` (CRC-32 of the grid's shape and the packed bit planes) binds the payload to
+the header.
 
 Hostile files: every header field is checked (`check_header`) before it sizes anything; the decoded size
 is checked against the payload before decoding (zstd: the frame's declared content size; ans-ctx: at
-least one payload bit per token beyond ANS_FREE_TOKENS), decoding must end exactly at the payload's end,
-and memory is bytes per token (int32 tokens, packed planes), never one int64 per bit.
+most ANS_TOKENS_PER_BYTE tokens per payload byte beyond ANS_FREE_TOKENS), decoding must end exactly at the
+payload's end, and memory is bytes per token (int32 tokens, packed planes), never one int64 per bit.
 """
 import json
 import math
@@ -37,7 +38,8 @@ MAX_TOKENS = 1 << 23          # T*H*W: 32 MiB of int32 tokens; 10 min of 30 fps 
 MAX_GRID_SIDE = 1024          # tokens per row / column: 8192 px, video.MAX_SIDE
 MAX_BITS = 24
 MAX_FRAMES = 4 * MAX_TOKENS + 1
-ANS_FREE_TOKENS = 4096        # ans-ctx: T*H*W <= 8 * payload bytes + this (at least 1 payload bit per token)
+ANS_TOKENS_PER_BYTE = 16      # ans-ctx: T*H*W <= 16 * payload bytes + ANS_FREE_TOKENS (one coder call a token)
+ANS_FREE_TOKENS = 1 << 14
 PROB_BITS = 12                # probabilities are k / 4096, k in [1, 4095]
 CONTEXTS = 48                 # 32 for frames after the first, 16 for the first
 REQUIRED = ("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
@@ -323,9 +325,9 @@ CODERS = {"zstd": (encode_zstd, decode_zstd), "ans-ctx": (encode_ans, decode_ans
 
 
 def ans_admissible(T, H, W, payload_len):
-    """ans-ctx decodes one token per coder call: its cost must be justified by the payload (at least one
-    payload bit per token beyond ANS_FREE_TOKENS) or the reader refuses the file."""
-    return T * H * W <= 8 * payload_len + ANS_FREE_TOKENS
+    """ans-ctx decodes one token per coder call: its cost must be justified by the payload (a payload byte
+    stands for at most ANS_TOKENS_PER_BYTE tokens beyond ANS_FREE_TOKENS) or the reader refuses the file."""
+    return T * H * W <= ANS_TOKENS_PER_BYTE * payload_len + ANS_FREE_TOKENS
 
 
 # ---------------------------------------------------------------- the file
