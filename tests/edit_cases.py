@@ -1,6 +1,7 @@
 """The edit cases both app ports are tested against, written once: the Python runtime's tiling, crop,
 reframe and extend (tokenreel/runtime/edit.py, both samplers) on a fake transformer, and its tiled decode
-(runtime/tiles.py) on a fake decoder step. tests/test_android_core.py and tests/test_ios_core.py write
+(runtime/tiles.py) on a fake decoder step, with edit.py's defaults (steps, the revise threshold of each
+edit) and `fill` on one window at each threshold. tests/test_android_core.py and tests/test_ios_core.py write
 them to a file and hand its path to the Kotlin and Swift tests in TOKENREEL_EDIT_CASES.
 
     .venv/bin/python tests/edit_cases.py OUT.json      # the same file, for running a port's tests by hand
@@ -61,10 +62,54 @@ def tiles_case():
             "states": [{"y": int(y), "x": int(x), "calls": s} for (y, x), s in sorted(states.items())]}
 
 
+def fill_cases(rng, b):
+    """`fill` on one extend-like window (the first latent frame known, the rest drafted as it, copied) at each
+    edit's threshold: some drafted token scores between the two, so the grids differ."""
+    T = b.window[0]
+    tokens = rng.integers(0, 1 << b.bits, b.window)
+    known = np.zeros(b.window, bool)
+    known[0] = True
+    draft = np.repeat(tokens[:1], T, axis=0)
+    out = []
+    for edit_name, threshold in sorted(edit.REVISE_THRESHOLD.items()):
+        grid_out, calls = edit.fill(b, tokens, known, 2, 13, draft=draft, threshold=threshold)
+        out.append({"edit": edit_name, "tokens": grid(tokens), "known": known.reshape(-1).astype(int).tolist(),
+                    "draft": grid(draft), "steps": 2, "seed": 13, "threshold": threshold, "out": grid(grid_out),
+                    "calls": calls})
+    outs = {json.dumps(c["out"]) for c in out}
+    assert len(outs) == len(set(edit.REVISE_THRESHOLD.values())), "the fill cases do not tell the thresholds apart"
+    return out
+
+
+def check_thresholds_told_apart(b, cases):
+    """Each edit's revise cases give other grids with the edits' thresholds exchanged, so a port that used one
+    threshold for both edits (or the other edit's) fails them."""
+    saved = dict(edit.REVISE_THRESHOLD)
+    if saved["reframe"] == saved["extend"]:
+        return
+    edit.REVISE_THRESHOLD = {"reframe": saved["extend"], "extend": saved["reframe"]}
+    try:
+        for kind in ("reframe", "extend"):
+            differ = 0
+            for c in cases[kind]:
+                if c["sampler"] != "revise":
+                    continue
+                tokens = np.asarray(c["in"]["data"]).reshape(c["in"]["shape"])
+                if kind == "reframe":
+                    out, _ = edit.reframe_outpaint(b, tokens, c["aspect"], steps=c["steps"], seed=c["seed"])
+                else:
+                    out, _ = edit.extend(b, tokens, c["frames"], steps=c["steps"], seed=c["seed"])
+                differ += grid(out) != c["out"]
+            assert differ, f"no {kind} case tells the thresholds {saved} apart"
+    finally:
+        edit.REVISE_THRESHOLD = saved
+
+
 def edit_cases():
     rng = np.random.default_rng(3)
     b = FakeTransformer()
     cases = {"backend": {"window": list(b.window), "bits": b.bits, "splits": b.splits, "sub_bits": b.sub_bits},
+             "defaults": {"steps": dict(edit.DEFAULT_STEPS), "revise_threshold": dict(edit.REVISE_THRESHOLD)},
              "tile_starts": [], "crop": [], "reframe": [], "extend": []}
     for length, size, overlap in [(5, 8, 4), (14, 6, 4), (8, 6, 4), (37, 16, 4), (29, 16, 4), (9, 5, 1), (100, 9, 3)]:
         cases["tile_starts"].append({"length": length, "size": size, "min_overlap": overlap,
@@ -75,21 +120,26 @@ def edit_cases():
         cases["crop"].append({"in": grid(tokens), "aspect": aspect, "out": grid(edit.reframe_crop(tokens, aspect)),
                               "canvas": grid(canvas), "canvas_known": known.reshape(-1).astype(int).tolist()})
     # a tall canvas tiled in space and time; a wide one; one smaller than the window (padded in space and time);
-    # margins wider than the source (its mirrored draft reflects again); then MaskGIT from masks
+    # margins wider than the source (its mirrored draft reflects again); the sampler's default steps (None);
+    # then MaskGIT from masks
     for shape, aspect, steps, seed, sampler in [((4, 6, 8), "9:16", 3, 5, "revise"),
                                                 ((3, 6, 6), "16:9", 2, 2 ** 50 + 3, "revise"),
                                                 ((2, 4, 5), "1:1", 4, 0, "revise"), ((2, 6, 3), "16:9", 3, 7, "revise"),
+                                                ((3, 6, 8), "9:16", None, 1, "revise"),
                                                 ((4, 6, 8), "9:16", 3, 5, "maskgit"), ((2, 4, 5), "1:1", 4, 0, "maskgit")]:
         tokens = rng.integers(0, 1 << b.bits, shape)
         out, calls = edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed, sampler=sampler)
         cases["reframe"].append({"in": grid(tokens), "aspect": aspect, "steps": steps, "seed": seed,
                                  "sampler": sampler, "out": grid(out), "calls": calls})
     for shape, frames, steps, seed, sampler in [((3, 6, 8), 9, 3, 11, "revise"), ((2, 6, 6), 1, 2, -4, "revise"),
-                                                ((4, 7, 6), 20, 2, 0, "revise"), ((3, 6, 8), 9, 3, 11, "maskgit")]:
+                                                ((4, 7, 6), 20, 2, 0, "revise"), ((3, 6, 6), 8, None, 3, "revise"),
+                                                ((3, 6, 8), 9, 3, 11, "maskgit")]:
         tokens = rng.integers(0, 1 << b.bits, shape)
         out, calls = edit.extend(b, tokens, frames, steps=steps, seed=seed, sampler=sampler)
         cases["extend"].append({"in": grid(tokens), "frames": frames, "steps": steps, "seed": seed,
                                 "sampler": sampler, "out": grid(out), "calls": calls})
+    check_thresholds_told_apart(b, cases)
+    cases["fill"] = fill_cases(rng, b)
     cases["tiles"] = tiles_case()
     return cases
 

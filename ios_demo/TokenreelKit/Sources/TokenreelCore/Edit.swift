@@ -11,13 +11,16 @@ import Foundation
 
 public let maxExtendFrames = 3000     // frames one `extend` may add (100 s at 30 fps)
 public let maxCanvasSide = 256        // tokens on a side of a reframed canvas
-public let reviseThreshold = 2.0      // drafted tokens rated this far (nats, summed over sub-tokens) below the top are redone
+/// Per edit: drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are
+/// redone. An extension's copied frames are worth keeping unless the model is sure, a reframe's mirrored
+/// margins rarely are (edit.py's REVISE_THRESHOLD, chosen on validation clips).
+public let reviseThreshold: (reframe: Double, extend: Double) = (reframe: 2.0, extend: 8.0)
 
 public enum EditSampler: String, CaseIterable {
     case revise, maskgit
 
     /// revise: MaskGIT steps after the call that scores the draft.
-    public var defaultSteps: Int { self == .revise ? 4 : 12 }
+    public var defaultSteps: Int { self == .revise ? 2 : 12 }
 }
 
 /// steps, or the sampler's default when nil; refused when not positive (edit.py's `check_sampler`).
@@ -38,9 +41,11 @@ public func parseAspect(_ text: String) throws -> (w: Int, h: Int) {
 }
 
 /// Fill the unknown tokens of a grid (T, H, W) exactly the window's size -> (tokens, transformer calls).
-/// With a `draft` (same shape) the window is revised from it (`reviseDecode`), else MaskGIT from masks.
+/// With a `draft` (same shape) the window is revised from it (`reviseDecode`, redoing the drafted tokens rated
+/// more than `threshold` below the top; a draft needs one), else MaskGIT from masks.
 public func fill(_ backend: some TransformerBackend, _ tokens: TokenGrid, _ known: KnownGrid, steps: Int, seed: Int64,
-                 progress: ((Int) -> Void)? = nil, draft: TokenGrid? = nil) throws -> (TokenGrid, Int) {
+                 progress: ((Int) -> Void)? = nil, draft: TokenGrid? = nil,
+                 threshold: Double? = nil) throws -> (TokenGrid, Int) {
     if known.data.allSatisfy({ $0 }) { return (tokens, 0) }
     var calls = 0
     let logits = { (sub: [Int64]) throws -> [Float] in
@@ -49,9 +54,10 @@ public func fill(_ backend: some TransformerBackend, _ tokens: TokenGrid, _ know
     }
     let out: [Int32]
     if let draft {
+        guard let threshold else { throw TokenreelError("a draft needs a threshold (reviseThreshold)") }
         out = try reviseDecode(logits: logits, tokens: tokens.data, known: known.data, draft: draft.data,
                                splits: backend.splits, subBits: backend.subBits, maskId: backend.maskId, steps: steps,
-                               seed: seed, threshold: reviseThreshold, progress: progress)
+                               seed: seed, threshold: threshold, progress: progress)
     } else {
         out = try maskgitDecode(logits: logits, tokens: tokens.data, known: known.data, splits: backend.splits,
                                 subBits: backend.subBits, maskId: backend.maskId, steps: steps, seed: seed,
@@ -61,7 +67,8 @@ public func fill(_ backend: some TransformerBackend, _ tokens: TokenGrid, _ know
 }
 
 /// Fill every unknown token of a (T, H, W) canvas of any size with windows of the backend's size
-/// -> (canvas, transformer calls). `draft`: a draft for every position (revise), or nil (MaskGIT).
+/// -> (canvas, transformer calls). `draft`: a draft for every position (revise, with `threshold` as in `fill`),
+/// or nil (MaskGIT).
 ///
 /// Windows run over time first (each later time window keeps its first latent frames from the previous
 /// one), and within a time span over space, the windows with the most known tokens first (ties by (y0, x0)),
@@ -69,7 +76,7 @@ public func fill(_ backend: some TransformerBackend, _ tokens: TokenGrid, _ know
 /// The seed of a window is seed*1000003 + w*4099 + y0*131 + x0 (wrapping, as Python's int masked to 64 bits).
 public func fillCanvas(_ backend: some TransformerBackend, _ canvasIn: TokenGrid, _ knownIn: KnownGrid, steps: Int,
                        seed: Int64, progress: ((Int) -> Void)? = nil,
-                       draft: TokenGrid? = nil) throws -> (TokenGrid, Int) {
+                       draft: TokenGrid? = nil, threshold: Double? = nil) throws -> (TokenGrid, Int) {
     let (WT, WH, WW) = (backend.window.t, backend.window.h, backend.window.w)
     let (T, H, W) = (canvasIn.t, canvasIn.h, canvasIn.w)
     if H < WH || W < WW || T < 1 {
@@ -114,7 +121,8 @@ public func fillCanvas(_ backend: some TransformerBackend, _ canvasIn: TokenGrid
             }
             if !kn.data.allSatisfy({ $0 }) {
                 let windowSeed = seed &* 1_000_003 &+ Int64(wIndex) &* 4099 &+ Int64(y0) &* 131 &+ Int64(x0)
-                let (out, c) = try fill(backend, win, kn, steps: steps, seed: windowSeed, progress: progress, draft: dr)
+                let (out, c) = try fill(backend, win, kn, steps: steps, seed: windowSeed, progress: progress, draft: dr,
+                                        threshold: threshold)
                 let deferred = deferredPositions(y0: y0, x0: x0, canvasH: H, canvasW: W, windowH: WH, windowW: WW,
                                                  later: remaining)
                 for t in ts { for y in 0..<WH { for x in 0..<WW where !deferred[y * WW + x] {
@@ -240,7 +248,8 @@ public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenG
         ? mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, tokens, y0: (H - tokens.h) / 2 + ph / 2,
                       x0: (W - tokens.w) / 2 + pw / 2)
         : nil
-    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress, draft: draft)
+    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress, draft: draft,
+                                      threshold: reviseThreshold.reframe)
     return (out.slice(0..<T, (ph / 2)..<(ph / 2 + H), (pw / 2)..<(pw / 2 + W)), calls)
 }
 
@@ -288,7 +297,7 @@ public func extend(_ backend: some TransformerBackend, _ tokens: TokenGrid, fram
             draft = d
         }
         let (out, c) = try fillCanvas(backend, subCanvas, subKnown, steps: steps, seed: seed &+ 7919 &* Int64(t),
-                                      progress: progress, draft: draft)
+                                      progress: progress, draft: draft, threshold: reviseThreshold.extend)
         grid.assign(out.prefix(frames: span), t0: t0, y0: 0, x0: 0)
         known.fill(win, 0..<H, 0..<W, with: true)
         calls += c

@@ -59,7 +59,7 @@ final class EditGoldenTests: XCTestCase {
             let b = FakeTransformer(cases["backend"]!)
             var progress = 0
             let (aspect, seed, sampler) = (c["aspect"]!.stringValue!, Int64(c["seed"]!.intValue!), try c.sampler())
-            let (out, calls) = try reframeOutpaint(b, c["in"]!.flatGrid, aspect: aspect, steps: c["steps"]!.intValue!,
+            let (out, calls) = try reframeOutpaint(b, c["in"]!.flatGrid, aspect: aspect, steps: c["steps"]?.intValue,
                                                    seed: seed, progress: { progress += $0 }, sampler: sampler)
             XCTAssertEqual(out, c["out"]!.flatGrid, "reframe \(aspect) seed \(seed) \(sampler)")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
@@ -72,10 +72,53 @@ final class EditGoldenTests: XCTestCase {
         for c in cases["extend"]!.arrayValue! {
             let (frames, seed, sampler) = (c["frames"]!.intValue!, Int64(c["seed"]!.intValue!), try c.sampler())
             let (out, calls) = try extend(FakeTransformer(cases["backend"]!), c["in"]!.flatGrid, frames: frames,
-                                          steps: c["steps"]!.intValue!, seed: seed, sampler: sampler)
+                                          steps: c["steps"]?.intValue, seed: seed, sampler: sampler)
             XCTAssertEqual(out, c["out"]!.flatGrid, "extend \(frames) seed \(seed) \(sampler)")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
         }
+    }
+
+    /// Each edit has a case with the sampler's default steps (a null "steps").
+    func testDefaultStepsAreCovered() throws {
+        let cases = try Golden.editCases()
+        for kind in ["reframe", "extend"] {
+            XCTAssertTrue(cases[kind]!.arrayValue!.contains { $0["steps"] == .null }, kind)
+        }
+    }
+
+    /// edit.py's DEFAULT_STEPS and REVISE_THRESHOLD (a threshold per edit).
+    func testDefaultsAsPython() throws {
+        let d = try Golden.editCases()["defaults"]!
+        let steps = d["steps"]!.objectValue!
+        XCTAssertEqual(Set(steps.keys), Set(EditSampler.allCases.map(\.rawValue)))
+        for s in EditSampler.allCases { XCTAssertEqual(s.defaultSteps, steps[s.rawValue]!.intValue!, s.rawValue) }
+        let threshold = d["revise_threshold"]!.objectValue!
+        XCTAssertEqual(Set(threshold.keys), ["reframe", "extend"])
+        XCTAssertEqual(reviseThreshold.reframe, threshold["reframe"]!.doubleValue!)
+        XCTAssertEqual(reviseThreshold.extend, threshold["extend"]!.doubleValue!)
+    }
+
+    /// One window revised at each edit's threshold (the grids differ: some drafted token scores between them).
+    func testFillAtEachThreshold() throws {
+        let cases = try Golden.editCases()
+        let fills = cases["fill"]!.arrayValue!
+        XCTAssertEqual(Set(fills.map { $0["edit"]!.stringValue! }), ["reframe", "extend"])
+        for c in fills {
+            let b = FakeTransformer(cases["backend"]!)
+            let edit = c["edit"]!.stringValue!, threshold = c["threshold"]!.doubleValue!
+            XCTAssertEqual(threshold, edit == "reframe" ? reviseThreshold.reframe : reviseThreshold.extend, edit)
+            let tokens = c["tokens"]!.flatGrid
+            let known = KnownGrid(t: tokens.t, h: tokens.h, w: tokens.w, data: c["known"]!.bools)
+            let (out, calls) = try fill(b, tokens, known, steps: c["steps"]!.intValue!, seed: Int64(c["seed"]!.intValue!),
+                                        draft: c["draft"]!.flatGrid, threshold: threshold)
+            XCTAssertEqual(out, c["out"]!.flatGrid, "fill at \(edit)'s threshold \(threshold)")
+            XCTAssertEqual(calls, c["calls"]!.intValue!)
+            XCTAssertEqual(calls, b.calls)
+        }
+        let c = fills[0], tokens = c["tokens"]!.flatGrid
+        let known = KnownGrid(t: tokens.t, h: tokens.h, w: tokens.w, data: c["known"]!.bools)
+        XCTAssertThrowsError(try fill(FakeTransformer(cases["backend"]!), tokens, known, steps: 2, seed: 0,
+                                      draft: c["draft"]!.flatGrid), "a draft without a threshold")
     }
 
     /// tests/edit_cases.py's fake_decoder_step: each latent position becomes a 2x2 block of the latent

@@ -30,8 +30,13 @@ object Edit {
     const val MAX_CANVAS_SIDE = 256        // tokens on a side of a reframed canvas
     val SAMPLERS = listOf("revise", "maskgit")
     /** revise: MaskGIT steps after the call that scores the draft. */
-    val DEFAULT_STEPS = mapOf("revise" to 4, "maskgit" to 12)
-    const val REVISE_THRESHOLD = 2.0       // drafted tokens rated this far (nats, summed over sub-tokens) below the top are redone
+    val DEFAULT_STEPS = mapOf("revise" to 2, "maskgit" to 12)
+    /**
+     * Per edit: drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are
+     * redone. An extension's copied frames are worth keeping unless the model is sure, a reframe's mirrored
+     * margins rarely are (edit.py's REVISE_THRESHOLD, chosen on validation clips).
+     */
+    val REVISE_THRESHOLD = mapOf("reframe" to 2.0, "extend" to 8.0)
 
     /** [steps], or the sampler's default when null (edit.py's `check_sampler`). */
     fun checkSampler(sampler: String, steps: Int?): Int {
@@ -67,10 +72,11 @@ object Edit {
 
     /**
      * Fill the unknown tokens of one window (flattened, exactly the window's size). With a [draft] (same size)
-     * the window is revised from it ([Sampler.reviseDecode]), else MaskGIT from masks.
+     * the window is revised from it ([Sampler.reviseDecode], redoing the drafted tokens rated more than
+     * [threshold] below the top; a draft needs one), else MaskGIT from masks.
      */
     fun fill(backend: TransformerBackend, tokens: IntArray, known: BooleanArray, steps: Int, seed: Long,
-             progress: ((Int) -> Unit)? = null, draft: IntArray? = null): Filled {
+             progress: ((Int) -> Unit)? = null, draft: IntArray? = null, threshold: Double? = null): Filled {
         if (known.all { it }) return Filled(tokens, 0)
         var calls = 0
         val logits = { sub: LongArray -> calls++; backend.logits(sub) }
@@ -78,8 +84,9 @@ object Edit {
             Sampler.maskgitDecode(logits, tokens, known, backend.splits, backend.subBits, backend.maskId, steps, seed,
                 progress = progress)
         } else {
+            val theta = threshold ?: throw IllegalArgumentException("a draft needs a threshold (REVISE_THRESHOLD)")
             Sampler.reviseDecode(logits, tokens, known, draft, backend.splits, backend.subBits, backend.maskId, steps,
-                seed, REVISE_THRESHOLD, progress = progress)
+                seed, theta, progress = progress)
         }
         return Filled(out, calls)
     }
@@ -94,10 +101,11 @@ object Edit {
      * Fill every unknown token of a canvas of any size with windows of the backend's size. Time windows in
      * order (each later one keeps its first latent frames from the previous one); within a time span the
      * windows with the most known tokens first (ties by (row, column)). [draft]: a draft for every position
-     * (the revise sampler), or null (MaskGIT). The calls counted are the transformer calls made.
+     * (the revise sampler, with [threshold] as in [fill]), or null (MaskGIT). The calls counted are the
+     * transformer calls made.
      */
     fun fillCanvas(backend: TransformerBackend, canvas: TokenGrid, knownIn: BooleanArray, steps: Int, seed: Long,
-                   progress: ((Int) -> Unit)? = null, draft: TokenGrid? = null): EditResult {
+                   progress: ((Int) -> Unit)? = null, draft: TokenGrid? = null, threshold: Double? = null): EditResult {
         val (wt, wh, ww) = backend.window.toList()
         val T = canvas.t
         val H = canvas.h
@@ -141,7 +149,7 @@ object Edit {
                 if (dr != null) for (t in t1 - t0 until wt) System.arraycopy(dr, (t1 - t0 - 1) * plane, dr, t * plane, plane)
                 if (!kn.all { it }) {
                     val windowSeed = seed * 1000003 + wIndex * 4099L + y0 * 131L + x0
-                    val filled = fill(backend, win, kn, steps, windowSeed, progress, dr)
+                    val filled = fill(backend, win, kn, steps, windowSeed, progress, dr, threshold)
                     val deferred = deferred(y0, x0, H, W, wh, ww, remaining)
                     for (t in t0 until t1) for (y in 0 until wh) for (x in 0 until ww) {
                         if (deferred[y * ww + x]) continue
@@ -304,7 +312,7 @@ object Edit {
         // the source sits where outpaintCanvas put it, moved by the padding
         val draft = if (sampler != "revise") null
             else mirrorDraft(padded.h, padded.w, tokens, (h - tokens.h) / 2 + ph / 2, (w - tokens.w) / 2 + pw / 2)
-        val filled = fillCanvas(backend, padded, known, n, seed, progress, draft)
+        val filled = fillCanvas(backend, padded, known, n, seed, progress, draft, REVISE_THRESHOLD.getValue("reframe"))
         return EditResult(crop(filled.tokens, ph / 2, pw / 2, h, w), filled.calls)
     }
 
@@ -369,7 +377,8 @@ object Edit {
                 draft = TokenGrid(wt, H, W, sub.data.copyOf())
                 for (k in context until wt) System.arraycopy(grid.data, (t - 1) * plane, draft.data, k * plane, plane)
             }
-            val out = fillCanvas(backend, sub, subKnown, n, seed + 7919L * t, progress, draft)
+            val out = fillCanvas(backend, sub, subKnown, n, seed + 7919L * t, progress, draft,
+                REVISE_THRESHOLD.getValue("extend"))
             System.arraycopy(out.tokens.data, 0, grid.data, t0 * plane, span * plane)
             java.util.Arrays.fill(known, t0 * plane, (t0 + span) * plane, true)
             calls += out.calls

@@ -38,6 +38,9 @@ class EditGoldenTest {
         return TokenGrid(t, h, w, m.ints("data"))
     }
 
+    /** A case's steps: null for the sampler's default. */
+    private fun steps(m: Map<*, *>): Int? = (m["steps"] as Number?)?.toInt()
+
     private fun backend(): FakeTransformer {
         val b = cases.obj("backend")
         return FakeTransformer(b.ints("window"), b.int("bits"), b.int("splits"), b.int("sub_bits"))
@@ -66,14 +69,14 @@ class EditGoldenTest {
             val b = backend()
             val calls = IntArray(1)
             val sampler = m.str("sampler")
-            val out = Edit.reframeOutpaint(b, grid(m["in"]), m.str("aspect"), m.int("steps"), m.long("seed"),
+            val out = Edit.reframeOutpaint(b, grid(m["in"]), m.str("aspect"), steps(m), m.long("seed"),
                 { calls[0] += it }, sampler)
             val what = "reframe ${m.str("aspect")} seed ${m.long("seed")} $sampler"
             assertEquals(what, grid(m["out"]), out.tokens)
             assertEquals(what, m.int("calls"), out.calls)
             assertEquals(what, b.calls, out.calls)
             assertEquals(what, b.calls, calls[0])
-            assertTrue(what, out.calls <= Edit.reframeCalls(b.window, grid(m["in"]), m.str("aspect"), m.int("steps"), sampler))
+            assertTrue(what, out.calls <= Edit.reframeCalls(b.window, grid(m["in"]), m.str("aspect"), steps(m), sampler))
         }
     }
 
@@ -82,12 +85,12 @@ class EditGoldenTest {
             val m = c as Map<*, *>
             val b = backend()
             val sampler = m.str("sampler")
-            val out = Edit.extend(b, grid(m["in"]), m.int("frames"), m.int("steps"), m.long("seed"), sampler = sampler)
+            val out = Edit.extend(b, grid(m["in"]), m.int("frames"), steps(m), m.long("seed"), sampler = sampler)
             val what = "extend ${m.int("frames")} seed ${m.long("seed")} $sampler"
             assertEquals(what, grid(m["out"]), out.tokens)
             assertEquals(what, m.int("calls"), out.calls)
             assertEquals(what, b.calls, out.calls)
-            assertTrue(what, out.calls <= Edit.extendCalls(b.window, grid(m["in"]), m.int("frames"), m.int("steps"),
+            assertTrue(what, out.calls <= Edit.extendCalls(b.window, grid(m["in"]), m.int("frames"), steps(m),
                 sampler = sampler))
         }
     }
@@ -95,6 +98,43 @@ class EditGoldenTest {
     @Test fun bothSamplersAreCovered() {
         for (kind in listOf("reframe", "extend")) {
             assertEquals(kind, setOf("revise", "maskgit"), cases.list(kind).map { (it as Map<*, *>).str("sampler") }.toSet())
+            assertTrue("$kind: a case with the default steps", cases.list(kind).any { (it as Map<*, *>)["steps"] == null })
+        }
+    }
+
+    /** edit.py's DEFAULT_STEPS and REVISE_THRESHOLD (a threshold per edit). */
+    @Test fun defaultsAsPython() {
+        val d = cases.obj("defaults")
+        val steps = d.obj("steps")
+        assertEquals(Edit.SAMPLERS.toSet(), steps.keys)
+        for (sampler in Edit.SAMPLERS) assertEquals(sampler, steps.int(sampler), Edit.DEFAULT_STEPS.getValue(sampler))
+        val threshold = d.obj("revise_threshold")
+        assertEquals(threshold.keys, Edit.REVISE_THRESHOLD.keys)
+        for ((edit, value) in Edit.REVISE_THRESHOLD) assertEquals(edit, (threshold[edit] as Number).toDouble(), value, 0.0)
+    }
+
+    /** One window revised at each edit's threshold (the grids differ: some drafted token scores between them). */
+    @Test fun fillAtEachThreshold() {
+        val fills = cases.list("fill")
+        assertEquals(Edit.REVISE_THRESHOLD.keys, fills.map { (it as Map<*, *>).str("edit") }.toSet())
+        for (c in fills) {
+            val m = c as Map<*, *>
+            val b = backend()
+            val threshold = (m["threshold"] as Number).toDouble()
+            assertEquals(Edit.REVISE_THRESHOLD.getValue(m.str("edit")), threshold, 0.0)
+            val out = Edit.fill(b, grid(m["tokens"]).data, m.ints("known").map { it != 0 }.toBooleanArray(), m.int("steps"),
+                m.long("seed"), null, grid(m["draft"]).data, threshold)
+            val what = "fill at ${m.str("edit")}'s threshold $threshold"
+            assertArrayEquals(what, grid(m["out"]).data, out.tokens)
+            assertEquals(what, m.int("calls"), out.calls)
+            assertEquals(what, b.calls, out.calls)
+        }
+        try {
+            val m = fills[0] as Map<*, *>
+            Edit.fill(backend(), grid(m["tokens"]).data, m.ints("known").map { it != 0 }.toBooleanArray(), 2, 0, null,
+                grid(m["draft"]).data)
+            throw AssertionError("a draft without a threshold accepted")
+        } catch (e: IllegalArgumentException) {
         }
     }
 
@@ -114,7 +154,7 @@ class EditGoldenTest {
     }
 
     @Test fun samplerChoice() {
-        assertEquals(4, Edit.checkSampler("revise", null))
+        assertEquals(2, Edit.checkSampler("revise", null))
         assertEquals(12, Edit.checkSampler("maskgit", null))
         assertEquals(7, Edit.checkSampler("maskgit", 7))
         for ((sampler, steps) in listOf("greedy" to null, "revise" to 0)) {
