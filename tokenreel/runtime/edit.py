@@ -64,6 +64,8 @@ def fill(backend: TransformerBackend, tokens, known, steps, seed, progress=None,
         calls += 1
         return backend.logits(sub_tokens)
     args = (backend.splits, backend.sub_bits, backend.mask_id)
+    if draft is not None and threshold is None:
+        raise ValueError("fill: a draft needs its edit's threshold (REVISE_THRESHOLD)")
     if draft is None:
         out = maskgit_decode(logits, tokens.reshape(-1), known.reshape(-1), *args, steps=steps, seed=seed,
                              progress=progress)

@@ -122,7 +122,7 @@ def draft_scores(logits, tokens, positions, splits, sub_bits):
     return score
 
 
-def revise_decode(logits_fn, tokens, known, draft, splits, sub_bits, mask_id, steps=4, seed=0,
+def revise_decode(logits_fn, tokens, known, draft, splits, sub_bits, mask_id, steps=2, seed=0,
                   threshold=2.0, temperature=4.5, progress=None):
     """Start from a draft and revise it (a predictor-corrector; MaskGIT's own editing path starts late too).
 
