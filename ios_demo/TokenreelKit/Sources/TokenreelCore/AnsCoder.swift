@@ -137,6 +137,11 @@ func decodeAns(_ payload: Data, T: Int, D: Int, H: Int, W: Int) throws -> [UInt8
             for i in 0..<D { p[((t * D + i) * H + y) * W + x] = decoder.decode(cdf1: bernoulliCdf1(ks[i])) }
         }
     }
+    // the coder must be empty (its initial state, no words left) exactly after the last token; once empty
+    // it decodes every further bit as 0, so a payload that runs out early leaves the rest of the grid 0
+    guard decoder.pos == 0, decoder.state == 0 else {
+        throw TokenreelError("the ans-ctx payload holds more than the grid (is it another file's payload?)")
+    }
     return planes
 }
 

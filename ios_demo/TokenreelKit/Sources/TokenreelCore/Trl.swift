@@ -24,8 +24,28 @@ public enum Trl {
     public static let magic: [UInt8] = [0x89, 0x54, 0x52, 0x4C]
     public static let version: UInt8 = 1
     public static let maxHeader = 1 << 16
-    public static let maxTokens = 1 << 26        // ~ 50 min of 30 fps video at 256 px: refuse anything larger
+    // the limits of docs/trl-format.md (trl.py's MAX_TOKENS, ANS_TOKENS_PER_BYTE, ANS_FREE_TOKENS, MAX_FILE)
+    public static let maxTokens = 1 << 23        // T*H*W: 32 MiB of int32 tokens; ~10 min of 30 fps video at 256x448
     public static let maxGridSide = 1024
+    public static let maxBits = 24
+    public static let ansTokensPerByte = 16      // ans-ctx: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
+    public static let ansFreeTokens = 1 << 14
+    /// The largest file a reader reads: the largest payload a writer makes for the largest grid, plus the header.
+    public static let maxFile = 12 + maxHeader + 8 + maxPayload(T: maxTokens, D: maxBits, H: 1, W: 1) + 4
+
+    /// Bytes of the packed bit planes of a grid (the zstd coder's decompressed size).
+    public static func rawLength(T: Int, D: Int, H: Int, W: Int) -> Int { (T * D * H * W + 7) / 8 }
+
+    /// The longest payload either coder writes for a grid (trl.max_payload); readers refuse longer ones.
+    public static func maxPayload(T: Int, D: Int, H: Int, W: Int) -> Int {
+        let raw = rawLength(T: T, D: D, H: H, W: W)
+        return raw + raw / 256 + 4096
+    }
+
+    /// ans-ctx decodes one token per coder call: the payload must justify the grid (trl.ans_admissible).
+    public static func ansAdmissible(T: Int, H: Int, W: Int, payloadLength: Int) -> Bool {
+        T * H * W <= ansTokensPerByte * payloadLength + ansFreeTokens
+    }
     public static let coders = ["zstd", "ans-ctx"]  // Python's CODERS order: on equal sizes zstd is kept
     public static let required = ["tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder"]
 
@@ -36,7 +56,13 @@ public enum Trl {
     /// coder nil: the smaller of the payloads this build can write (ans-ctx, and zstd given an encoder).
     public static func pack(_ tokens: TokenGrid, meta: [String: JSONValue], coder: String? = nil,
                             zstd: ZstdEncoder? = nil) throws -> Data {
-        guard let bits = meta["bits"]?.intValue else { throw TokenreelError("the .trl header needs an int 'bits'") }
+        guard let bits = meta["bits"]?.intValue, bits >= 1, bits <= maxBits else {
+            throw TokenreelError("the .trl header needs an int 'bits' from 1 to \(maxBits)")
+        }
+        guard tokens.t * tokens.h * tokens.w <= maxTokens else {
+            throw TokenreelError("a grid of \(tokens.t)x\(tokens.h)x\(tokens.w) tokens is more than a .trl holds "
+                                 + "(\(maxTokens) tokens); encode a shorter or smaller clip")
+        }
         let planes = toPlanes(tokens, bits: bits)
         var payloads: [(String, Data)] = []
         for name in coders where coder == nil || coder == name {
@@ -48,12 +74,22 @@ public enum Trl {
                 }
                 payloads.append((name, try zstd.compress(packBits(planes))))
             default:
-                payloads.append((name, encodeAns(planes, T: tokens.t, D: bits, H: tokens.h, W: tokens.w)))
+                let payload = encodeAns(planes, T: tokens.t, D: bits, H: tokens.h, W: tokens.w)
+                // a payload over the cost bound (a very redundant grid) would be refused by readers
+                if ansAdmissible(T: tokens.t, H: tokens.h, W: tokens.w, payloadLength: payload.count) {
+                    payloads.append((name, payload))
+                }
             }
+        }
+        if payloads.isEmpty, coder == nil || coder == "ans-ctx" {
+            throw TokenreelError("the ans-ctx payload of this \(tokens.t)x\(tokens.h)x\(tokens.w) grid is too small for "
+                                 + "readers to accept (more than \(ansTokensPerByte) tokens a byte); write it with zstd")
         }
         guard var best = payloads.first else { throw TokenreelError("unknown payload coder '\(coder ?? "")'") }
         for p in payloads.dropFirst() where p.1.count < best.1.count { best = p }   // min(): the first smallest
         var header = meta
+        // planes_crc32 is computed from the grid written here, never carried over from a source header
+        header["planes_crc32"] = .int(Int64(planesCrc32(packBits(planes), T: tokens.t, D: bits, H: tokens.h, W: tokens.w)))
         header["grid"] = .array([.int(Int64(tokens.t)), .int(Int64(tokens.h)), .int(Int64(tokens.w))])
         header["coder"] = .string(best.0)
         let hb = Data(try JSONValue.object(header).pythonDumps().utf8)
@@ -115,7 +151,7 @@ public enum Trl {
         } catch {
             throw bad("corrupt header (\(error.localizedDescription))")
         }
-        guard T > 0, H > 0, H <= maxGridSide, W > 0, W <= maxGridSide, D >= 1, D <= 24,
+        guard T > 0, H > 0, H <= maxGridSide, W > 0, W <= maxGridSide, D >= 1, D <= maxBits,
               T <= maxTokens / (H * W) else {   // T*H*W <= maxTokens without overflow
             throw bad("implausible token grid \(T)x\(H)x\(W) of \(D) bits")
         }
@@ -123,12 +159,19 @@ public enum Trl {
         guard plen <= UInt64(data.count), start + Int(plen) + 4 == data.count else {
             throw bad("payload length does not match the file size")
         }
+        guard Int(plen) <= maxPayload(T: T, D: D, H: H, W: W) else {
+            throw bad("a \(plen)-byte payload is longer than any coder writes for a \(T)x\(H)x\(W) grid")
+        }
         guard let coder = header["coder"]?.stringValue, coders.contains(coder) else {
             let shown = try? header["coder"]?.pythonDumps()
             throw bad("unknown payload coder \(shown ?? "?")")
         }
+        if coder == "ans-ctx", !ansAdmissible(T: T, H: H, W: W, payloadLength: Int(plen)) {
+            throw bad("a \(plen)-byte ans-ctx payload cannot hold a \(T)x\(H)x\(W) grid")
+        }
         let payload = Data(data[start..<(start + Int(plen))])
-        let planes: [UInt8]
+        var planes: [UInt8] = []
+        var raw: Data? = nil          // the packed planes, when the coder had them (zstd)
         if coder == "zstd" {
             guard let zstd else {
                 throw TokenreelError("\(place): the payload is zstd-compressed and this build has no Zstandard "
@@ -136,7 +179,7 @@ public enum Trl {
                                      + "Trl.unpack, or re-encode the file with the ans-ctx coder "
                                      + "(`tokenreel encode` keeps the smaller; ans-ctx is the usual winner)")
             }
-            do { planes = try decodeZstd(payload, T: T, D: D, H: H, W: W, zstd) } catch {
+            do { (planes, raw) = try decodeZstd(payload, T: T, D: D, H: H, W: W, zstd) } catch {
                 throw bad("payload does not decode (\(error.localizedDescription))")
             }
         } else {
@@ -144,7 +187,24 @@ public enum Trl {
                 throw bad("payload does not decode (\(error.localizedDescription))")
             }
         }
+        if let stated = header["planes_crc32"] {
+            guard case .int(let v) = stated, v >= 0, v <= Int64(UInt32.max) else {
+                throw bad("header field 'planes_crc32' is \((try? stated.pythonDumps()) ?? "?"); it must be an integer from 0 to 2^32 - 1")
+            }
+            if planesCrc32(raw ?? packBits(planes), T: T, D: D, H: H, W: W) != UInt32(v) {
+                throw bad("the payload does not belong to this header (planes_crc32 differs)")
+            }
+        }
         return (tokensOf(planes: planes, t: T, bits: D, h: H, w: W), header)
+    }
+
+    /// The header's planes_crc32 (trl.planes_crc32): CRC-32 of T, H, W, D (u32 little-endian each), then
+    /// the packed bit planes. It binds the payload to the header: another file's payload, or this one read
+    /// as another shape of the same size, differs.
+    public static func planesCrc32(_ packed: Data, T: Int, D: Int, H: Int, W: Int) -> UInt32 {
+        var shape = Data()
+        for v in [T, H, W, D] { appendLE(&shape, UInt32(truncatingIfNeeded: v)) }
+        return crc32(packed, continuing: crc32(shape))
     }
 
     public static func read(_ url: URL, zstd: ZstdDecoder? = nil) throws -> (TokenGrid, [String: JSONValue]) {
@@ -152,7 +212,7 @@ public enum Trl {
               values.isRegularFile == true, let size = values.fileSize else {
             throw TokenreelError("\(url.path): no such token file")
         }
-        if size > 64 * maxTokens { throw TokenreelError("\(url.path): too large to be a .trl file") }
+        if size > maxFile { throw TokenreelError("\(url.path): too large to be a .trl file (more than \(maxFile) bytes)") }
         return try unpack(try Data(contentsOf: url), where: url.path, zstd: zstd)
     }
 
@@ -165,21 +225,68 @@ public enum Trl {
 
     // MARK: zstd payloads: bit planes packed MSB first (numpy.packbits), then one Zstandard frame
 
-    static func packBits(_ planes: [UInt8]) -> Data {
+    public static func packBits(_ planes: [UInt8]) -> Data {
         var out = Data(count: (planes.count + 7) / 8)
         for (k, b) in planes.enumerated() where b != 0 { out[k >> 3] |= UInt8(0x80) >> UInt8(k & 7) }
         return out
     }
 
-    static func decodeZstd(_ payload: Data, T: Int, D: Int, H: Int, W: Int, _ zstd: ZstdDecoder) throws -> [UInt8] {
-        let n = T * D * H * W
-        let raw = Data(try zstd.decompress(payload, maxOutputSize: (n + 7) / 8))
-        guard raw.count == (n + 7) / 8 else { throw TokenreelError("zstd payload has the wrong length") }
-        return (0..<n).map { k in (raw[k >> 3] >> UInt8(7 - (k & 7))) & 1 }
+    /// One Zstandard frame that declares exactly the packed planes' size (checked before decompressing),
+    /// nothing after it, zero padding bits -> (the bit planes, the packed planes as decompressed).
+    static func decodeZstd(_ payload: Data, T: Int, D: Int, H: Int, W: Int, _ zstd: ZstdDecoder) throws -> ([UInt8], Data) {
+        let n = T * D * H * W, bytes = rawLength(T: T, D: D, H: H, W: W)
+        let declared = try zstdFrame(payload)
+        guard declared == UInt64(bytes) else {
+            throw TokenreelError("the Zstandard frame declares \(declared.map { String($0) } ?? "no") content size; "
+                                 + "the grid needs \(bytes) bytes")
+        }
+        let raw = Data(try zstd.decompress(payload, maxOutputSize: bytes))
+        guard raw.count == bytes else { throw TokenreelError("the zstd payload has the wrong length") }
+        let pad = 8 * bytes - n
+        if pad > 0, raw[bytes - 1] & UInt8((1 << pad) - 1) != 0 {
+            throw TokenreelError("the packed planes' padding bits are not zero")
+        }
+        return ((0..<n).map { k in (raw[k >> 3] >> UInt8(7 - (k & 7))) & 1 }, raw)
+    }
+
+    /// Walk one Zstandard frame's header and block headers (RFC 8878 3.1.1) without decompressing ->
+    /// its Frame_Content_Size (nil when not declared); throws unless the payload is exactly one frame.
+    public static func zstdFrame(_ p: Data) throws -> UInt64? {
+        let b = [UInt8](p)
+        func le(_ at: Int, _ n: Int) -> UInt64 { (0..<n).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) } }
+        guard b.count >= 6, le(0, 4) == 0xFD2F_B528 else { throw TokenreelError("not a Zstandard frame") }
+        let fhd = b[4]
+        let single = fhd & 0x20 != 0, checksum = fhd & 0x04 != 0
+        guard fhd & 0x08 == 0 else { throw TokenreelError("not a Zstandard frame (reserved bit set)") }
+        var pos = 5 + (single ? 0 : 1) + [0, 1, 2, 4][Int(fhd & 3)]
+        let fcsSize = [single ? 1 : 0, 2, 4, 8][Int(fhd >> 6)]
+        guard pos + fcsSize <= b.count else { throw TokenreelError("a truncated Zstandard frame header") }
+        let declared: UInt64? = fcsSize == 0 ? nil : le(pos, fcsSize) + (fcsSize == 2 ? 256 : 0)
+        pos += fcsSize
+        while true {
+            guard pos + 3 <= b.count else { throw TokenreelError("a truncated Zstandard frame") }
+            let block = le(pos, 3)
+            let size = Int(block >> 3)
+            switch (block >> 1) & 3 {
+            case 0, 2: pos += 3 + size      // raw, compressed: Block_Size bytes follow
+            case 1: pos += 3 + 1            // RLE: one byte
+            default: throw TokenreelError("a Zstandard block of the reserved type")
+            }
+            guard pos <= b.count else { throw TokenreelError("a truncated Zstandard frame") }
+            if block & 1 != 0 { break }
+        }
+        pos += checksum ? 4 : 0
+        guard pos <= b.count else { throw TokenreelError("a truncated Zstandard frame") }
+        guard pos == b.count else { throw TokenreelError("\(b.count - pos) bytes after the Zstandard frame") }
+        return declared
     }
 }
 
 // MARK: - CRC-32 (zlib / ISO-HDLC, reflected polynomial 0xEDB88320)
+//
+// Written out here because Foundation has no CRC-32 (on Linux or Apple platforms) and zlib is not an
+// importable module for a plain SwiftPM target on Linux; the file's crc32 and the header's planes_crc32
+// are both this CRC (Python's zlib.crc32, java.util.zip.CRC32).
 
 let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
     var c = UInt32(n)
@@ -187,8 +294,9 @@ let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
     return c
 }
 
-public func crc32<D: DataProtocol>(_ data: D) -> UInt32 {
-    var c: UInt32 = 0xFFFF_FFFF
+/// CRC-32 of data; `continuing` a previous CRC gives the CRC of the concatenation (zlib.crc32(data, start)).
+public func crc32<D: DataProtocol>(_ data: D, continuing start: UInt32 = 0) -> UInt32 {
+    var c: UInt32 = start ^ 0xFFFF_FFFF
     for region in data.regions {
         for b in region { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
     }

@@ -96,19 +96,99 @@ final class TrlGoldenTests: XCTestCase {
         XCTAssertEqual(try Trl.read(url).0, try Golden.json("tokens.json").tokenGrid)
     }
 
-    func testRefusesImplausibleGrids() throws {
-        // a header that claims a grid too large to allocate (a fresh CRC): refused before any allocation
-        let packed = try Trl.pack(TokenGrid(t: 1, h: 1, w: 1, repeating: 0), meta: meta, coder: "ans-ctx")
-        let hlen = Int(packed[8]) | Int(packed[9]) << 8
+    /// The header text of a packed file.
+    func headerText(_ packed: Data) -> String {
+        let hlen = Int(packed[8]) | Int(packed[9]) << 8 | Int(packed[10]) << 16
+        return String(decoding: packed[12..<(12 + hlen)], as: UTF8.self)
+    }
+
+    /// The same file with its header text edited (and a fresh file CRC).
+    func withHeader(_ packed: Data, _ edit: (String) -> String) -> Data {
+        let hlen = Int(packed[8]) | Int(packed[9]) << 8 | Int(packed[10]) << 16
         let text = String(decoding: packed[12..<(12 + hlen)], as: UTF8.self)
-        let bigger = Data(text.replacingOccurrences(of: "\"grid\": [1, 1, 1]", with: "\"grid\": [9999, 1024, 1024]").utf8)
-        XCTAssertNotEqual(bigger.count, hlen)
+        let edited = Data(edit(text).utf8)
         var body = Data(packed[0..<8])
-        for k in 0..<4 { body.append(UInt8(truncatingIfNeeded: bigger.count >> (8 * k))) }
-        body.append(bigger)
+        for k in 0..<4 { body.append(UInt8(truncatingIfNeeded: edited.count >> (8 * k))) }
+        body.append(edited)
         body.append(packed[(12 + hlen)..<(packed.count - 4)])
         let crc = crc32(body)
         for k in 0..<4 { body.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k)))) }
+        return body
+    }
+
+    func unpackError(_ data: Data) -> String {
+        do { _ = try Trl.unpack(data); return "" } catch { return (error as? TokenreelError)?.message ?? "\(error)" }
+    }
+
+    /// planes_crc32 as Python computes it: the writer computes it from the grid (a source header's value
+    /// is not carried over), the reader checks it when present and reads files without it.
+    func testPlanesCrc32() throws {
+        let tokens = try Golden.json("tokens.json").tokenGrid
+        let expected = try Golden.data("tokens-ans-ctx.trl")
+        guard case .int(let golden)? = try Trl.unpack(expected).1["planes_crc32"] else {
+            return XCTFail("the golden file has no integer planes_crc32")
+        }
+        XCTAssertEqual(UInt32(golden), Trl.planesCrc32(Trl.packBits(toPlanes(tokens, bits: 18)), T: 3, D: 18, H: 6, W: 8))
+        XCTAssertEqual(crc32(Data("123456789".utf8)), 0xCBF4_3926)
+        XCTAssertEqual(crc32(Data("56789".utf8), continuing: crc32(Data("1234".utf8))), 0xCBF4_3926)
+        // a stale value in the meta (an edit of another file) is replaced by the grid's own
+        var stale = meta; stale["planes_crc32"] = .int(12345)
+        XCTAssertEqual(try Trl.pack(tokens, meta: stale, coder: "ans-ctx"), expected)
+        // a header whose planes_crc32 is not the payload's is refused
+        let wrong = withHeader(expected) { $0.replacingOccurrences(of: "\"planes_crc32\": \(golden)",
+                                                                   with: "\"planes_crc32\": \((golden + 1) % (1 << 32))") }
+        XCTAssertNotEqual(wrong, expected)
+        XCTAssertTrue(unpackError(wrong).contains("planes_crc32 differs"), unpackError(wrong))
+        let bad = withHeader(expected) { $0.replacingOccurrences(of: "\"planes_crc32\": \(golden)", with: "\"planes_crc32\": -1") }
+        XCTAssertTrue(unpackError(bad).contains("planes_crc32"), unpackError(bad))
+        // files written before planes_crc32 (no key) still read
+        let old = withHeader(expected) { $0.replacingOccurrences(of: "\"planes_crc32\": \(golden), ", with: "") }
+        XCTAssertFalse(headerText(old).contains("planes_crc32"))
+        XCTAssertEqual(try Trl.unpack(old).0, tokens)
+    }
+
+    /// The reader limits of docs/trl-format.md: the payload must justify the grid before it is decoded
+    /// and decode to exactly the grid.
+    func testReaderLimits() throws {
+        let ans = try Golden.data("tokens-ans-ctx.trl"), zst = try Golden.data("tokens-zstd.trl")
+        func regrid(_ d: Data, _ grid: String) -> Data {
+            withHeader(d) { text in
+                let noCrc = text.replacingOccurrences(of: #""planes_crc32": \d+, "#, with: "", options: .regularExpression)
+                return noCrc.replacingOccurrences(of: "\"grid\": [3, 6, 8]", with: "\"grid\": \(grid)")
+            }
+        }
+        XCTAssertEqual(Trl.maxTokens, 1 << 23)
+        XCTAssertTrue(unpackError(regrid(ans, "[8193, 32, 32]")).contains("implausible token grid"))
+        // ans-ctx: at most 16 tokens a payload byte beyond 16384, checked before decoding
+        let plen = Trl.payloadLength(ans)
+        let over = (16 * plen + 16384) / 1024 + 1
+        XCTAssertTrue(unpackError(regrid(ans, "[\(over), 32, 32]")).contains("ans-ctx payload cannot hold"),
+                      unpackError(regrid(ans, "[\(over), 32, 32]")))
+        // ... and the coder empty exactly after the last token
+        XCTAssertTrue(unpackError(regrid(ans, "[2, 6, 8]")).contains("holds more than the grid"),
+                      unpackError(regrid(ans, "[2, 6, 8]")))
+        XCTAssertEqual(try Trl.unpack(regrid(ans, "[3, 6, 8]")).0, try Golden.json("tokens.json").tokenGrid)
+        // zstd: the declared content size, before decompressing (the stand-in decoder must not be reached)
+        struct Never: ZstdDecoder {
+            func decompress(_ data: Data, maxOutputSize: Int) throws -> Data { throw TokenreelError("decompressed") }
+        }
+        do { _ = try Trl.unpack(regrid(zst, "[2, 6, 8]"), zstd: Never()); XCTFail("accepted a lying grid") } catch {
+            let m = (error as? TokenreelError)?.message ?? "\(error)"
+            XCTAssertTrue(m.contains("declares 324 content size; the grid needs 216 bytes"), m)
+        }
+        let hlen = Int(zst[8]) | Int(zst[9]) << 8
+        let frame = Data(zst[(12 + hlen + 8)..<(zst.count - 4)])
+        XCTAssertEqual(try Trl.zstdFrame(frame), 324)
+        XCTAssertThrowsError(try Trl.zstdFrame(frame + Data([0])))
+        XCTAssertThrowsError(try Trl.zstdFrame(frame.prefix(frame.count - 1)))
+        XCTAssertThrowsError(try Trl.zstdFrame(Data([1, 2, 3, 4, 5, 6])))
+    }
+
+    func testRefusesImplausibleGrids() throws {
+        // a header that claims a grid too large to allocate (a fresh CRC): refused before any allocation
+        let packed = try Trl.pack(TokenGrid(t: 1, h: 1, w: 1, repeating: 0), meta: meta, coder: "ans-ctx")
+        XCTAssertTrue(headerText(packed).contains("\"grid\": [1, 1, 1]"))
+        let body = withHeader(packed) { $0.replacingOccurrences(of: "\"grid\": [1, 1, 1]", with: "\"grid\": [9999, 1024, 1024]") }
         XCTAssertThrowsError(try Trl.unpack(body)) { error in
             XCTAssertTrue((error as? TokenreelError)?.message.contains("implausible token grid 9999x1024x1024") == true, "\(error)")
         }

@@ -64,11 +64,13 @@ object Trl {
         for (name in CODERS) {
             if (coder != null && coder != name) continue
             if (name == ZSTD && zstd == null) continue      // ans-ctx alone when no zstd is supplied
-            val payload = if (name == ZSTD) encodeZstd(planes, zstd!!) else AnsCtx.encode(planes, tokens.t, bits, tokens.h, tokens.w)
+            val payload = if (name == ZSTD) zstd!!.compress(packBits(planes), 19) else AnsCtx.encode(planes, tokens.t, bits, tokens.h, tokens.w)
             if (best == null || payload.size < best.second.size) best = Pair(name, payload)
         }
         val (name, payload) = best!!
         val header = LinkedHashMap<String, Any?>(meta)
+        // computed from the grid written here, never carried over from a source file's header
+        header["planes_crc32"] = planesCrc32(packBits(planes), tokens.t, bits, tokens.h, tokens.w)
         header["grid"] = listOf(tokens.t.toLong(), tokens.h.toLong(), tokens.w.toLong())
         header["coder"] = name
         val headerBytes = Json.write(header).toByteArray(Charsets.UTF_8)
@@ -126,12 +128,45 @@ object Trl {
             throw bad("the payload is zstd-compressed and this build has no Zstandard decoder (pass a Zstd implementation)")
         }
         val payload = data.copyOfRange(start, start + payloadLength.toInt())
+        var raw: ByteArray? = null          // the packed planes, when the coder had them (zstd)
         val planes = try {
-            if (coder == ZSTD) decodeZstd(payload, t, bits, h, w, zstd!!) else AnsCtx.decode(payload, t, bits, h, w)
+            if (coder == ZSTD) {
+                raw = zstd!!.decompress(payload, (t.toLong() * bits * h * w + 7).div(8).toInt())
+                unpackBits(raw, t, bits, h, w)
+            } else AnsCtx.decode(payload, t, bits, h, w)
         } catch (e: RuntimeException) {  // a corrupt payload can fail inside the coder in many ways
             throw bad("payload does not decode (${e.message ?: e.javaClass.simpleName})")
         }
+        if ("planes_crc32" in header) {
+            val stated = header["planes_crc32"]
+            if (stated !is Long || stated < 0 || stated > 0xffffffffL) {
+                throw bad("header field 'planes_crc32' is ${Json.write(stated)}; it must be an integer from 0 to 2^32 - 1")
+            }
+            if (planesCrc32(raw ?: packBits(planes), t, bits, h, w) != stated) {
+                throw bad("the payload does not belong to this header (planes_crc32 differs)")
+            }
+        }
         return TrlFile(fromPlanes(planes, t, bits, h, w), header)
+    }
+
+    /**
+     * The header's planes_crc32 (trl.planes_crc32): CRC-32 of T, H, W, D (u32 little-endian each), then the
+     * packed bit planes. It binds the payload to the header: another file's payload, or this one read as
+     * another shape of the same size, differs.
+     */
+    fun planesCrc32(packed: ByteArray, t: Int, bits: Int, h: Int, w: Int): Long {
+        val shape = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putInt(t).putInt(h).putInt(w).putInt(bits)
+        val crc = CRC32()
+        crc.update(shape.array())
+        crc.update(packed)
+        return crc.value
+    }
+
+    /** Bit planes (one byte per bit) packed MSB first, the last byte zero-padded (numpy.packbits): the zstd coder's bytes. */
+    fun packBits(planes: ByteArray): ByteArray {
+        val packed = ByteArray((planes.size + 7) / 8)
+        for (i in planes.indices) if (planes[i].toInt() != 0) packed[i shr 3] = (packed[i shr 3].toInt() or (0x80 ushr (i and 7))).toByte()
+        return packed
     }
 
     fun read(file: File, zstd: Zstd? = null): TrlFile {
@@ -165,15 +200,8 @@ object Trl {
         }
     }
 
-    private fun encodeZstd(planes: ByteArray, zstd: Zstd): ByteArray {
-        val packed = ByteArray((planes.size + 7) / 8)
-        for (i in planes.indices) if (planes[i].toInt() != 0) packed[i shr 3] = (packed[i shr 3].toInt() or (0x80 ushr (i and 7))).toByte()
-        return zstd.compress(packed, 19)
-    }
-
-    private fun decodeZstd(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, zstd: Zstd): ByteArray {
+    private fun unpackBits(raw: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
         val n = t * bits * h * w
-        val raw = zstd.decompress(payload, (n + 7) / 8)
         if (raw.size != (n + 7) / 8) throw TokenreelException("zstd payload has the wrong length")
         return ByteArray(n) { i -> ((raw[i shr 3].toInt() ushr (7 - (i and 7))) and 1).toByte() }
     }

@@ -19,6 +19,36 @@ class TrlTest {
         return TokenGrid(t, h, w, Golden.flatten(nested).map { it.toInt() }.toIntArray())
     }
 
+    /** The golden file's header less what the writer computes: grid, coder and planes_crc32. */
+    private fun goldenMeta(): LinkedHashMap<String, Any?> {
+        val meta = LinkedHashMap(Trl.unpack(ansBytes).header)
+        for (k in listOf("grid", "coder", "planes_crc32")) assertTrue(k, meta.remove(k) != null)
+        return meta
+    }
+
+    private fun headerText(packed: ByteArray) =
+        String(packed, 12, java.nio.ByteBuffer.wrap(packed).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(8), Charsets.UTF_8)
+
+    /** planes_crc32 as Python computes it: from the grid written, checked by the reader when present, optional on reading. */
+    @Test fun planesCrc32() {
+        val golden = Trl.unpack(ansBytes).header["planes_crc32"] as Long
+        val tokens = goldenTokens()
+        assertEquals(golden, Trl.planesCrc32(Trl.packBits(Trl.toPlanes(tokens, 18)), 3, 18, 6, 8))
+        // a stale value in the meta (an edit of another file) is replaced by the grid's own
+        val stale = goldenMeta(); stale["planes_crc32"] = 12345L
+        assertArrayEquals(ansBytes, Trl.pack(tokens, stale, Trl.ANS_CTX))
+        val text = headerText(ansBytes)
+        assertTrue(text.contains("\"planes_crc32\": $golden"))
+        // a header whose planes_crc32 is not the payload's is refused
+        assertRefused(withHeader(ansBytes, text.replace("\"planes_crc32\": $golden", "\"planes_crc32\": ${(golden + 1) % (1L shl 32)}")),
+            "planes_crc32 differs")
+        assertRefused(withHeader(ansBytes, text.replace("\"planes_crc32\": $golden", "\"planes_crc32\": -1")), "planes_crc32")
+        // files written before planes_crc32 (no key) still read
+        val old = withHeader(ansBytes, text.replace("\"planes_crc32\": $golden, ", ""))
+        assertTrue(!headerText(old).contains("planes_crc32"))
+        assertEquals(tokens, Trl.unpack(old).tokens)
+    }
+
     @Test fun readsAnsCtx() {
         val file = Trl.unpack(ansBytes)
         assertEquals(goldenTokens(), file.tokens)
@@ -27,8 +57,8 @@ class TrlTest {
     }
 
     @Test fun writesAnsCtxByteIdentical() {
-        val meta = LinkedHashMap(Trl.unpack(ansBytes).header)
-        meta.remove("grid"); meta.remove("coder")
+        // the header fields except those the writer computes (planes_crc32 among them: never copied back in)
+        val meta = goldenMeta()
         assertArrayEquals(ansBytes, Trl.pack(goldenTokens(), meta, Trl.ANS_CTX))
         // with no zstd supplied, the writer's choice is ans-ctx
         assertArrayEquals(ansBytes, Trl.pack(goldenTokens(), meta))
@@ -100,7 +130,7 @@ class TrlTest {
         val dir = createTempDir("trl")
         try {
             val f = File(dir, "a.trl")
-            val meta = LinkedHashMap(Trl.unpack(ansBytes).header); meta.remove("grid"); meta.remove("coder")
+            val meta = goldenMeta()
             Trl.write(f, goldenTokens(), meta)
             assertArrayEquals(ansBytes, f.readBytes())
             assertEquals(listOf("a.trl"), dir.list()!!.toList())
