@@ -28,12 +28,29 @@ object Trl {
     private val MAGIC = byteArrayOf(0x89.toByte(), 'T'.toByte(), 'R'.toByte(), 'L'.toByte())
     const val VERSION = 1
     const val MAX_HEADER = 1 shl 16
-    const val MAX_TOKENS = 1 shl 26
+    // the limits of docs/trl-format.md (trl.py's MAX_TOKENS, ANS_TOKENS_PER_BYTE, ANS_FREE_TOKENS, MAX_FILE)
+    const val MAX_TOKENS = 1 shl 23            // T*H*W: 32 MiB of int32 tokens; ~10 min of 30 fps video at 256x448
     const val MAX_GRID_SIDE = 1024
+    const val MAX_BITS = 24
+    const val ANS_TOKENS_PER_BYTE = 16         // ans-ctx: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
+    const val ANS_FREE_TOKENS = 1 shl 14
     const val ZSTD = "zstd"
     const val ANS_CTX = "ans-ctx"
     val CODERS = listOf(ZSTD, ANS_CTX)         // the writer's order: the first of equal sizes wins
     private val REQUIRED = listOf("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
+
+    /** Bytes of the packed bit planes of a grid (the zstd coder's decompressed size). */
+    fun rawLength(t: Int, bits: Int, h: Int, w: Int): Long = (t.toLong() * bits * h * w + 7) / 8
+
+    /** The longest payload either coder writes for a grid (trl.max_payload); readers refuse longer ones. */
+    fun maxPayload(t: Int, bits: Int, h: Int, w: Int): Long = rawLength(t, bits, h, w).let { it + it / 256 + 4096 }
+
+    /** The largest file a reader reads: the largest payload a writer makes for the largest grid, plus the header. */
+    val MAX_FILE: Long = 12L + MAX_HEADER + 8 + maxPayload(MAX_TOKENS, MAX_BITS, 1, 1) + 4
+
+    /** ans-ctx decodes one token per coder call: the payload must justify the grid (trl.ans_admissible). */
+    fun ansAdmissible(t: Int, h: Int, w: Int, payloadLength: Long): Boolean =
+        t.toLong() * h * w <= ANS_TOKENS_PER_BYTE * payloadLength + ANS_FREE_TOKENS
 
     /** planes[t][i][y][x] = bit i of token (t, y, x), flattened in (t, i, y, x) order. */
     fun toPlanes(tokens: TokenGrid, bits: Int): ByteArray {
@@ -57,6 +74,11 @@ object Trl {
     /** tokens -> the bytes of a .trl file. [meta]: the header fields except grid and coder; [coder] null: the smaller. */
     fun pack(tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, zstd: Zstd? = null): ByteArray {
         val bits = meta.int("bits")
+        if (bits !in 1..MAX_BITS) throw IllegalArgumentException("bits $bits: 1 to $MAX_BITS")
+        if (tokens.t.toLong() * tokens.h * tokens.w > MAX_TOKENS) {
+            throw TokenreelException("a grid of ${tokens.t}x${tokens.h}x${tokens.w} tokens is more than a .trl holds " +
+                "($MAX_TOKENS tokens); encode a shorter or smaller clip")
+        }
         val planes = toPlanes(tokens, bits)
         if (coder != null && coder !in CODERS) throw IllegalArgumentException("unknown coder '$coder'")
         if (coder == ZSTD && zstd == null) throw TokenreelException("writing a zstd .trl needs a Zstd implementation")
@@ -65,9 +87,12 @@ object Trl {
             if (coder != null && coder != name) continue
             if (name == ZSTD && zstd == null) continue      // ans-ctx alone when no zstd is supplied
             val payload = if (name == ZSTD) zstd!!.compress(packBits(planes), 19) else AnsCtx.encode(planes, tokens.t, bits, tokens.h, tokens.w)
+            // an ans-ctx payload over the cost bound (a very redundant grid) would be refused by readers
+            if (name == ANS_CTX && !ansAdmissible(tokens.t, tokens.h, tokens.w, payload.size.toLong())) continue
             if (best == null || payload.size < best.second.size) best = Pair(name, payload)
         }
-        val (name, payload) = best!!
+        val (name, payload) = best ?: throw TokenreelException("the ans-ctx payload of this ${tokens.t}x${tokens.h}x${tokens.w} " +
+            "grid is too small for readers to accept (more than $ANS_TOKENS_PER_BYTE tokens a byte); write it with zstd")
         val header = LinkedHashMap<String, Any?>(meta)
         // computed from the grid written here, never carried over from a source file's header
         header["planes_crc32"] = planesCrc32(packBits(planes), tokens.t, bits, tokens.h, tokens.w)
@@ -117,21 +142,27 @@ object Trl {
         } catch (e: RuntimeException) {     // a JSON error, a wrong type
             throw bad("corrupt header (${e.message ?: e.javaClass.simpleName})")
         }
-        if (!(t > 0 && h in 1..MAX_GRID_SIDE && w in 1..MAX_GRID_SIDE && bits in 1..24 && t.toLong() * h * w <= MAX_TOKENS)) {
+        if (!(t > 0 && h in 1..MAX_GRID_SIDE && w in 1..MAX_GRID_SIDE && bits in 1..MAX_BITS && t.toLong() * h * w <= MAX_TOKENS)) {
             throw bad("implausible token grid ${t}x${h}x$w of $bits bits")
         }
         val start = 12 + hlen + 8
         if (payloadLength < 0 || start + payloadLength + 4 != data.size.toLong()) throw bad("payload length does not match the file size")
+        if (payloadLength > maxPayload(t, bits, h, w)) {
+            throw bad("a $payloadLength-byte payload is longer than any coder writes for a ${t}x${h}x$w grid")
+        }
         val coder = header["coder"]
         if (coder !in CODERS) throw bad("unknown payload coder '$coder'")
         if (coder == ZSTD && zstd == null) {
             throw bad("the payload is zstd-compressed and this build has no Zstandard decoder (pass a Zstd implementation)")
         }
+        if (coder == ANS_CTX && !ansAdmissible(t, h, w, payloadLength)) {
+            throw bad("a $payloadLength-byte ans-ctx payload cannot hold a ${t}x${h}x$w grid")
+        }
         val payload = data.copyOfRange(start, start + payloadLength.toInt())
         var raw: ByteArray? = null          // the packed planes, when the coder had them (zstd)
         val planes = try {
             if (coder == ZSTD) {
-                raw = zstd!!.decompress(payload, (t.toLong() * bits * h * w + 7).div(8).toInt())
+                raw = decodeZstd(payload, t, bits, h, w, zstd!!)
                 unpackBits(raw, t, bits, h, w)
             } else AnsCtx.decode(payload, t, bits, h, w)
         } catch (e: RuntimeException) {  // a corrupt payload can fail inside the coder in many ways
@@ -171,7 +202,7 @@ object Trl {
 
     fun read(file: File, zstd: Zstd? = null): TrlFile {
         if (!file.isFile) throw TokenreelException("$file: no such token file")
-        if (file.length() > 64L * MAX_TOKENS) throw TokenreelException("$file: too large to be a .trl file")
+        if (file.length() > MAX_FILE) throw TokenreelException("$file: too large to be a .trl file (more than $MAX_FILE bytes)")
         return unpack(file.readBytes(), file.path, zstd)
     }
 
@@ -198,6 +229,55 @@ object Trl {
             throw TokenreelException("$where: made by tokenizer ${file.header["tokenizer"]} (${sha.take(12)}), not the loaded " +
                 "one (${tokenizerSha256.take(12)}); decode it with the weights that made it or re-encode the source video")
         }
+    }
+
+    /** One Zstandard frame that declares exactly the packed planes' size (checked before decompressing), nothing after it. */
+    private fun decodeZstd(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, zstd: Zstd): ByteArray {
+        val bytes = rawLength(t, bits, h, w)
+        val declared = zstdFrame(payload)
+        if (declared != bytes) {
+            throw TokenreelException("the Zstandard frame declares ${declared ?: "no"} content size; the grid needs $bytes bytes")
+        }
+        val raw = zstd.decompress(payload, bytes.toInt())
+        if (raw.size.toLong() != bytes) throw TokenreelException("the zstd payload has the wrong length")
+        val pad = (8 * bytes - t.toLong() * bits * h * w).toInt()
+        if (pad > 0 && (raw[raw.size - 1].toInt() and ((1 shl pad) - 1)) != 0) {
+            throw TokenreelException("the packed planes' padding bits are not zero")
+        }
+        return raw
+    }
+
+    /**
+     * Walk one Zstandard frame's header and block headers (RFC 8878 3.1.1) without decompressing: its
+     * Frame_Content_Size (null when not declared); throws unless [p] is exactly one frame.
+     */
+    fun zstdFrame(p: ByteArray): Long? {
+        fun le(at: Int, n: Int): Long { var v = 0L; for (k in 0 until n) v = v or ((p[at + k].toLong() and 0xff) shl (8 * k)); return v }
+        if (p.size < 6 || le(0, 4) != 0xFD2FB528L) throw TokenreelException("not a Zstandard frame")
+        val fhd = p[4].toInt() and 0xff
+        if (fhd and 0x08 != 0) throw TokenreelException("not a Zstandard frame (reserved bit set)")
+        val single = fhd and 0x20 != 0
+        var pos = 5 + (if (single) 0 else 1) + intArrayOf(0, 1, 2, 4)[fhd and 3]
+        val fcsSize = intArrayOf(if (single) 1 else 0, 2, 4, 8)[fhd ushr 6]
+        if (pos + fcsSize > p.size) throw TokenreelException("a truncated Zstandard frame header")
+        val declared = if (fcsSize == 0) null else le(pos, fcsSize) + (if (fcsSize == 2) 256 else 0)
+        if (declared != null && declared < 0) throw TokenreelException("the Zstandard frame declares an impossible content size")
+        pos += fcsSize
+        while (true) {
+            if (pos + 3 > p.size) throw TokenreelException("a truncated Zstandard frame")
+            val block = le(pos, 3).toInt()
+            pos += 3 + when ((block ushr 1) and 3) {
+                0, 2 -> block ushr 3        // raw, compressed: Block_Size bytes follow
+                1 -> 1                      // RLE: one byte
+                else -> throw TokenreelException("a Zstandard block of the reserved type")
+            }
+            if (pos > p.size) throw TokenreelException("a truncated Zstandard frame")
+            if (block and 1 != 0) break
+        }
+        if (fhd and 0x04 != 0) pos += 4
+        if (pos > p.size) throw TokenreelException("a truncated Zstandard frame")
+        if (pos != p.size) throw TokenreelException("${p.size - pos} bytes after the Zstandard frame")
+        return declared
     }
 
     private fun unpackBits(raw: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
@@ -321,6 +401,9 @@ object AnsCtx {
             }
             model.learn(tt, y, x)
         }
+        // the coder must be empty (its initial state, no words left) exactly after the last token; once empty
+        // it decodes every further bit as 0, so a payload that runs out early leaves the rest of the grid 0
+        if (remaining != 0 || state != 0L) throw TokenreelException("the ans-ctx payload holds more than the grid (is it another file's payload?)")
         return planes
     }
 

@@ -86,16 +86,66 @@ class TrlTest {
     @Test fun zstdNeedsADecoder() = assertRefused(File(golden, "tokens-zstd.trl").readBytes(), "no Zstandard decoder")
 
     @Test fun zstdThroughTheInterface() {
-        // a stand-in "compressor" (identity) exercises the bit packing on both sides
-        val identity = object : Zstd {
-            override fun compress(data: ByteArray, level: Int) = data
-            override fun decompress(data: ByteArray, maxOutputSize: Int) = data
-        }
+        // a stand-in "compressor" (one Zstandard frame of raw blocks) exercises the bit packing on both sides
+        val identity = StoredZstd
         val grid = goldenTokens()
         val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
         val file = Trl.unpack(Trl.pack(grid, meta, Trl.ZSTD, identity), zstd = identity)
         assertEquals("zstd", file.header["coder"])
         assertEquals(grid, file.tokens)
+    }
+
+    /** A real Zstandard frame that stores its data uncompressed: single segment, 4-byte content size, raw blocks. */
+    private object StoredZstd : Zstd {
+        override fun compress(data: ByteArray, level: Int): ByteArray {
+            val out = java.io.ByteArrayOutputStream()
+            fun le(v: Long, n: Int) { for (k in 0 until n) out.write(((v ushr (8 * k)) and 0xff).toInt()) }
+            le(0xFD2FB528L, 4); out.write(0xA0); le(data.size.toLong(), 4)
+            var at = 0
+            do {
+                val n = Math.min(1 shl 16, data.size - at)
+                le(((n.toLong() shl 3) or (if (at + n == data.size) 1L else 0L)), 3)
+                out.write(data, at, n); at += n
+            } while (at < data.size)
+            return out.toByteArray()
+        }
+        override fun decompress(data: ByteArray, maxOutputSize: Int): ByteArray {
+            val out = java.io.ByteArrayOutputStream()
+            var at = 9
+            while (true) {
+                val b = (data[at].toInt() and 0xff) or ((data[at + 1].toInt() and 0xff) shl 8) or ((data[at + 2].toInt() and 0xff) shl 16)
+                out.write(data, at + 3, b ushr 3); at += 3 + (b ushr 3)
+                if (b and 1 != 0) return out.toByteArray()
+            }
+        }
+    }
+
+    /** The reader limits of docs/trl-format.md: the payload must justify the grid before decoding and decode to exactly it. */
+    @Test fun readerLimits() {
+        fun regrid(d: ByteArray, grid: String) =
+            withHeader(d, headerText(d).replace(Regex("\"planes_crc32\": \\d+, "), "").replace("\"grid\": [3, 6, 8]", "\"grid\": $grid"))
+        assertEquals(1 shl 23, Trl.MAX_TOKENS)
+        assertRefused(regrid(ansBytes, "[8193, 32, 32]"), "implausible token grid")
+        val plen = java.nio.ByteBuffer.wrap(ansBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(12 + ansBytes[8].toInt().and(0xff) + (ansBytes[9].toInt().and(0xff) shl 8))
+        val over = (16 * plen + 16384) / 1024 + 1
+        assertRefused(regrid(ansBytes, "[$over, 32, 32]"), "ans-ctx payload cannot hold")
+        assertRefused(regrid(ansBytes, "[2, 6, 8]"), "holds more than the grid")
+        assertEquals(goldenTokens(), Trl.unpack(regrid(ansBytes, "[3, 6, 8]")).tokens)
+        // zstd: the declared content size, checked before decompressing
+        val zst = File(golden, "tokens-zstd.trl").readBytes()
+        val never = object : Zstd {
+            override fun compress(data: ByteArray, level: Int) = throw AssertionError()
+            override fun decompress(data: ByteArray, maxOutputSize: Int): ByteArray = throw AssertionError("decompressed")
+        }
+        assertRefused(regrid(zst, "[2, 6, 8]"), "declares 324 content size; the grid needs 216 bytes", never)
+        val hlen = zst[8].toInt().and(0xff) + (zst[9].toInt().and(0xff) shl 8)
+        val frame = zst.copyOfRange(12 + hlen + 8, zst.size - 4)
+        assertEquals(324L, Trl.zstdFrame(frame))
+        for (bad in listOf(frame + byteArrayOf(0), frame.copyOf(frame.size - 1), byteArrayOf(1, 2, 3, 4, 5, 6))) {
+            try { Trl.zstdFrame(bad); fail("accepted a bad frame") } catch (e: TokenreelException) { }
+        }
+        assertEquals(9L + 3 + 5, StoredZstd.compress(ByteArray(5), 19).size.toLong())
+        assertEquals(5L, Trl.zstdFrame(StoredZstd.compress(ByteArray(5), 19)))
     }
 
     @Test fun refusesDamage() {
