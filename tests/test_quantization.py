@@ -124,15 +124,21 @@ def test_palettized_weights_are_the_torch_weights_through_a_small_lut(lowbit):
     from tokenreel.quantization.palettize import const_name, dense_weights
     from tokenreel.quantization.schemes import bits_of
     from tokenreel.verify import sqnr_db
+    from coremltools.optimize.coreml import get_weights_metadata
     model, _ = load_transformer(lowbit[1])
     for precision in ("pal6", "pal4"):
-        dense = dense_weights(ct.models.MLModel(str(lowbit[0] / f"transformer.{precision}.mlpackage"),
-                                                skip_model_load=True))
+        package = ct.models.MLModel(str(lowbit[0] / f"transformer.{precision}.mlpackage"), skip_model_load=True)
+        dense = dense_weights(package)
+        # the LUT sizes as stored (the expanded fp16 weights can show more distinct values than the LUT
+        # has: on an AMD EPYC the heads' expansion gives 88 from a 64-entry LUT, at the same 32 dB SQNR)
+        luts = {k.split("_palettized_lut")[0]: v.val.size for k, v in get_weights_metadata(
+            package, weight_threshold=0).items() if "_palettized_lut" in k}
         for name, m in model.named_modules():
             if isinstance(m, torch.nn.Linear):
                 w = dense[const_name("transformer." + name)]
                 bits = bits_of(precision, "transformer." + name)
-                assert 2 ** (bits - 1) < len(np.unique(w)) <= 2 ** bits, (precision, name)
+                assert 2 ** (bits - 1) < luts[const_name("transformer." + name)] <= 2 ** bits, (precision, name)
+                assert len(np.unique(w)) > 2 ** (bits - 1), (precision, name)
                 # k-means at b bits: about 5 dB per bit on these weights
                 assert sqnr_db(m.weight.detach().numpy(), w.reshape(m.weight.shape)) > 4.5 * bits, (precision, name)
 
