@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from tokenreel.backends.exported import ENGINES
+from tokenreel.export.manifest import tensor_spec
 from tokenreel.export.spec import Artifact
 from tokenreel.models.tokenizer import LFQ, CausalConv, Tokenizer, TokenizerConfig, frame_norm, per_frame
 from tokenreel.models.transformer import Attention, TransformerConfig
@@ -52,7 +53,10 @@ def test_block_runs_like_torch(block, fmt, tmp_path):
     import importlib
     path = tmp_path / f"{block.name}.{'onnx' if fmt == 'onnx' else 'pte'}"
     importlib.import_module(f"tokenreel.export.{fmt}").export(block, path)
-    entry = {"inputs": [{"name": n} for n in block.input_names], "outputs": [{"name": n} for n in block.output_names]}
+    with torch.no_grad():
+        outs = block.module(*block.inputs)
+    entry = {"inputs": tensor_spec(block.input_names, block.inputs),
+             "outputs": tensor_spec(block.output_names, outs if isinstance(outs, tuple) else (outs,))}
     got = ENGINES[fmt](path, entry).run({n: x.numpy() for n, x in zip(block.input_names, block.inputs)})
     with torch.no_grad():
         want = block.module(*block.inputs)
