@@ -147,20 +147,23 @@ def test_revise_redoes_only_the_drafted_tokens_the_model_rates_unlikely():
     assert model.calls == 1 + 3
 
 
+class AgreeWithInput(FavourToken):
+    """Puts all mass on whatever token each position shows (0 where masked): keeps any draft."""
+    bits = 8
+
+    def __init__(self, window):
+        self.window, self.calls = window, 0
+
+    def logits(self, sub):
+        self.choice = np.where(sub[0] == 16, 0, sub[0]) | (np.where(sub[1] == 16, 0, sub[1]) << 4)
+        return FavourToken.logits(self, sub)
+
+
 def test_revise_extend_starts_from_copying_the_last_latent_frame():
     """A model that agrees with any draft leaves extend at its draft: the last latent frame copied forward."""
-    class AgreeWithInput(FavourToken):
-        window, bits = (5, 4, 4), 8
-
-        def __init__(self):
-            self.calls = 0
-
-        def logits(self, sub):
-            self.choice = np.where(sub[0] == 16, 0, sub[0]) | (np.where(sub[1] == 16, 0, sub[1]) << 4)
-            return FavourToken.logits(self, sub)
     rng = np.random.default_rng(3)
     src = rng.integers(0, 256, (3, 4, 4))
-    out, calls = extend(AgreeWithInput(), src, frames=12, seed=0)
+    out, calls = extend(AgreeWithInput((5, 4, 4)), src, frames=12, seed=0)
     assert out.shape == (6, 4, 4) and (out[:3] == src).all() and (out[3:] == src[-1]).all()
     assert calls == 1                               # one window, its draft kept whole
 
@@ -176,15 +179,6 @@ def test_maskgit_sampler_is_still_available():
 
 def test_outpaint_draft_sits_on_the_source_when_the_canvas_is_padded_to_the_window():
     """A canvas smaller than the window is padded; the mirrored draft must still match the source in place."""
-    class AgreeWithInput(FavourToken):
-        window, bits = (1, 6, 6), 8
-
-        def __init__(self):
-            self.calls = 0
-
-        def logits(self, sub):
-            self.choice = np.where(sub[0] == 16, 0, sub[0]) | (np.where(sub[1] == 16, 0, sub[1]) << 4)
-            return FavourToken.logits(self, sub)
     src = np.random.default_rng(5).integers(0, 256, (1, 4, 5))
-    out, _ = reframe_outpaint(AgreeWithInput(), src, "1:1", seed=0)
+    out, _ = reframe_outpaint(AgreeWithInput((1, 6, 6)), src, "1:1", seed=0)
     assert out.shape == (1, 5, 5) and (out[:, :4] == src).all() and (out[:, 4] == src[:, 3]).all()
