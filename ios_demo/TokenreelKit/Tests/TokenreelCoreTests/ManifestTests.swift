@@ -11,22 +11,10 @@ final class ManifestTests: XCTestCase {
         return url
     }
 
-    func manifestText(sha: String, bytes: Int) -> String {
-        """
-        {"schema_version": 1,
-         "geometry": {"bits": 18, "spatial": 8, "group": 4, "frame_size": [224, 128],
-                      "window": [5, 16, 16], "splits": 2, "sub_bits": 9, "mask_id": 512},
-         "weights": {"tokenizer": {"id": "tok-v1", "sha256": "aa"}, "transformer": {"id": "tf", "sha256": "bb"}},
-         "sampler": "tokenreel-sampler-v1",
-         "artifacts": {
-          "transformer.int8.onnx": {"file": "transformer.int8.onnx", "format": "onnx", "role": "transformer",
-            "precision": "int8", "bytes": \(bytes), "sha256": "\(sha)", "state": [],
-            "inputs": [{"name": "sub_tokens", "shape": [1, 2, 1280], "dtype": "int64"}],
-            "outputs": [{"name": "logits", "shape": [1, 2, 1280, 512], "dtype": "float32"}]},
-          "encoder_step.fp32.onnx": {"file": "enc.onnx", "format": "onnx", "role": "encoder_step", "precision": "fp32",
-            "bytes": 0, "sha256": "", "inputs": [], "outputs": [],
-            "state": [{"input": "state_in_0", "output": "state_out_0"}]}}}
-        """
+    /// tests/golden/manifest-template.json, the hand-written manifest both ports' tests read.
+    func manifestText(sha: String, bytes: Int) throws -> String {
+        try String(contentsOf: Golden.dir.appendingPathComponent("manifest-template.json"), encoding: .utf8)
+            .replacingOccurrences(of: "__SHA__", with: sha).replacingOccurrences(of: "__BYTES__", with: "\(bytes)")
     }
 
     func message(_ body: () throws -> Void) -> String {
@@ -38,7 +26,7 @@ final class ManifestTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = dir.appendingPathComponent("transformer.int8.onnx")
         try Data("not really a model".utf8).write(to: model)
-        try Data(manifestText(sha: try fileSHA256(model), bytes: try pathBytes(model)).utf8)
+        try Data(try manifestText(sha: try fileSHA256(model), bytes: try pathBytes(model)).utf8)
             .write(to: dir.appendingPathComponent("manifest.json"))
         let m = try Manifest.read(folder: dir, verify: false)
         XCTAssertEqual(m.geometry.window, [5, 16, 16])

@@ -7,21 +7,10 @@ import org.junit.Test
 import java.io.File
 
 class ManifestTest {
-    private fun manifestText(sha: String, bytes: Long) = """
-        {"schema_version": 1,
-         "geometry": {"bits": 18, "spatial": 8, "group": 4, "frame_size": [224, 128],
-                      "window": [5, 16, 16], "splits": 2, "sub_bits": 9, "mask_id": 512},
-         "weights": {"tokenizer": {"id": "tok-v1", "sha256": "aa"}, "transformer": {"id": "tf", "sha256": "bb"}},
-         "sampler": "tokenreel-sampler-v1",
-         "artifacts": {
-          "transformer.int8.onnx": {"file": "transformer.int8.onnx", "format": "onnx", "role": "transformer",
-            "precision": "int8", "bytes": $bytes, "sha256": "$sha",
-            "inputs": [{"name": "sub_tokens", "shape": [1, 2, 1280], "dtype": "int64"}],
-            "outputs": [{"name": "logits", "shape": [1, 2, 1280, 512], "dtype": "float32"}]},
-          "encoder_step.fp32.onnx": {"file": "enc.onnx", "format": "onnx", "role": "encoder_step", "precision": "fp32",
-            "bytes": 0, "sha256": "", "inputs": [], "outputs": [],
-            "state": [{"input": "state_in_0", "output": "state_out_0"}]}}}
-    """
+    /** tests/golden/manifest-template.json, the hand-written manifest both ports' tests read. */
+    private fun manifestText(sha: String, bytes: Long) =
+        File(Golden.runtime(), "manifest-template.json").readText()
+            .replace("__SHA__", sha).replace("__BYTES__", bytes.toString())
 
     @Test fun findsAndVerifies() {
         val dir = createTempDir("manifest")
