@@ -42,109 +42,87 @@ def cmd_decode(args):
     print(f"{args.input} -> {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
 
 
-def _load_tokens(backend, args):
-    """A .trl (no pixel decode) or a video (encoded first) -> (tokens, header)."""
-    from .runtime.pipeline import encode_video, read_tokens
+def _edit_input(editor, args):
+    """A .trl (no pixel decode) or a video (encoded first) -> a Clip."""
     if str(args.input).lower().endswith(".trl"):
-        return read_tokens(backend, args.input)
-    return encode_video(backend, args.input, args.size, max_frames=args.input_frames, quiet=args.quiet)
+        return editor.load(args.input)
+    return editor.encode(args.input, args.size, frames=args.input_frames)
 
 
-def _source(backend, args):
-    """The source's frames as they were encoded, for outputs that keep them (None for a .trl input or
-    --no-keep-source)."""
-    from .runtime.pipeline import source_frames
-    if not args.keep_source or str(args.input).lower().endswith(".trl"):
-        return None
-    return source_frames(backend, args.input, args.size, args.input_frames)
-
-
-def _write_result(backend, args, tokens, header, source_tokens, label, frames, draft_frames):
-    """Write OUT as .trl (tokens only) or as a video (`frames()`: a fresh iterator of its frames);
-    optionally a side-by-side preview: source | draft (`draft_frames()`, the revise sampler's start) | result."""
-    from .runtime import trl
-    from .runtime.codec import decode_tokens
-    from .runtime.preview import side_by_side
-    from .runtime.video import write_video
-    T, H, W = tokens.shape
-    header = dict(header, size=[W * backend.spatial, H * backend.spatial])
+def _write_result(args, clip, label):
+    """Write OUT as .trl (tokens only) or as a video; optionally a side-by-side preview: source | draft (the
+    revise sampler's start) | result."""
+    T, H, W = clip.grid
     if str(args.output).lower().endswith(".trl"):
-        n = trl.write(args.output, tokens, header)
+        n = clip.save(args.output)
         print(f"wrote {args.output}: tokens {T}x{H}x{W}, {n} bytes")
     else:
-        n = write_video(args.output, frames(), header["fps"])
-        print(f"wrote {args.output}: {n} frames at {header['size'][0]}x{header['size'][1]}")
+        n = clip.render(args.output, args.keep_source)
+        print(f"wrote {args.output}: {n} frames at {clip.size[0]}x{clip.size[1]}")
     if args.preview:
-        source = _source(backend, args)          # the source's own pixels where the output keeps them
-        src = list(source) if source is not None else list(decode_tokens(backend, source_tokens))
-        side_by_side([("source", src), ("draft", list(draft_frames())), (label, list(frames()))], args.preview)
+        clip.preview(args.preview, label, args.keep_source)
         print(f"wrote {args.preview}")
 
 
 def _edit_setup(args):
-    from .backends import transformer_backend
+    """-> the Editor of an edit command, once its options and outputs are known to be good."""
+    from .api import Editor
     from .runtime.edit import check_sampler
     from .runtime.video import ensure_writable
     check_sampler(args.sampler, args.steps)
     ensure_writable(args.output, [args.input], ["video", "tokens"])
     if args.preview:
         ensure_writable(args.preview, [args.input, args.output], ["picture"])
-    backend = _backend(args)
-    return backend, lambda: transformer_backend(args.backend, args.transformer, backend, args.models,
-                                                args.precision)
-
-
-def _progress(args, total, desc):
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="call", disable=args.quiet, leave=False)
+    return Editor(args.backend, args.models, args.precision, tokenizer=_backend(args),
+                  transformer_weights=args.transformer, progress=not args.quiet)
 
 
 def cmd_reframe(args):
-    from .runtime.edit import outpaint_draft, parse_aspect, reframe_crop, reframe_outpaint
-    from .runtime.pipeline import reframed_video
+    from .runtime.edit import parse_aspect
     parse_aspect(args.aspect)
-    backend, transformer = _edit_setup(args)
-    tokens, header = _load_tokens(backend, args)
+    clip = _edit_input(_edit_setup(args), args)
     t = time.perf_counter()
-    if args.fit == "crop":
-        out, calls = reframe_crop(tokens, args.aspect), 0
-    else:
-        tf = transformer()
-        with _progress(args, None, "reframe") as bar:
-            out, calls = reframe_outpaint(tf, tokens, args.aspect, args.steps, args.seed, bar.update, args.sampler)
-    print(f"reframe {tokens.shape[1]}x{tokens.shape[2]} -> {out.shape[1]}x{out.shape[2]} tokens "
-          f"({args.fit}), {calls} transformer calls, {time.perf_counter() - t:.2f} s")
-
-    def frames(grid=out):
-        if args.fit == "crop":
-            return reframed_video(backend, grid, grid.shape, header["frames"])
-        return reframed_video(backend, grid, tokens.shape, header["frames"], _source(backend, args))
-    draft = out if args.fit == "crop" else outpaint_draft(tokens, args.aspect)
-    _write_result(backend, args, out, header, tokens, f"reframed {args.aspect}", frames, lambda: frames(draft))
+    out = clip.reframe(args.aspect, args.fit, args.seed, args.steps, args.sampler)
+    print(f"reframe {clip.grid[1]}x{clip.grid[2]} -> {out.grid[1]}x{out.grid[2]} tokens "
+          f"({args.fit}), {out.calls} transformer calls, {time.perf_counter() - t:.2f} s")
+    _write_result(args, out, f"reframed {args.aspect}")
 
 
 def cmd_extend(args):
-    from .runtime.edit import MAX_EXTEND_FRAMES, extend, extend_draft
-    from .runtime.pipeline import extended_video
+    from .runtime.edit import MAX_EXTEND_FRAMES
     if not 0 < args.frames <= MAX_EXTEND_FRAMES:
         raise UserError(f"--frames {args.frames}: extend by 1 to {MAX_EXTEND_FRAMES} frames")
-    backend, transformer = _edit_setup(args)
-    tokens, header = _load_tokens(backend, args)
-    tf = transformer()
+    clip = _edit_input(_edit_setup(args), args)
     t = time.perf_counter()
-    with _progress(args, None, "extend") as bar:
-        out, calls = extend(tf, tokens, args.frames, args.steps, args.seed, group=backend.group,
-                            progress=bar.update, sampler=args.sampler)
-    real = header["frames"]
-    padded = 1 + backend.group * (len(tokens) - 1)      # the source's frames, with its last group filled
-    header = dict(header, frames=padded + args.frames)
-    print(f"extend by {args.frames} frames: {len(tokens)} -> {len(out)} latent frames, {calls} transformer "
+    out = clip.extend(frames=args.frames, seed=args.seed, steps=args.steps, sampler=args.sampler)
+    print(f"extend by {args.frames} frames: {clip.grid[0]} -> {out.grid[0]} latent frames, {out.calls} transformer "
           f"calls, {time.perf_counter() - t:.2f} s")
-    draft = extend_draft(tokens, args.frames, backend.group)
+    _write_result(args, out, f"extended +{args.frames}")
 
-    def frames(grid=out):
-        return extended_video(backend, grid, real, padded, header["frames"], _source(backend, args), draft)
-    _write_result(backend, args, out, header, tokens, f"extended +{args.frames}", frames, lambda: frames(draft))
+
+def _token_files(args, inputs, edit):
+    """crop / trim / cat: .trl files in, `edit(clips)` -> a Clip, a .trl out; no model."""
+    from . import api
+    from .runtime.video import ensure_writable
+    ensure_writable(args.output, inputs, ["tokens"])
+    out = edit([api.load(path) for path in inputs])
+    n = out.save(args.output)
+    T, H, W = out.grid
+    print(f"wrote {args.output}: tokens {T}x{H}x{W}, {out.frame_count} frames at {out.size[0]}x{out.size[1]} "
+          f"({out.seconds:.2f} s), {n} bytes")
+
+
+def cmd_crop(args):
+    _token_files(args, [args.input], lambda clips: clips[0].crop(args.left, args.top, args.width, args.height))
+
+
+def cmd_trim(args):
+    _token_files(args, [args.input], lambda clips: clips[0].trim(args.start, args.end))
+
+
+def cmd_cat(args):
+    from .api import cat
+    _token_files(args, args.inputs, lambda clips: cat(*clips))
 
 
 def cmd_export(args):
@@ -396,6 +374,28 @@ def build_parser():
     sp.add_argument("--frames", type=int, required=True, help="frames to add")
     edit_opts(sp)
     sp.set_defaults(fn=cmd_extend)
+
+    sp = sub.add_parser("crop", help=".trl -> .trl cropped at token boundaries (no model)")
+    sp.add_argument("input")
+    sp.add_argument("-o", "--output", required=True)
+    sp.add_argument("--left", type=int, default=0, help="pixels; each side is rounded to a multiple of 8")
+    sp.add_argument("--top", type=int, default=0)
+    sp.add_argument("--width", type=int, default=None, help="pixels (default: to the right edge)")
+    sp.add_argument("--height", type=int, default=None, help="pixels (default: to the bottom edge)")
+    sp.set_defaults(fn=cmd_crop)
+
+    sp = sub.add_parser("trim", help=".trl -> .trl trimmed at latent-frame boundaries, every 4 frames (no model)")
+    sp.add_argument("input")
+    sp.add_argument("-o", "--output", required=True)
+    sp.add_argument("--start", type=float, default=0.0, help="seconds (the nearest cut)")
+    sp.add_argument("--end", type=float, default=None, help="seconds (the nearest cut; default: the end)")
+    sp.set_defaults(fn=cmd_trim)
+
+    sp = sub.add_parser("cat", help=".trl files -> one .trl, joined at latent-frame boundaries (no model; same "
+                        "tokenizer, size and fps)")
+    sp.add_argument("inputs", nargs="+")
+    sp.add_argument("-o", "--output", required=True)
+    sp.set_defaults(fn=cmd_cat)
 
     ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
     sp = ev.add_parser("tokenizer", help="PSNR/SSIM/bpp/codebook use vs x264 and x265")
