@@ -9,8 +9,16 @@ package tokenreel.core
 object Json {
     class ParseException(message: String) : RuntimeException(message)
 
-    fun parse(text: String): Any? {
-        val p = Parser(text)
+    /** A number as JSON (and Python's json) spells it: no "+1", "01", ".5" or "1." */
+    private val NUMBER = Regex("-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?")
+
+    /**
+     * [maxDepth]: how deep arrays and objects may nest (the top value is depth 1). [strict], for untrusted
+     * files (.trl headers), reads as tokenreel's errors.load_json does: no NaN or Infinity, no number
+     * beyond a double, no key twice in an object.
+     */
+    fun parse(text: String, maxDepth: Int = 64, strict: Boolean = false): Any? {
+        val p = Parser(text, maxDepth, strict)
         p.skipSpace()
         val value = p.value(0)
         p.skipSpace()
@@ -18,7 +26,7 @@ object Json {
         return value
     }
 
-    private class Parser(val s: String) {
+    private class Parser(val s: String, val maxDepth: Int, val strict: Boolean) {
         var pos = 0
 
         fun error(why: String) = ParseException("JSON: $why at offset $pos")
@@ -26,8 +34,8 @@ object Json {
         fun skipSpace() { while (pos < s.length && s[pos] in " \t\r\n") pos++ }
 
         fun value(depth: Int): Any? {
-            if (depth > 64) throw error("nested too deep")
             if (pos >= s.length) throw error("unexpected end")
+            if (s[pos] in "{[" && depth >= maxDepth) throw error("nested more than $maxDepth deep")
             return when (s[pos]) {
                 '{' -> obj(depth)
                 '[' -> array(depth)
@@ -43,6 +51,7 @@ object Json {
 
         fun literal(word: String, value: Any?): Any? {
             if (!s.startsWith(word, pos)) throw error("unexpected character '${s[pos]}'")
+            if (strict && value is Double) throw error("$word is not JSON")
             pos += word.length
             return value
         }
@@ -56,6 +65,7 @@ object Json {
                 skipSpace()
                 if (pos >= s.length || s[pos] != '"') throw error("expected a key")
                 val key = string()
+                if (strict && key in out) throw error("an object repeats the key '$key'")
                 skipSpace()
                 if (pos >= s.length || s[pos] != ':') throw error("expected ':'")
                 pos++
@@ -119,7 +129,10 @@ object Json {
         fun number(): Any {
             val start = pos
             if (pos < s.length && s[pos] == '-') pos++
-            if (s.startsWith("Infinity", pos)) { pos += 8; return Double.NEGATIVE_INFINITY }
+            if (s.startsWith("Infinity", pos)) {
+                if (strict) throw error("-Infinity is not JSON")
+                pos += 8; return Double.NEGATIVE_INFINITY
+            }
             var integral = true
             while (pos < s.length && (s[pos].isDigit() || s[pos] in ".eE+-")) {
                 if (s[pos] in ".eE") integral = false
@@ -127,8 +140,11 @@ object Json {
             }
             val text = s.substring(start, pos)
             if (text.isEmpty() || text == "-") throw error("unexpected character")
+            if (strict && !NUMBER.matches(text)) throw error("bad number '$text'")
             if (integral) text.toLongOrNull()?.let { return it }
-            return text.toDoubleOrNull() ?: throw error("bad number '$text'")
+            val d = text.toDoubleOrNull() ?: throw error("bad number '$text'")
+            if (strict && d.isInfinite()) throw error("number $text is out of range")
+            return d
         }
     }
 

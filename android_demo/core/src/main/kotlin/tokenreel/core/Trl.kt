@@ -28,16 +28,77 @@ object Trl {
     private val MAGIC = byteArrayOf(0x89.toByte(), 'T'.toByte(), 'R'.toByte(), 'L'.toByte())
     const val VERSION = 1
     const val MAX_HEADER = 1 shl 16
-    // the limits of docs/trl-format.md (trl.py's MAX_TOKENS, ANS_TOKENS_PER_BYTE, ANS_FREE_TOKENS, MAX_FILE)
+    // the limits of docs/trl-format.md, "Limits for readers (all ports)": trl.py's constants of the same names
+    const val MAX_HEADER_DEPTH = 8             // JSON nesting (the known fields need 2)
     const val MAX_TOKENS = 1 shl 23            // T*H*W: 32 MiB of int32 tokens; ~10 min of 30 fps video at 256x448
     const val MAX_GRID_SIDE = 1024
     const val MAX_BITS = 24
+    const val MAX_FRAMES = 4 * MAX_TOKENS + 1
     const val ANS_TOKENS_PER_BYTE = 16         // ans-ctx: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
     const val ANS_FREE_TOKENS = 1 shl 14
     const val ZSTD = "zstd"
     const val ANS_CTX = "ans-ctx"
     val CODERS = listOf(ZSTD, ANS_CTX)         // the writer's order: the first of equal sizes wins
     private val REQUIRED = listOf("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
+    private val SHA256 = Regex("[0-9a-f]{64}")
+
+    // the header as a schema: parsed JSON holds whole numbers as Long (a Double is never an integer field)
+    private fun intIn(v: Any?, lo: Long, hi: Long) = v is Long && v in lo..hi
+    private fun intList(v: Any?, n: Int, lo: Long, hi: Long) = v is List<*> && v.size == n && v.all { intIn(it, lo, hi) }
+    private fun string(v: Any?, most: Int) = v is String && v.codePointCount(0, v.length) in 1..most  // Python's len()
+    private fun grid(v: Any?) = intList(v, 3, 1, MAX_TOKENS.toLong()) && (v as List<*>).let {
+        val (t, h, w) = it.map { x -> x as Long }
+        h <= MAX_GRID_SIDE && w <= MAX_GRID_SIDE && t * h * w <= MAX_TOKENS
+    }
+
+    /** A header field: its key, what it must be, and the check. */
+    private class Field(val key: String, val what: String, val ok: (Any?) -> Boolean)
+
+    /** trl.py's _FIELDS, in its order, so that every reader names the same field first. */
+    private val FIELDS = listOf(
+        Field("tokenizer", "a string of 1 to 256 characters") { string(it, 256) },
+        Field("tokenizer_sha256", "64 lowercase hex digits") { it is String && SHA256.matches(it) },
+        Field("grid", "[T, H, W] of integers, H and W at most $MAX_GRID_SIDE, T*H*W at most $MAX_TOKENS tokens") { grid(it) },
+        Field("bits", "an integer from 1 to $MAX_BITS") { intIn(it, 1, MAX_BITS.toLong()) },
+        Field("coder", "zstd or ans-ctx") { it in CODERS },
+        Field("fps", "a number from 0.01 to 1000") { (it is Long || it is Double) && (it as Number).toDouble() in 0.01..1000.0 },
+        Field("frames", "an integer from 1 to $MAX_FRAMES") { intIn(it, 1, MAX_FRAMES.toLong()) },
+        Field("size", "[width, height], 1 to ${8 * MAX_GRID_SIDE} px") { intList(it, 2, 1, 8L * MAX_GRID_SIDE) },
+        Field("source_size", "[width, height], 1 to 65536 px") { intList(it, 2, 1, 1L shl 16) },
+        Field("resize", "a string of at most 1024 characters") { it is String && it.codePointCount(0, it.length) <= 1024 },
+        Field("planes_crc32", "an integer from 0 to 2^32 - 1") { intIn(it, 0, 0xffffffffL) }
+    )
+
+    /** A header's grid, bits and coder, once [checkHeader] has passed it. */
+    data class Shape(val t: Int, val h: Int, val w: Int, val bits: Int, val coder: String)
+
+    /**
+     * Validate a parsed header as the schema of docs/trl-format.md (trl.check_header): the one place header
+     * fields are checked; nothing reads them before. Throws a one-line [TokenreelException].
+     */
+    fun checkHeader(header: Any?, where: String = "token file", hint: Boolean = true): Shape {
+        fun bad(why: String) = TokenreelException("$where: $why" + if (hint) "; re-encode the video with `tokenreel encode`" else "")
+        if (header !is Map<*, *>) throw bad("corrupt header (not a JSON object)")
+        val missing = REQUIRED.filter { it !in header }
+        if (missing.isNotEmpty()) throw bad("header lacks ${missing.joinToString(", ")}")
+        for (f in FIELDS) {
+            if (f.key in header && !f.ok(header[f.key])) throw bad("header field '${f.key}' is ${show(header[f.key])}; it must be ${f.what}")
+        }
+        val (t, h, w) = header.list("grid").map { (it as Long).toInt() }
+        return Shape(t, h, w, header.int("bits"), header["coder"] as String)
+    }
+
+    private fun show(v: Any?): String = Json.write(v).let { if (it.length <= 60) it else it.take(57) + "..." }
+
+    /** A header's JSON as a reader takes it: strict UTF-8 and JSON, at most [MAX_HEADER_DEPTH] deep. */
+    private fun parseHeader(bytes: ByteArray, offset: Int, length: Int): Any? {
+        val text = try {
+            Charsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes, offset, length)).toString()
+        } catch (e: java.nio.charset.CharacterCodingException) {
+            throw Json.ParseException("not UTF-8")
+        }
+        return Json.parse(text, MAX_HEADER_DEPTH, strict = true)
+    }
 
     /** Bytes of the packed bit planes of a grid (the zstd coder's decompressed size). */
     fun rawLength(t: Int, bits: Int, h: Int, w: Int): Long = (t.toLong() * bits * h * w + 7) / 8
@@ -99,6 +160,12 @@ object Trl {
         header["grid"] = listOf(tokens.t.toLong(), tokens.h.toLong(), tokens.w.toLong())
         header["coder"] = name
         val headerBytes = Json.write(header).toByteArray(Charsets.UTF_8)
+        // checked as a reader checks it: the writer never writes a file readers refuse
+        if (headerBytes.size > MAX_HEADER) throw IllegalArgumentException("the header is ${headerBytes.size} bytes, more than $MAX_HEADER")
+        val written = try { parseHeader(headerBytes, 0, headerBytes.size) } catch (e: Json.ParseException) {
+            throw TokenreelException("cannot write a .trl: its header would not read back (${e.message})")
+        }
+        checkHeader(written, "cannot write a .trl", hint = false)
         val buf = ByteBuffer.allocate(12 + headerBytes.size + 8 + payload.size + 4).order(ByteOrder.LITTLE_ENDIAN)
         buf.put(MAGIC).put(VERSION.toByte()).put(0).putShort(0).putInt(headerBytes.size)
         buf.put(headerBytes).putLong(payload.size.toLong()).put(payload)
@@ -111,7 +178,7 @@ object Trl {
     /** bytes -> grid and header; every field is checked, in the order of docs/trl-format.md, before it sizes anything. */
     fun unpack(data: ByteArray, where: String = "token file", zstd: Zstd? = null): TrlFile {
         fun bad(why: String) = TokenreelException("$where: $why; re-encode the video with `tokenreel encode`")
-        if (data.size < 16 || !(0 until 4).all { data[it] == MAGIC[it] }) throw bad("not a .trl token file (wrong magic bytes)")
+        if (data.size < 24 || !(0 until 4).all { data[it] == MAGIC[it] }) throw bad("not a .trl token file (wrong magic bytes)")
         val buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN)
         val version = data[4].toInt() and 0xff
         if (version != VERSION) throw bad(".trl version $version is not supported (this reader reads version $VERSION)")
@@ -121,42 +188,20 @@ object Trl {
         crc.update(data, 0, data.size - 4)
         if (crc.value != (buf.getInt(data.size - 4).toLong() and 0xffffffffL)) throw bad("checksum mismatch: the file is truncated or corrupt")
         val hlen = headerLength.toInt()
-        val header: Map<String, Any?>
-        val t: Int
-        val h: Int
-        val w: Int
-        val bits: Int
+        val parsed = try { parseHeader(data, 12, hlen) } catch (e: Json.ParseException) { throw bad("corrupt header (${e.message})") }
+        val (t, h, w, bits, coder) = checkHeader(parsed, where)
+        @Suppress("UNCHECKED_CAST") val header = parsed as Map<String, Any?>
         val payloadLength = buf.getLong(12 + hlen)
-        try {
-            @Suppress("UNCHECKED_CAST")
-            header = Json.parse(String(data, 12, hlen, Charsets.UTF_8)) as? Map<String, Any?> ?: throw bad("corrupt header (not an object)")
-            val missing = REQUIRED.filter { it !in header }
-            if (missing.isNotEmpty()) throw bad("header lacks ${missing.joinToString(", ")}")
-            val grid = header.list("grid").map { (it as Number).toLong() }
-            if (grid.size != 3) throw bad("corrupt header (grid is not T, H, W)")
-            if (grid.any { it < Int.MIN_VALUE || it > Int.MAX_VALUE }) throw bad("implausible token grid ${grid.joinToString("x")}")
-            t = grid[0].toInt(); h = grid[1].toInt(); w = grid[2].toInt()
-            bits = (header["bits"] as Number).toInt()
-        } catch (e: TokenreelException) {
-            throw e
-        } catch (e: RuntimeException) {     // a JSON error, a wrong type
-            throw bad("corrupt header (${e.message ?: e.javaClass.simpleName})")
-        }
-        if (!(t > 0 && h in 1..MAX_GRID_SIDE && w in 1..MAX_GRID_SIDE && bits in 1..MAX_BITS && t.toLong() * h * w <= MAX_TOKENS)) {
-            throw bad("implausible token grid ${t}x${h}x$w of $bits bits")
-        }
         val start = 12 + hlen + 8
         if (payloadLength < 0 || start + payloadLength + 4 != data.size.toLong()) throw bad("payload length does not match the file size")
         if (payloadLength > maxPayload(t, bits, h, w)) {
             throw bad("a $payloadLength-byte payload is longer than any coder writes for a ${t}x${h}x$w grid")
         }
-        val coder = header["coder"]
-        if (coder !in CODERS) throw bad("unknown payload coder '$coder'")
-        if (coder == ZSTD && zstd == null) {
-            throw bad("the payload is zstd-compressed and this build has no Zstandard decoder (pass a Zstd implementation)")
-        }
         if (coder == ANS_CTX && !ansAdmissible(t, h, w, payloadLength)) {
             throw bad("a $payloadLength-byte ans-ctx payload cannot hold a ${t}x${h}x$w grid")
+        }
+        if (coder == ZSTD && zstd == null) {
+            throw bad("the payload is zstd-compressed and this build has no Zstandard decoder (pass a Zstd implementation)")
         }
         val payload = data.copyOfRange(start, start + payloadLength.toInt())
         var raw: ByteArray? = null          // the packed planes, when the coder had them (zstd)
@@ -169,11 +214,7 @@ object Trl {
             throw bad("payload does not decode (${e.message ?: e.javaClass.simpleName})")
         }
         if ("planes_crc32" in header) {
-            val stated = header["planes_crc32"]
-            if (stated !is Long || stated < 0 || stated > 0xffffffffL) {
-                throw bad("header field 'planes_crc32' is ${Json.write(stated)}; it must be an integer from 0 to 2^32 - 1")
-            }
-            if (planesCrc32(raw ?: packBits(planes), t, bits, h, w) != stated) {
+            if (planesCrc32(raw ?: packBits(planes), t, bits, h, w) != header["planes_crc32"]) {
                 throw bad("the payload does not belong to this header (planes_crc32 differs)")
             }
         }

@@ -8,6 +8,7 @@ import org.junit.Test
 import java.io.File
 
 class TrlTest {
+    private val SHA = "ab".repeat(32)
     private val golden = Golden.runtime()
     private val ansBytes = File(golden, "tokens-ans-ctx.trl").readBytes()
 
@@ -68,7 +69,7 @@ class TrlTest {
         val rng = java.util.Random(5)
         for (bits in listOf(1, 7, 24)) {
             val grid = TokenGrid(2, 3, 5, IntArray(30) { rng.nextInt(1 shl Math.min(bits, 30)) and ((1 shl bits) - 1) })
-            val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to bits.toLong(), "fps" to 29.97,
+            val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to SHA, "bits" to bits.toLong(), "fps" to 29.97,
                 "size" to listOf(40L, 24L), "frames" to 5L)
             assertEquals(grid, Trl.unpack(Trl.pack(grid, meta, Trl.ANS_CTX)).tokens)
         }
@@ -89,7 +90,7 @@ class TrlTest {
         // a stand-in "compressor" (one Zstandard frame of raw blocks) exercises the bit packing on both sides
         val identity = StoredZstd
         val grid = goldenTokens()
-        val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
+        val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to SHA, "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
         val file = Trl.unpack(Trl.pack(grid, meta, Trl.ZSTD, identity), zstd = identity)
         assertEquals("zstd", file.header["coder"])
         assertEquals(grid, file.tokens)
@@ -125,7 +126,7 @@ class TrlTest {
         fun regrid(d: ByteArray, grid: String) =
             withHeader(d, headerText(d).replace(Regex("\"planes_crc32\": \\d+, "), "").replace("\"grid\": [3, 6, 8]", "\"grid\": $grid"))
         assertEquals(1 shl 23, Trl.MAX_TOKENS)
-        assertRefused(regrid(ansBytes, "[8193, 32, 32]"), "implausible token grid")
+        assertRefused(regrid(ansBytes, "[8193, 32, 32]"), "header field 'grid'")
         val plen = java.nio.ByteBuffer.wrap(ansBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(12 + ansBytes[8].toInt().and(0xff) + (ansBytes[9].toInt().and(0xff) shl 8))
         val over = (16 * plen + 16384) / 1024 + 1
         assertRefused(regrid(ansBytes, "[$over, 32, 32]"), "ans-ctx payload cannot hold")
@@ -133,11 +134,7 @@ class TrlTest {
         assertEquals(goldenTokens(), Trl.unpack(regrid(ansBytes, "[3, 6, 8]")).tokens)
         // zstd: the declared content size, checked before decompressing
         val zst = File(golden, "tokens-zstd.trl").readBytes()
-        val never = object : Zstd {
-            override fun compress(data: ByteArray, level: Int) = throw AssertionError()
-            override fun decompress(data: ByteArray, maxOutputSize: Int): ByteArray = throw AssertionError("decompressed")
-        }
-        assertRefused(regrid(zst, "[2, 6, 8]"), "declares 324 content size; the grid needs 216 bytes", never)
+        assertRefused(regrid(zst, "[2, 6, 8]"), "declares 324 content size; the grid needs 216 bytes", NeverZstd)
         val hlen = zst[8].toInt().and(0xff) + (zst[9].toInt().and(0xff) shl 8)
         val frame = zst.copyOfRange(12 + hlen + 8, zst.size - 4)
         assertEquals(324L, Trl.zstdFrame(frame))
@@ -148,6 +145,50 @@ class TrlTest {
         assertEquals(5L, Trl.zstdFrame(StoredZstd.compress(ByteArray(5), 19)))
     }
 
+    /** A Zstandard decoder that must not be reached: the frame's declared size is checked before decompressing. */
+    private object NeverZstd : Zstd {
+        override fun compress(data: ByteArray, level: Int) = throw AssertionError()
+        override fun decompress(data: ByteArray, maxOutputSize: Int): ByteArray = throw AssertionError("decompressed")
+    }
+
+    /** tests/golden/bad-trl (tests/bad_trl_cases.py, shared with Python and Swift): each hostile file is refused
+     *  with one line that names the check, before any decompression, quickly. */
+    @Test fun refusesTheGoldenBadFiles() {
+        val folder = File(golden, "bad-trl")
+        val index = Golden.json(File(folder, "index.json")) as Map<*, *>
+        assertTrue("only ${index.size} bad files", index.size >= 30)
+        for ((name, case) in index) {
+            val file = File(folder, name as String)
+            val fragment = (case as Map<*, *>).str("error")
+            val t0 = System.nanoTime()
+            try {
+                Trl.read(file, NeverZstd)
+                fail("$name: accepted (${case["wrong"]})")
+            } catch (e: TokenreelException) {
+                val m = e.message!!
+                assertTrue("$name: '$m' lacks '$fragment'", m.contains(fragment))
+                assertTrue("$name: '$m' is not one line about the file", !m.contains('\n') && m.startsWith(file.path))
+            }
+            assertTrue("$name: took ${(System.nanoTime() - t0) / 1e9} s", System.nanoTime() - t0 < 2_000_000_000L)
+        }
+    }
+
+    /** The writer checks its header as readers do (trl.pack): it never writes a file they refuse. */
+    @Test fun writerChecksTheHeader() {
+        val meta = goldenMeta()
+        val cases = listOf(Triple("tokenizer_sha256", "ab", "'tokenizer_sha256'"), Triple("fps", Double.POSITIVE_INFINITY, "Infinity"),
+            Triple("frames", "9", "'frames'"), Triple("size", listOf(0L, 48L), "'size'"))
+        for ((key, value, fragment) in cases) {
+            val bad = LinkedHashMap(meta); bad[key] = value
+            try {
+                Trl.pack(goldenTokens(), bad, Trl.ANS_CTX)
+                fail("wrote a header with $key = $value")
+            } catch (e: TokenreelException) {
+                assertTrue(e.message!!, e.message!!.startsWith("cannot write a .trl: ") && e.message!!.contains(fragment))
+            }
+        }
+    }
+
     @Test fun refusesDamage() {
         assertRefused(byteArrayOf(1, 2, 3), "wrong magic")
         val version = ansBytes.copyOf(); version[4] = 2
@@ -155,12 +196,12 @@ class TrlTest {
         val flipped = ansBytes.copyOf(); flipped[ansBytes.size / 2] = (flipped[ansBytes.size / 2].toInt() xor 1).toByte()
         assertRefused(flipped, "checksum mismatch")
         assertRefused(ansBytes.copyOf(ansBytes.size - 1), "checksum mismatch")
-        val huge = mapOf("tokenizer" to "t", "tokenizer_sha256" to "ab", "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
+        val huge = mapOf("tokenizer" to "t", "tokenizer_sha256" to SHA, "bits" to 18L, "fps" to 25.0, "size" to listOf(64L, 48L), "frames" to 9L)
         // a header that claims a grid too large to allocate: refused before any allocation
         val packed = Trl.pack(TokenGrid(1, 1, 1), huge, Trl.ANS_CTX)
         val text = String(packed, 12, java.nio.ByteBuffer.wrap(packed).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(8), Charsets.UTF_8)
         val bigger = text.replace("\"grid\": [1, 1, 1]", "\"grid\": [9999, 1024, 1024]")
-        assertRefused(withHeader(packed, bigger), "implausible token grid")
+        assertRefused(withHeader(packed, bigger), "header field 'grid'")
     }
 
     /** The same file with another header (and a fresh CRC). */
