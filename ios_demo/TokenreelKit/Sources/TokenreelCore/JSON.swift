@@ -129,8 +129,13 @@ extension JSONValue {
 // MARK: - Reading
 
 extension JSONValue {
-    public static func parse(_ data: Data) throws -> JSONValue {
-        var p = JSONParser(bytes: [UInt8](data))
+    /// `maxDepth`: how deep arrays and objects may nest (the top value is depth 1). `strict`, for untrusted
+    /// files (.trl headers), reads as tokenreel's errors.load_json does: UTF-8 only, numbers as JSON spells
+    /// them and finite, no key twice in an object.
+    public static func parse(_ data: Data, maxDepth: Int = 511, strict: Bool = false) throws -> JSONValue {
+        var p = JSONParser(bytes: [UInt8](data), maxDepth: maxDepth, strict: strict)
+        // decoding repairs bad UTF-8 (U+FFFD), so a text that does not re-encode to its bytes is not UTF-8
+        if strict, !String(decoding: p.bytes, as: UTF8.self).utf8.elementsEqual(p.bytes) { throw p.error("not UTF-8") }
         p.skipSpace()
         let v = try p.value()
         p.skipSpace()
@@ -143,10 +148,11 @@ extension JSONValue {
 
 struct JSONParser {
     let bytes: [UInt8]
+    let maxDepth: Int, strict: Bool
     var i = 0
     var depth = 0
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], maxDepth: Int, strict: Bool) { (self.bytes, self.maxDepth, self.strict) = (bytes, maxDepth, strict) }
 
     func error(_ why: String) -> TokenreelError { TokenreelError("invalid JSON at byte \(i): \(why)") }
 
@@ -176,7 +182,7 @@ struct JSONParser {
 
     mutating func object() throws -> JSONValue {
         depth += 1
-        guard depth < 512 else { throw error("nested too deeply") }
+        guard depth <= maxDepth else { throw error("nested more than \(maxDepth) deep") }
         defer { depth -= 1 }
         i += 1
         var o: [String: JSONValue] = [:]
@@ -186,6 +192,7 @@ struct JSONParser {
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected a key") }
             let k = try string()
+            if strict, o[k] != nil { throw error("an object repeats the key '\(k)'") }
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw error("expected ':'") }
             i += 1
@@ -201,7 +208,7 @@ struct JSONParser {
 
     mutating func array() throws -> JSONValue {
         depth += 1
-        guard depth < 512 else { throw error("nested too deeply") }
+        guard depth <= maxDepth else { throw error("nested more than \(maxDepth) deep") }
         defer { depth -= 1 }
         i += 1
         var a: [JSONValue] = []
@@ -274,8 +281,13 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         guard !text.isEmpty else { throw error("unexpected character") }
+        // as JSON (and Python's json) spells a number: no "+1", "01", ".5" or "1."
+        if strict, text.range(of: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"#, options: .regularExpression) == nil {
+            throw error("bad number \(text)")
+        }
         if !isFloat, let v = Int64(text) { return .int(v) }
         guard let d = Double(text) else { throw error("bad number \(text)") }
+        if strict, !d.isFinite { throw error("number \(text) is out of range") }
         return .double(d)
     }
 }

@@ -24,10 +24,12 @@ public enum Trl {
     public static let magic: [UInt8] = [0x89, 0x54, 0x52, 0x4C]
     public static let version: UInt8 = 1
     public static let maxHeader = 1 << 16
-    // the limits of docs/trl-format.md (trl.py's MAX_TOKENS, ANS_TOKENS_PER_BYTE, ANS_FREE_TOKENS, MAX_FILE)
+    // the limits of docs/trl-format.md, "Limits for readers (all ports)": trl.py's constants of the same names
+    public static let maxHeaderDepth = 8         // JSON nesting (the known fields need 2)
     public static let maxTokens = 1 << 23        // T*H*W: 32 MiB of int32 tokens; ~10 min of 30 fps video at 256x448
     public static let maxGridSide = 1024
     public static let maxBits = 24
+    public static let maxFrames = 4 * maxTokens + 1
     public static let ansTokensPerByte = 16      // ans-ctx: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
     public static let ansFreeTokens = 1 << 14
     /// The largest file a reader reads: the largest payload a writer makes for the largest grid, plus the header.
@@ -48,6 +50,65 @@ public enum Trl {
     }
     public static let coders = ["zstd", "ans-ctx"]  // Python's CODERS order: on equal sizes zstd is kept
     public static let required = ["tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder"]
+
+    // MARK: the header, as a schema
+
+    // JSON integers only (.int: 18.0 is not one), finite numbers, lengths in Unicode scalars (Python's len)
+    static func int(_ v: JSONValue, _ lo: Int64, _ hi: Int64) -> Bool { if case .int(let x) = v { return lo <= x && x <= hi }; return false }
+    static func ints(_ v: JSONValue, _ n: Int, _ lo: Int64, _ hi: Int64) -> Bool {
+        guard let a = v.arrayValue, a.count == n else { return false }
+        return a.allSatisfy { int($0, lo, hi) }
+    }
+    static func string(_ v: JSONValue, _ least: Int, _ most: Int) -> Bool {
+        guard let s = v.stringValue else { return false }
+        return (least...most).contains(s.unicodeScalars.count)
+    }
+    static func grid(_ v: JSONValue) -> Bool {
+        guard ints(v, 3, 1, Int64(maxTokens)), case let .array(g) = v, case .int(let t) = g[0], case .int(let h) = g[1],
+              case .int(let w) = g[2] else { return false }
+        return h <= maxGridSide && w <= maxGridSide && t * h * w <= maxTokens   // h, w first: no overflow
+    }
+
+    /// trl.py's _FIELDS, in its order, so that every reader names the same field first: (key, what it must be, check).
+    static let fields: [(key: String, what: String, ok: (JSONValue) -> Bool)] = [
+        ("tokenizer", "a string of 1 to 256 characters", { string($0, 1, 256) }),
+        ("tokenizer_sha256", "64 lowercase hex digits",
+         { v in v.stringValue.map { $0.utf8.count == 64 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } } ?? false }),
+        ("grid", "[T, H, W] of integers, H and W at most \(maxGridSide), T*H*W at most \(maxTokens) tokens", grid),
+        ("bits", "an integer from 1 to \(maxBits)", { int($0, 1, Int64(maxBits)) }),
+        ("coder", "zstd or ans-ctx", { $0.stringValue.map(coders.contains) ?? false }),
+        ("fps", "a number from 0.01 to 1000", { $0.doubleValue.map { (0.01...1000).contains($0) } ?? false }),
+        ("frames", "an integer from 1 to \(maxFrames)", { int($0, 1, Int64(maxFrames)) }),
+        ("size", "[width, height], 1 to \(8 * maxGridSide) px", { ints($0, 2, 1, Int64(8 * maxGridSide)) }),
+        ("source_size", "[width, height], 1 to 65536 px", { ints($0, 2, 1, 1 << 16) }),
+        ("resize", "a string of at most 1024 characters", { string($0, 0, 1024) }),
+        ("planes_crc32", "an integer from 0 to 2^32 - 1", { int($0, 0, Int64(UInt32.max)) }),
+    ]
+
+    /// Validate a parsed header as the schema of docs/trl-format.md (trl.check_header) -> its grid, bits and
+    /// coder. The one place header fields are checked; nothing reads them before.
+    public static func checkHeader(_ header: JSONValue, where place: String = "token file", hint: Bool = true) throws
+        -> (T: Int, H: Int, W: Int, D: Int, coder: String) {
+        func bad(_ why: String) -> TokenreelError {
+            TokenreelError("\(place): \(why)" + (hint ? "; re-encode the video with `tokenreel encode`" : ""))
+        }
+        guard let h = header.objectValue else { throw bad("corrupt header (not a JSON object)") }
+        let missing = required.filter { h[$0] == nil }
+        if !missing.isEmpty { throw bad("header lacks \(missing.joined(separator: ", "))") }
+        for f in fields {
+            if let v = h[f.key], !f.ok(v) { throw bad("header field '\(f.key)' is \(show(v)); it must be \(f.what)") }
+        }
+        let g = h["grid"]!.arrayValue!.map { $0.intValue! }
+        return (g[0], g[1], g[2], h["bits"]!.intValue!, h["coder"]!.stringValue!)
+    }
+
+    static func show(_ v: JSONValue) -> String {
+        let text = (try? v.pythonDumps()) ?? "?"
+        return text.count <= 60 ? text : String(text.prefix(57)) + "..."
+    }
+
+    /// A header's JSON as readers take it: strict UTF-8 and JSON, at most maxHeaderDepth deep.
+    static func parseHeader(_ bytes: Data) throws -> JSONValue { try JSONValue.parse(bytes, maxDepth: maxHeaderDepth, strict: true) }
 
     // MARK: writing
 
@@ -93,6 +154,13 @@ public enum Trl {
         header["grid"] = .array([.int(Int64(tokens.t)), .int(Int64(tokens.h)), .int(Int64(tokens.w))])
         header["coder"] = .string(best.0)
         let hb = Data(try JSONValue.object(header).pythonDumps().utf8)
+        // checked as a reader checks it: the writer never writes a file readers refuse
+        guard hb.count <= maxHeader else { throw TokenreelError("cannot write a .trl: its header is \(hb.count) bytes, more than \(maxHeader)") }
+        let written: JSONValue
+        do { written = try parseHeader(hb) } catch {
+            throw TokenreelError("cannot write a .trl: its header would not read back (\(error.localizedDescription))")
+        }
+        _ = try checkHeader(written, where: "cannot write a .trl", hint: false)
         var body = Data(magic)
         body.append(contentsOf: [version, 0, 0, 0])     // version, flags, reserved u16
         appendLE(&body, UInt32(hb.count))
@@ -123,7 +191,7 @@ public enum Trl {
         func bad(_ why: String) -> TokenreelError {
             TokenreelError("\(place): \(why); re-encode the video with `tokenreel encode`")
         }
-        guard data.count >= 16, Array(data[0..<4]) == magic else { throw bad("not a .trl token file (wrong magic bytes)") }
+        guard data.count >= 24, Array(data[0..<4]) == magic else { throw bad("not a .trl token file (wrong magic bytes)") }
         let v = data[4]
         guard v == version else {
             throw bad(".trl version \(v) is not supported (this tokenreel reads version \(version))")
@@ -133,38 +201,19 @@ public enum Trl {
         guard crc32(data[0..<(data.count - 4)]) == readLE(data, data.count - 4, as: UInt32.self) else {
             throw bad("checksum mismatch: the file is truncated or corrupt")
         }
-        let header: [String: JSONValue]
-        let plen: UInt64
-        let T: Int, H: Int, W: Int, D: Int
-        do {
-            guard let h = try JSONValue.parse(data[12..<(12 + hlen)]).objectValue else { throw bad("corrupt header (not a JSON object)") }
-            header = h
-            plen = readLE(data, 12 + hlen, as: UInt64.self)
-            let missing = required.filter { header[$0] == nil }
-            if !missing.isEmpty { throw bad("header lacks \(missing.joined(separator: ", "))") }
-            guard let g = header["grid"]?.arrayValue, g.count == 3,
-                  let t = g[0].intValue, let hh = g[1].intValue, let w = g[2].intValue,
-                  let d = header["bits"]?.intValue else { throw bad("corrupt header (grid or bits)") }
-            T = t; H = hh; W = w; D = d
-        } catch let e as TokenreelError where e.message.hasPrefix(place) {
-            throw e
-        } catch {
+        let parsed: JSONValue
+        do { parsed = try parseHeader(data[12..<(12 + hlen)]) } catch {
             throw bad("corrupt header (\(error.localizedDescription))")
         }
-        guard T > 0, H > 0, H <= maxGridSide, W > 0, W <= maxGridSide, D >= 1, D <= maxBits,
-              T <= maxTokens / (H * W) else {   // T*H*W <= maxTokens without overflow
-            throw bad("implausible token grid \(T)x\(H)x\(W) of \(D) bits")
-        }
+        let (T, H, W, D, coder) = try checkHeader(parsed, where: place)
+        let header = parsed.objectValue!
+        let plen = readLE(data, 12 + hlen, as: UInt64.self)
         let start = 12 + hlen + 8
         guard plen <= UInt64(data.count), start + Int(plen) + 4 == data.count else {
             throw bad("payload length does not match the file size")
         }
         guard Int(plen) <= maxPayload(T: T, D: D, H: H, W: W) else {
             throw bad("a \(plen)-byte payload is longer than any coder writes for a \(T)x\(H)x\(W) grid")
-        }
-        guard let coder = header["coder"]?.stringValue, coders.contains(coder) else {
-            let shown = try? header["coder"]?.pythonDumps()
-            throw bad("unknown payload coder \(shown ?? "?")")
         }
         if coder == "ans-ctx", !ansAdmissible(T: T, H: H, W: W, payloadLength: Int(plen)) {
             throw bad("a \(plen)-byte ans-ctx payload cannot hold a \(T)x\(H)x\(W) grid")
@@ -187,11 +236,8 @@ public enum Trl {
                 throw bad("payload does not decode (\(error.localizedDescription))")
             }
         }
-        if let stated = header["planes_crc32"] {
-            guard case .int(let v) = stated, v >= 0, v <= Int64(UInt32.max) else {
-                throw bad("header field 'planes_crc32' is \((try? stated.pythonDumps()) ?? "?"); it must be an integer from 0 to 2^32 - 1")
-            }
-            if planesCrc32(raw ?? packBits(planes), T: T, D: D, H: H, W: W) != UInt32(v) {
+        if case .int(let stated)? = header["planes_crc32"] {   // checkHeader: 0 to 2^32 - 1
+            if planesCrc32(raw ?? packBits(planes), T: T, D: D, H: H, W: W) != UInt32(stated) {
                 throw bad("the payload does not belong to this header (planes_crc32 differs)")
             }
         }

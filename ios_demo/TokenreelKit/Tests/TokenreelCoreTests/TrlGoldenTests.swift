@@ -158,7 +158,7 @@ final class TrlGoldenTests: XCTestCase {
             }
         }
         XCTAssertEqual(Trl.maxTokens, 1 << 23)
-        XCTAssertTrue(unpackError(regrid(ans, "[8193, 32, 32]")).contains("implausible token grid"))
+        XCTAssertTrue(unpackError(regrid(ans, "[8193, 32, 32]")).contains("header field 'grid'"))
         // ans-ctx: at most 16 tokens a payload byte beyond 16384, checked before decoding
         let plen = Trl.payloadLength(ans)
         let over = (16 * plen + 16384) / 1024 + 1
@@ -169,10 +169,7 @@ final class TrlGoldenTests: XCTestCase {
                       unpackError(regrid(ans, "[2, 6, 8]")))
         XCTAssertEqual(try Trl.unpack(regrid(ans, "[3, 6, 8]")).0, try Golden.json("tokens.json").tokenGrid)
         // zstd: the declared content size, before decompressing (the stand-in decoder must not be reached)
-        struct Never: ZstdDecoder {
-            func decompress(_ data: Data, maxOutputSize: Int) throws -> Data { throw TokenreelError("decompressed") }
-        }
-        do { _ = try Trl.unpack(regrid(zst, "[2, 6, 8]"), zstd: Never()); XCTFail("accepted a lying grid") } catch {
+        do { _ = try Trl.unpack(regrid(zst, "[2, 6, 8]"), zstd: NeverZstd()); XCTFail("accepted a lying grid") } catch {
             let m = (error as? TokenreelError)?.message ?? "\(error)"
             XCTAssertTrue(m.contains("declares 324 content size; the grid needs 216 bytes"), m)
         }
@@ -184,13 +181,56 @@ final class TrlGoldenTests: XCTestCase {
         XCTAssertThrowsError(try Trl.zstdFrame(Data([1, 2, 3, 4, 5, 6])))
     }
 
+    /// A Zstandard decoder that must not be reached: a frame's declared size is checked before decompressing.
+    struct NeverZstd: ZstdDecoder {
+        func decompress(_ data: Data, maxOutputSize: Int) throws -> Data { throw TokenreelError("decompressed") }
+    }
+
+    /// tests/golden/bad-trl (tests/bad_trl_cases.py, shared with Python and Kotlin): each hostile file is
+    /// refused with one line that names the check, before any decompression, quickly.
+    func testRefusesTheGoldenBadFiles() throws {
+        let folder = Golden.dir.appendingPathComponent("bad-trl")
+        guard let index = try Golden.json("index.json", in: folder).objectValue else { return XCTFail("index.json is not an object") }
+        XCTAssertGreaterThanOrEqual(index.count, 30)
+        for (name, c) in index.sorted(by: { $0.key < $1.key }) {
+            let url = folder.appendingPathComponent(name)
+            let fragment = c["error"]?.stringValue ?? "?"
+            let t0 = Date()
+            do {
+                _ = try Trl.read(url, zstd: NeverZstd())
+                XCTFail("\(name): accepted (\(c["wrong"]?.stringValue ?? ""))")
+            } catch let e as TokenreelError {
+                XCTAssertTrue(e.message.contains(fragment), "\(name): '\(e.message)' lacks '\(fragment)'")
+                XCTAssertTrue(!e.message.contains("\n") && e.message.hasPrefix(url.path), "\(name): '\(e.message)' is not one line about the file")
+            } catch {
+                XCTFail("\(name): \(error), not a TokenreelError")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 2, "\(name) took too long to refuse")
+        }
+    }
+
+    /// The writer checks its header as readers do (trl.pack): it never writes a file they refuse.
+    func testWriterChecksTheHeader() throws {
+        let tokens = try Golden.json("tokens.json").tokenGrid
+        let cases: [(String, JSONValue, String)] = [("tokenizer_sha256", .string("ab"), "'tokenizer_sha256'"),
+                                                    ("fps", .double(.infinity), "inf"), ("frames", .string("9"), "'frames'"),
+                                                    ("size", .array([.int(0), .int(48)]), "'size'")]
+        for (key, value, fragment) in cases {
+            var bad = meta; bad[key] = value
+            XCTAssertThrowsError(try Trl.pack(tokens, meta: bad, coder: "ans-ctx")) { error in
+                let m = (error as? TokenreelError)?.message ?? "\(error)"
+                XCTAssertTrue(m.contains(fragment), m)
+            }
+        }
+    }
+
     func testRefusesImplausibleGrids() throws {
         // a header that claims a grid too large to allocate (a fresh CRC): refused before any allocation
         let packed = try Trl.pack(TokenGrid(t: 1, h: 1, w: 1, repeating: 0), meta: meta, coder: "ans-ctx")
         XCTAssertTrue(headerText(packed).contains("\"grid\": [1, 1, 1]"))
         let body = withHeader(packed) { $0.replacingOccurrences(of: "\"grid\": [1, 1, 1]", with: "\"grid\": [9999, 1024, 1024]") }
         XCTAssertThrowsError(try Trl.unpack(body)) { error in
-            XCTAssertTrue((error as? TokenreelError)?.message.contains("implausible token grid 9999x1024x1024") == true, "\(error)")
+            XCTAssertTrue((error as? TokenreelError)?.message.contains("header field 'grid' is [9999, 1024, 1024]") == true, "\(error)")
         }
     }
 
