@@ -14,9 +14,10 @@ __all__ = [*_API, "UserError"]
 
 
 def __getattr__(name):
-    if name in _API:
-        from . import api
-        return getattr(api, name)
+    if name in _API or name == "api":
+        import importlib        # not `from . import api`: that asks this function for `api` again
+        api = importlib.import_module(".api", __name__)
+        return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'tokenreel' has no attribute {name!r}")
 
 

@@ -130,14 +130,15 @@ class Clip:
     Token-space operations return new clips and never decode: `crop`, `trim`, `cat` need no model,
     `reframe` and `extend` run the transformer. `save` writes a .trl; `frames` and `render` decode."""
 
-    def __init__(self, tokens, header, editor=None, *, name="clip", source=None, parent=None, draft=None,
-                 calls=0, plan=None):
+    def __init__(self, tokens, header, editor=None, *, name="clip", origin=None, source=None, parent=None,
+                 draft=None, calls=0, plan=None):
         self.tokens = np.array(tokens, dtype=np.int32)        # a copy: a clip never changes
         self.tokens.setflags(write=False)
         if self.tokens.ndim != 3 or 0 in self.tokens.shape:
             raise UserError(f"{name}: tokens must be a non-empty (T, H, W) grid, not {self.tokens.shape}")
         self.header = {k: v for k, v in header.items() if k not in FILE_FIELDS}
-        self.editor, self.name = editor, name
+        self.editor, self.name = editor, name       # name: what it is, for messages ("holiday.trl, trimmed")
+        self.origin = name if origin is None else origin     # the file it came from, never written over
         self.parent = parent        # the clip this one was edited from (None: encoded or loaded)
         self.draft = draft          # the revise sampler's start, a Clip rendered like this one (or None)
         self.calls = calls          # transformer calls the edit made
@@ -172,12 +173,12 @@ class Clip:
         return (f"Clip({self.name}: {T}x{H}x{W} tokens, {self.frame_count} frames at "
                 f"{self.size[0]}x{self.size[1]}, {self.fps:g} fps)")
 
-    def _derived(self, tokens, *, frames=None, **kw):
-        """A clip made from this one: same header but for the grid's size and `frames`."""
+    def _derived(self, tokens, what, *, frames=None, **kw):
+        """A clip made from this one by the edit `what`: same header but for the grid's size and `frames`."""
         T, H, W = np.shape(tokens)
         header = dict(self.header, size=[W * PIXELS_PER_TOKEN, H * PIXELS_PER_TOKEN],
                       frames=self.frame_count if frames is None else frames)
-        return Clip(tokens, header, self.editor, name=self.name, parent=self, **kw)
+        return Clip(tokens, header, self.editor, name=f"{self.name}, {what}", origin=self.origin, parent=self, **kw)
 
     def _editor(self):
         """The editor that runs this clip's models, once it is known to hold this tokenizer's tokens."""
@@ -208,7 +209,7 @@ class Clip:
         if not (0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H):
             raise UserError(f"crop: the box {width}x{height} at ({left}, {top}) px is not inside the {w}x{h} px "
                             f"frame, or narrower than a token ({PIXELS_PER_TOKEN} px)")
-        return self._derived(self.tokens[:, y0:y1, x0:x1])
+        return self._derived(self.tokens[:, y0:y1, x0:x1], "cropped")
 
     def trim(self, start=0.0, end=None):
         """Keep the part from `start` to `end` seconds (end None: to the end), cut at latent-frame
@@ -224,7 +225,7 @@ class Clip:
                             f"frame of the {self.seconds:.2f} s clip (it cuts at every "
                             f"{FRAMES_PER_LATENT} frames, {FRAMES_PER_LATENT / self.fps:.3f} s)")
         frames = max(1, min(self.frame_count, FRAMES_PER_LATENT * e + 1) - FRAMES_PER_LATENT * s)
-        return self._derived(self.tokens[s:e + 1], frames=frames)
+        return self._derived(self.tokens[s:e + 1], "trimmed", frames=frames)
 
     def cat(self, *others):
         """This clip, then `others`, at latent-frame boundaries (no model). All must come from the same
@@ -234,7 +235,7 @@ class Clip:
         for i, c in enumerate(others, 2):
             for what, mine, theirs in (("tokenizer", self.header["tokenizer_sha256"], c.header["tokenizer_sha256"]),
                                        ("bits", self.header["bits"], c.header["bits"]),
-                                       ("size", self.size, c.size)):
+                                       ("size", "x".join(map(str, self.size)), "x".join(map(str, c.size)))):
                 if mine != theirs:
                     raise UserError(f"cat: clip {i} ({c.name}) has {what} {theirs}, clip 1 ({self.name}) {mine}; "
                                     f"concatenate clips of one tokenizer and size")
@@ -244,7 +245,7 @@ class Clip:
         last = clips[-1]
         tokens = np.concatenate([c.tokens for c in clips])
         padding = frames_of_latents(last.grid[0]) - last.frame_count      # the last clip's repeated last frames
-        return self._derived(tokens, frames=frames_of_latents(len(tokens)) - padding)
+        return self._derived(tokens, "joined", frames=frames_of_latents(len(tokens)) - padding)
 
     # ------------------------------------------------------------ edits with the transformer
     def reframe(self, aspect, fit="outpaint", seed=0, steps=None, sampler="revise"):
@@ -255,14 +256,14 @@ class Clip:
         if fit not in FITS:
             raise UserError(f"fit {fit!r}: choose one of {', '.join(FITS)}")
         if fit == "crop":
-            return self._derived(reframe_crop(self.tokens, aspect))
+            return self._derived(reframe_crop(self.tokens, aspect), f"cropped to {aspect}")
         check_sampler(sampler, steps)
         editor = self._editor()
         with editor._bar("reframe") as bar:
             canvas, calls = reframe_outpaint(editor.transformer, self.tokens, aspect, steps, seed, bar.update,
                                              sampler)
-        draft = self._derived(outpaint_draft(self.tokens, aspect), plan=self._reframed)
-        return self._derived(canvas, draft=draft, calls=calls, plan=self._reframed)
+        draft = self._derived(outpaint_draft(self.tokens, aspect), f"{aspect} draft", plan=self._reframed)
+        return self._derived(canvas, f"reframed {aspect}", draft=draft, calls=calls, plan=self._reframed)
 
     def _reframed(self, tokenizer, canvas, keep_source):
         from .runtime.pipeline import reframed_video
@@ -293,12 +294,16 @@ class Clip:
             from .runtime.pipeline import extended_video
             return extended_video(tokenizer, tokens, self.frame_count, padded, total,
                                   self._source_frames(tokenizer) if keep_source else None, draft_tokens)
-        draft = self._derived(draft_tokens, frames=total, plan=plan)
-        return self._derived(grid, frames=total, draft=draft, calls=calls, plan=plan)
+        draft = self._derived(draft_tokens, f"+{frames} frames draft", frames=total, plan=plan)
+        return self._derived(grid, f"extended +{frames} frames", frames=total, draft=draft, calls=calls, plan=plan)
 
     # ------------------------------------------------------------ pixels
+    def source_frames(self):
+        """The frames this clip was encoded from, as the encoder took them (read again), or None: a loaded
+        or edited clip has none."""
+        return self._source_frames(self._editor().tokenizer)
+
     def _source_frames(self, tokenizer):
-        """The frames this clip was encoded from (read again), or None: a loaded or edited clip has none."""
         if self._source is None:
             return None
         from .runtime.pipeline import source_frames
@@ -319,7 +324,7 @@ class Clip:
     def render(self, path, keep_source=True):
         """Decode into an H.264 MP4 file, written atomically -> frames written (see `frames`)."""
         from .runtime.video import ensure_writable, write_video
-        ensure_writable(path, [self.name], ["video"])      # never over the video it came from
+        ensure_writable(path, [self.origin], ["video"])
         return write_video(path, self.frames(keep_source), self.fps)
 
     def preview(self, path, label="edited", keep_source=True):
@@ -331,7 +336,7 @@ class Clip:
         rows = []
         if self.parent is not None:
             parent = self.parent
-            source = parent._source_frames(parent._editor().tokenizer) if keep_source else None
+            source = parent.source_frames() if keep_source else None
             rows.append(("source", list(source if source is not None else parent.frames(keep_source))))
         if self.draft is not None:
             rows.append(("draft", list(self.draft.frames(keep_source))))
