@@ -8,8 +8,6 @@ precision (`check`); the prediction test runs on macOS.
 """
 import contextlib
 import io
-import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import torch
 from ..errors import UserError
 from ..quantization import schemes
 from ..quantization.schemes import SCHEMES
+from .files import output
 
 
 def _module_and_inputs(artifact):
@@ -108,12 +107,8 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     """Write artifact as PATH (an .mlpackage folder; temp folder, then rename). Returns its description."""
     model = convert(artifact, precision)
     d = check(model, artifact, precision)
-    tmp = path.with_name(path.stem + ".tmp.mlpackage")   # coremltools insists on the suffix
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp))
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    with output(path, folder=True) as tmp:      # ends in .mlpackage, as coremltools insists
+        model.save(str(tmp))
     info = {"ops": d["ops"], "inputs": d["inputs"], "outputs": d["outputs"], "compute_dtypes": d["dtypes"]}
     if precision in SCHEMES:
         info["quantization"] = schemes.describe(precision, artifact.module)

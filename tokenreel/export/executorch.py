@@ -6,13 +6,13 @@ not; the manifest lists them, and the export fails, naming the op, if a heavy on
 import contextlib
 import copy
 import io
-import os
 import warnings
 from pathlib import Path
 
 import torch
 
 from ..errors import UserError
+from ..runtime.video import write_atomic
 from .manifest import tensor_spec
 
 # Ops that carry the FLOPs: none of these may run on ExecuTorch's portable (reference) kernels.
@@ -85,9 +85,7 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = edge.to_executorch()
-    tmp = path.with_suffix(".tmp.pte")
-    tmp.write_bytes(program.buffer)
-    os.replace(tmp, path)
+    write_atomic(path, program.buffer, ".pte")
     delegation["cost"] = portable_cost(path, artifact.inputs if precision != "fp16" else
                                        tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs))
     info = {"ops": sorted(set(delegation["delegated"]) | set(delegation["portable"])), "delegation": delegation}

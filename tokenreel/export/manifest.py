@@ -1,9 +1,9 @@
 """Writing manifest.json: what an export folder holds, for loaders on every platform."""
 import json
-import os
 from pathlib import Path
 
 from ..runtime.manifest import path_bytes, path_sha256
+from ..runtime.video import write_atomic
 
 
 def tensor_spec(names, tensors, float_dtype=None):
@@ -30,6 +30,4 @@ def artifact_entry(artifact, path: Path, fmt, precision, info):
 
 
 def write(folder: Path, manifest: dict):
-    tmp = folder / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, folder / "manifest.json")
+    write_atomic(Path(folder) / "manifest.json", json.dumps(manifest, indent=1).encode(), ".json")

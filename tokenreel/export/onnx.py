@@ -3,11 +3,12 @@ fp16 converts the weights and computations to half with ONNX Runtime's converter
 outputs so the same runtime code feeds every precision."""
 import contextlib
 import io
-import os
 import warnings
 from pathlib import Path
 
 import torch
+
+from .files import output, scratch
 
 OPSET = 18
 
@@ -19,44 +20,37 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     import onnx
     if precision == "int8":
         from ..quantization import onnx_int8, recipe
-        fp32 = path.with_suffix(".fp32-for-int8.onnx")
-        try:
+        with output(path) as tmp, scratch(path) as fp32:
             export(artifact, fp32, "fp32")
             excluded = recipe.onnx_nodes(fp32, artifact.role)
-            ops = onnx_int8.quantize(fp32, path, calibration, exclude=excluded)
+            ops = onnx_int8.quantize(fp32, tmp, calibration, exclude=excluded)
             kept = [m for m in recipe.kept_float(artifact.role) if recipe.onnx_nodes(fp32, artifact.role, [m])]
-        finally:
-            fp32.unlink(missing_ok=True)
         return {"ops": ops, "kept_float": kept}
     if precision == "w4":
         from ..quantization import schemes, weight_only
-        fp32 = path.with_suffix(".fp32-for-w4.onnx")
-        try:
+        with output(path) as tmp, scratch(path) as fp32:
             export(artifact, fp32, "fp32")
-            weight_only.quantize(fp32, path, precision)
-        finally:
-            fp32.unlink(missing_ok=True)
+            weight_only.quantize(fp32, tmp, precision)
         return {"ops": sorted({n.op_type for n in onnx.load(str(path)).graph.node}),
                 "quantization": schemes.describe(precision, artifact.module)}
-    tmp = path.with_suffix(".tmp.onnx")
     # the exporter prints its stages to stdout; the export command shows its own progress bar instead
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(artifact.module, artifact.inputs, dynamo=True, opset_version=OPSET,
                                     input_names=artifact.input_names, output_names=artifact.output_names,
                                     optimize=True, verbose=False)
-    program.save(str(tmp))
-    model = onnx.load(str(tmp))
-    if precision == "fp16":
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = convert_float_to_float16(model, keep_io_types=True)
-        import onnx_ir   # the converter appends its input casts at the end: restore topological order
-        graph = onnx_ir.from_proto(model)
-        graph.graph.sort()
-        model = onnx_ir.to_proto(graph)
-        onnx.save(model, str(tmp))
-    onnx.checker.check_model(model)
-    os.replace(tmp, path)
+    with output(path) as tmp:
+        program.save(str(tmp))
+        model = onnx.load(str(tmp))
+        if precision == "fp16":
+            from onnxruntime.transformers.float16 import convert_float_to_float16
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = convert_float_to_float16(model, keep_io_types=True)
+            import onnx_ir   # the converter appends its input casts at the end: restore topological order
+            graph = onnx_ir.from_proto(model)
+            graph.graph.sort()
+            model = onnx_ir.to_proto(graph)
+            onnx.save(model, str(tmp))
+        onnx.checker.check_model(model)
     return {"ops": sorted({n.op_type for n in model.graph.node})}

@@ -1,0 +1,116 @@
+"""An export's files are written whole or not at all (tokenreel/export/files.py over runtime/video.py's atomic
+write): unique temp names beside the target, and a failed export leaves no temp file, nor a half-written
+target, whichever converter failed."""
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from tokenreel.errors import UserError
+from tokenreel.export import files
+from tokenreel.export import manifest as manifest_io
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+def test_output_renames_on_success_and_removes_on_failure(tmp_path):
+    target = tmp_path / "m.onnx"
+    with files.output(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".m.onnx.") and tmp.suffix == ".onnx"
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and listing(tmp_path) == ["m.onnx"]
+    with pytest.raises(RuntimeError), files.output(target) as tmp:
+        tmp.write_bytes(b"half")
+        tmp.with_suffix(".tmp.onnx").write_bytes(b"x")      # what a quantizer derives from the name it is given
+        raise RuntimeError("the converter failed")
+    assert target.read_bytes() == b"new" and listing(tmp_path) == ["m.onnx"]
+
+
+def test_two_writers_of_one_path_get_different_temp_names(tmp_path):
+    with files.output(tmp_path / "m.pte") as a, files.output(tmp_path / "m.pte") as b:
+        assert a != b
+        a.write_bytes(b"a")
+        b.write_bytes(b"b")
+    assert listing(tmp_path) == ["m.pte"] and (tmp_path / "m.pte").read_bytes() == b"a"   # the last to finish
+
+
+def test_a_folder_output_replaces_the_old_folder(tmp_path):
+    target = tmp_path / "m.mlpackage"
+    (target / "old").mkdir(parents=True)
+    with pytest.raises(RuntimeError), files.output(target, folder=True) as tmp:
+        assert tmp.name.endswith(".mlpackage") and not tmp.exists()     # the converter makes it
+        (tmp / "Data").mkdir(parents=True)
+        raise RuntimeError("coremltools failed")
+    assert listing(tmp_path) == ["m.mlpackage"] and listing(target) == ["old"]
+    with files.output(target, folder=True) as tmp:
+        (tmp / "Data").mkdir(parents=True)
+    assert listing(tmp_path) == ["m.mlpackage"] and listing(target) == ["Data"]
+
+
+def _identity_model():
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _fake_exporter(monkeypatch, saved):
+    """torch.onnx.export stood in for: its program saves `saved` (bytes, or a model) where it is told."""
+    import onnx
+    import torch
+
+    def save(path):
+        if isinstance(saved, bytes):
+            open(path, "wb").write(saved)
+        else:
+            onnx.save(saved, path)
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: SimpleNamespace(save=save))
+
+
+ARTIFACT = SimpleNamespace(module=None, inputs=(), input_names=["x"], output_names=["y"], role="encoder_step")
+
+
+def test_onnx_export_writes_the_target_only(tmp_path, monkeypatch):
+    from tokenreel.export import onnx as onnx_export
+    _fake_exporter(monkeypatch, _identity_model())
+    info = onnx_export.export(ARTIFACT, tmp_path / "enc.fp32.onnx")
+    assert info["ops"] == ["Identity"] and listing(tmp_path) == ["enc.fp32.onnx"]
+
+
+def test_failed_onnx_exports_leave_no_temp_file(tmp_path, monkeypatch):
+    from tokenreel.export import onnx as onnx_export
+    from tokenreel.quantization import onnx_int8, recipe
+    _fake_exporter(monkeypatch, b"not a model")           # the graph fails to load back
+    with pytest.raises(Exception):
+        onnx_export.export(ARTIFACT, tmp_path / "enc.fp32.onnx")
+    assert listing(tmp_path) == []
+
+    def failing_quantize(fp32, out, *a, **k):
+        assert fp32.exists() and fp32.name != out.name
+        out.with_suffix(".tmp.onnx").write_bytes(b"half")    # quantize_static's output, left by a failure
+        raise UserError("calibration failed")
+    _fake_exporter(monkeypatch, _identity_model())
+    monkeypatch.setattr(recipe, "onnx_nodes", lambda *a, **k: [])
+    monkeypatch.setattr(onnx_int8, "quantize", failing_quantize)
+    with pytest.raises(UserError, match="calibration failed"):
+        onnx_export.export(ARTIFACT, tmp_path / "enc.int8.onnx", "int8", calibration=[])
+    assert listing(tmp_path) == []                        # neither the fp32 graph nor any temp is left
+
+
+def test_manifest_is_written_atomically(tmp_path):
+    manifest_io.write(tmp_path, {"schema_version": 1})
+    assert listing(tmp_path) == ["manifest.json"]
+    with pytest.raises(TypeError):
+        manifest_io.write(tmp_path, {"schema_version": object()})
+    assert listing(tmp_path) == ["manifest.json"] and (tmp_path / "manifest.json").read_text() == \
+        '{\n "schema_version": 1\n}'
+
+
+def test_a_real_export_leaves_only_its_artifacts(exported):
+    """Every format and precision of the test export (conftest.exported): no temp file or folder beside them."""
+    folder, _ = exported
+    assert [name for name in listing(folder) if name.startswith(".") or ".tmp" in name] == []
