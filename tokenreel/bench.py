@@ -154,15 +154,14 @@ def work_transformer(backend, precision, models, clip, runs):
 
 
 def work_edits(backend, precision, models, clip, runs):
-    """Seconds per 17-frame reframe 16:9 -> 9:16 and per two-second extension; parallel vs one token per call."""
-    from .runtime import trl
-    from .runtime.codec import encode_frames
-    from .runtime.edit import DEFAULT_STEPS, SAMPLERS, extend, fill, reframe_crop, reframe_outpaint
-    from .runtime.video import read_video_cropped
+    """Seconds per 17-frame reframe 16:9 -> 9:16 and per two-second extension; parallel vs one token per call.
+    The edits go through the API (tokenreel/api.py), as a user's would."""
+    from . import api
+    from .runtime.edit import DEFAULT_STEPS, SAMPLERS, fill
     tok, tf = _backends(backend, precision, models, with_transformer=True)
-    video = read_video_cropped(clip, tok_size(tok), 17)
-    tokens = encode_frames(tok, iter(video.frames)).tokens
-    fps = video.info.fps
+    editor = api.Editor(tokenizer=tok, transformer=tf)
+    source = editor.encode(clip, frames=17)
+    tokens, fps = source.tokens, source.fps
     out = {}
 
     def timed(fn):
@@ -176,19 +175,17 @@ def work_edits(backend, precision, models, clip, runs):
     out["extend_frames"], out["samplers"] = new, {}
     for sampler in SAMPLERS:
         r = out["samplers"][sampler] = {"steps": DEFAULT_STEPS[sampler]}
-        r["reframe_s"], (_, r["reframe_calls"]) = timed(lambda: reframe_outpaint(tf, tokens, "9:16", sampler=sampler))
-        r["extend_s"], (_, r["extend_calls"]) = timed(lambda: extend(tf, tokens, new, group=tok.group,
-                                                                     sampler=sampler))
+        r["reframe_s"], reframed = timed(lambda: source.reframe("9:16", sampler=sampler))
+        r["extend_s"], extended = timed(lambda: source.extend(frames=new, sampler=sampler))
+        r["reframe_calls"], r["extend_calls"] = reframed.calls, extended.calls
     # seconds per second of video, on LONG_SECONDS of the clip (reframe) and LONG_SECONDS more (extend)
-    long_video = read_video_cropped(clip, tok_size(tok), round(LONG_SECONDS * fps))
-    long_tokens = encode_frames(tok, iter(long_video.frames)).tokens
-    seconds = len(long_video.frames) / fps
+    long_source = editor.encode(clip, frames=round(LONG_SECONDS * fps))
     t = time.perf_counter()
-    _, calls = reframe_outpaint(tf, long_tokens, "9:16")
-    out["long"] = {"seconds_of_video": seconds, "reframe_calls": calls,
-                   "reframe_s_per_s": (time.perf_counter() - t) / seconds}
+    calls = long_source.reframe("9:16").calls
+    out["long"] = {"seconds_of_video": long_source.seconds, "reframe_calls": calls,
+                   "reframe_s_per_s": (time.perf_counter() - t) / long_source.seconds}
     t = time.perf_counter()
-    _, calls = extend(tf, tokens, round(LONG_SECONDS * fps), group=tok.group)
+    calls = source.extend(frames=round(LONG_SECONDS * fps)).calls
     out["long"].update(extend_calls=calls, extend_s_per_s=(time.perf_counter() - t) / LONG_SECONDS)
     # parallel decoding of one window vs one token per call (the same call, so estimated from its time)
     win, known, sub = _outpaint_window(tf, tokens)
@@ -197,28 +194,21 @@ def work_edits(backend, precision, models, clip, runs):
     out["parallel"] = {}
     for steps in (8, 12, 16):
         out["parallel"][steps], _ = timed(lambda: fill(tf, win.reshape(shape), known.reshape(shape), steps, 0)[0])
-    # token space vs pixel space: the same crop (and a trim) from a .trl vs from the H.264 file
+    # token space vs pixel space: the same crop and trim (3 latent frames, 9:16) from a .trl vs from the H.264
     folder = Path(os.environ.get("TMPDIR", "/tmp"))
     trl_path = folder / f"tokenreel-bench-{os.getpid()}.trl"
-    zstd_path = trl_path.with_suffix(".zstd.trl")
-    header = {"tokenizer": tok.tokenizer_id, "tokenizer_sha256": tok.tokenizer_sha256, "bits": tok.bits,
-              "fps": fps, "frames": 17, "size": list(tok_size(tok))}
-    trl.write(trl_path, tokens, header)
+    zstd_path, out_path = trl_path.with_suffix(".zstd.trl"), trl_path.with_suffix(".out.trl")
+    source.save(trl_path)
     try:
-        def token_route(path=trl_path, coder=None):
-            t, h = trl.read(path)
-            trl.write(trl_path.with_suffix(".out.trl"), reframe_crop(t[:3], "9:16"), h, coder)
+        def crop_and_trim(clip, coder=None):
+            clip.trim(end=9 / fps).reframe("9:16", fit="crop").save(out_path, coder)
 
-        def pixel_route():
-            frames = read_video_cropped(clip, tok_size(tok), 17).frames      # decode the H.264 source
-            t = encode_frames(tok, iter(frames)).tokens
-            trl.write(trl_path.with_suffix(".out.trl"), reframe_crop(t[:3], "9:16"), header)
-        out["crop_token_s"], _ = timed(token_route)
-        trl.write(zstd_path, tokens, header, "zstd")
-        out["crop_token_zstd_s"], _ = timed(lambda: token_route(zstd_path, "zstd"))
-        out["crop_pixel_s"], _ = timed(pixel_route)
+        out["crop_token_s"], _ = timed(lambda: crop_and_trim(api.load(trl_path)))
+        source.save(zstd_path, "zstd")
+        out["crop_token_zstd_s"], _ = timed(lambda: crop_and_trim(api.load(zstd_path), "zstd"))
+        out["crop_pixel_s"], _ = timed(lambda: crop_and_trim(editor.encode(clip, frames=17)))   # decodes the H.264
     finally:
-        for p in (trl_path, zstd_path, trl_path.with_suffix(".out.trl")):
+        for p in (trl_path, zstd_path, out_path):
             p.unlink(missing_ok=True)
     out["peak_rss_mb"] = _peak_rss_mb()
     return out
