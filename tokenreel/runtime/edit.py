@@ -22,7 +22,8 @@ MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
 EDGE = 2                      # generated tokens this close to a window's inner side wait for a later window
 SOURCE_EDGE = 1               # source token rows/columns along a generated margin that are generated again
 SAMPLERS = ("revise", "maskgit")
-DEFAULT_STEPS = {"revise": 2, "maskgit": 12}    # revise: MaskGIT steps after the call that scores the draft
+DEFAULT_STEPS = {"revise": 1, "maskgit": 12}    # revise: MaskGIT steps after the call that scores the draft
+# (1 scored as well as 2 on the validation clips, MODEL_CARD.md: a good draft leaves little to redo)
 # drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are redone; chosen
 # on validation clips (MODEL_CARD.md): an extension's copied frames are worth keeping unless the model is
 # sure (a redone token costs more in pixels than a wrong copy), a reframe's mirrored margins rarely are

@@ -12,7 +12,7 @@ struct EditRequest {
     var kind: Kind
     var precision: String
     var maxFrames: Int
-    var steps: Int? = nil         // nil: the sampler's default (revise: 2 after one scoring call)
+    var steps: Int? = nil         // nil: the sampler's default (revise: 1 after one scoring call)
     var seed: Int64 = 0
 }
 

@@ -20,7 +20,7 @@ public enum EditSampler: String, CaseIterable {
     case revise, maskgit
 
     /// revise: MaskGIT steps after the call that scores the draft.
-    public var defaultSteps: Int { self == .revise ? 2 : 12 }
+    public var defaultSteps: Int { self == .revise ? 1 : 12 }
 }
 
 /// steps, or the sampler's default when nil; refused when not positive (edit.py's `check_sampler`).

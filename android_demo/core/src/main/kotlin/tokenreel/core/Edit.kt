@@ -30,7 +30,7 @@ object Edit {
     const val MAX_CANVAS_SIDE = 256        // tokens on a side of a reframed canvas
     val SAMPLERS = listOf("revise", "maskgit")
     /** revise: MaskGIT steps after the call that scores the draft. */
-    val DEFAULT_STEPS = mapOf("revise" to 2, "maskgit" to 12)
+    val DEFAULT_STEPS = mapOf("revise" to 1, "maskgit" to 12)
     /**
      * Per edit: drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are
      * redone. An extension's copied frames are worth keeping unless the model is sure, a reframe's mirrored

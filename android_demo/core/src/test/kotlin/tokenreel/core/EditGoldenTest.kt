@@ -154,7 +154,7 @@ class EditGoldenTest {
     }
 
     @Test fun samplerChoice() {
-        assertEquals(2, Edit.checkSampler("revise", null))
+        assertEquals(1, Edit.checkSampler("revise", null))
         assertEquals(12, Edit.checkSampler("maskgit", null))
         assertEquals(7, Edit.checkSampler("maskgit", 7))
         for ((sampler, steps) in listOf("greedy" to null, "revise" to 0)) {
