@@ -40,7 +40,8 @@ HANG_SECONDS = 30            # a case still running after this is recorded as a 
 
 HOSTILE = [None, True, False, 0, -1, 1, 2, 3, 17, 18, 24, 25, 255, 1023, 1024, 1025, 2 ** 23, 2 ** 23 + 1,
            2 ** 31, 2 ** 32, 2 ** 63, 2 ** 64, -2 ** 63, 10 ** 30, 0.5, 1e-300, 1e308, -0.0, 18.0, 25.0, "",
-           "x", "zstd", "ans-ctx", "18", "ab" * 32, "AB" * 32, "0" * 63, "\u2603" * 10, "x" * 5000, [], {},
+           "x", "zstd", "ans-ctx", "ans-wave", "18", "ab" * 32, "AB" * 32, "0" * 63, "\u2603" * 10, "x" * 5000,
+           [], {},
            [1], [1, 1], [1, 1, 1], [0, 1, 1], [3, 6, 8], [-1, 6, 8], [3, 6.0, 8], [3, 6, 8, 1], [8192, 32, 32],
            [2 ** 23, 1, 1], [1, 1024, 1024], [1, 1025, 1], ["3", 6, 8], [True, 6, 8], [None], [[3, 6, 8]],
            {"a": 1}, [64, 48], [0, 0], [1e9, 1], [[]]]
@@ -131,14 +132,14 @@ class TrlSeed:
 
 
 def trl_seeds():
-    """The golden files of both coders, and packed grids of other shapes and widths (1, 7 and 24 bits)."""
+    """The golden files of every coder, and packed grids of other shapes and widths (1, 7 and 24 bits)."""
     golden = ROOT / "tests" / "golden"
-    seeds = [TrlSeed((golden / f"tokens-{c}.trl").read_bytes()) for c in ("zstd", "ans-ctx")]
+    seeds = [TrlSeed((golden / f"tokens-{c}.trl").read_bytes()) for c in trl.CODERS]
     rng = np.random.default_rng(12345)
     for T, H, W, D in ((1, 1, 1, 1), (2, 3, 5, 7), (5, 4, 4, 24), (1, 1, 40, 18), (9, 2, 2, 18), (3, 16, 28, 18)):
         tokens = rng.integers(0, 2 ** D, (T, H, W))
         tokens[1:, : H // 2] = tokens[0, : H // 2]
-        for coder in ("zstd", "ans-ctx"):
+        for coder in trl.CODERS:
             seeds.append(TrlSeed(trl.pack(tokens, dict(META, bits=D), coder)))
     seeds.append(TrlSeed(trl.pack(np.zeros((4, 8, 8), int), dict(META, bits=18), "zstd")))   # very compressible
     return seeds
@@ -223,7 +224,8 @@ def mutate_trl(rng, seeds):
         other = seeds[rng.integers(len(seeds))]
         return "paste_payload", forge(dict(h, coder=other.header["coder"]), other.payload)
     if op == 7:
-        return "coder_swap", forge(_set(h, "coder", "zstd" if h["coder"] == "ans-ctx" else "ans-ctx"), p)
+        other = [c for c in trl.CODERS if c != h["coder"]]
+        return "coder_swap", forge(_set(h, "coder", other[rng.integers(len(other))]), p)
     if op == 8:
         if h["coder"] == "zstd":
             raw_len = trl.raw_length(*h["grid"][:1], h["bits"], *h["grid"][1:])
@@ -281,9 +283,10 @@ def mutate_trl(rng, seeds):
         crc = h.get("planes_crc32", 0)
         return "planes_crc32", forge(_set(h, "planes_crc32", int((crc + int(rng.integers(1, 2 ** 32))) % 2 ** 32)), p)
     if op == 15:
-        # an ans-ctx header over a big grid with a small payload: the "decodes for hours" case
-        grid = _grid(rng)
-        return "ans_big_grid", forge(dict(h, grid=grid, coder="ans-ctx"), p if h["coder"] == "ans-ctx" else
+        # an ANS coder's header over a big grid with a small payload: the "decodes for hours" case
+        grid = _grid(rng) if rng.random() < 0.7 else [int(rng.integers(1, 40000)), 1, int(rng.integers(1, 4))]
+        coder = trl.ANS_CODERS[rng.integers(len(trl.ANS_CODERS))]     # (thin grids: ans-wave's many waves)
+        return "ans_big_grid", forge(dict(h, grid=grid, coder=coder), p if h["coder"] in trl.ANS_CODERS else
                                      rng.integers(1, 2 ** 32, 16, dtype=np.uint64).astype("<u4").tobytes())
     if op == 16:
         data = bytearray(s.data)

@@ -19,7 +19,7 @@ def grid(seed=0, T=5, H=6, W=8, bits=18):
     return tokens
 
 
-@pytest.mark.parametrize("coder", ["zstd", "ans-ctx"])
+@pytest.mark.parametrize("coder", list(trl.CODERS))
 def test_roundtrip_each_coder(coder):
     tokens = grid()
     data = trl.pack(tokens, META, coder)
@@ -28,16 +28,19 @@ def test_roundtrip_each_coder(coder):
 
 
 def test_writer_keeps_the_smaller_payload():
+    """Of the coders it tries unless asked (ans-wave and zstd: ans-ctx decodes 10-20x slower)."""
     tokens = grid(1)
-    sizes = {c: len(trl.pack(tokens, META, c)) for c in trl.CODERS}
+    sizes = {c: len(trl.pack(tokens, META, c)) for c in trl.DEFAULT_CODERS}
     assert len(trl.pack(tokens, META)) == min(sizes.values())
+    assert trl.unpack(trl.pack(tokens, META))[1]["coder"] in trl.DEFAULT_CODERS
 
 
-def test_context_model_beats_raw_on_redundant_tokens():
+@pytest.mark.parametrize("coder", trl.ANS_CODERS)
+def test_context_model_beats_raw_on_redundant_tokens(coder):
     tokens = np.repeat(grid(2, T=1), 6, axis=0)
     tokens[1:] ^= (np.random.default_rng(3).random(tokens[1:].shape) < 0.05).astype(np.int64)  # a few bit flips
     raw_bits = tokens.size * 18
-    assert 8 * trl.payload_length(trl.pack(tokens, META, "ans-ctx")) < 0.5 * raw_bits
+    assert 8 * trl.payload_length(trl.pack(tokens, META, coder)) < 0.5 * raw_bits
 
 
 def _expect_error(data, words):
@@ -122,18 +125,97 @@ def _reference_ans(tokens, D):
     return coder.get_compressed().astype("<u4").tobytes()
 
 
+def _reference_wave(tokens, D):
+    """ans-wave as the format page states it, symbol by symbol: waves w = x + y + 2t; in a wave by
+    increasing x + y, then y; a position's D bits plane 0 first; the counts learn after each wave. The
+    vectorised encoder must give the same bytes (this is the loop a port writes)."""
+    import constriction
+    T, H, W = tokens.shape
+    counts = np.ones((D, trl.WAVE_CONTEXTS, 2), np.int64)
+
+    def bit(t, y, x, i):
+        return int(tokens[t, y, x]) >> i & 1 if 0 <= y and 0 <= x < W else 0
+    symbols, probs = [], []
+    for w in range(W + H + 2 * T - 3):
+        seen = []
+        for d in range(W + H - 1):
+            if (w - d) % 2 or not 0 <= (w - d) // 2 < T:
+                continue
+            t = (w - d) // 2
+            for y in range(H):
+                x = d - y
+                if not 0 <= x < W:
+                    continue
+                for i in range(D):
+                    s = 4 * bit(t, y, x - 1, i) + 2 * bit(t, y - 1, x - 1, i) + bit(t, y - 1, x, i)
+                    ctx = 32 + s if t == 0 else s + 8 * bit(t - 1, y, x, i) + 16 * bit(t - 1, y, x + 1, i)
+                    c0, c1 = counts[i, ctx]
+                    k = min(max((c1 * 4096 + (c0 + c1) // 2) // (c0 + c1), 1), 4095)
+                    symbols.append(bit(t, y, x, i))
+                    probs.append(k / 4096)
+                    seen.append((i, ctx, symbols[-1]))
+        for i, ctx, b in seen:
+            counts[i, ctx, b] += 1
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(np.array(symbols, np.int32), constriction.stream.model.Bernoulli(perfect=False),
+                         np.array(probs))
+    return coder.get_compressed().astype("<u4").tobytes()
+
+
 @pytest.mark.parametrize("shape,bits", [((1, 1, 1), 1), ((2, 3, 5), 7), ((4, 1, 9), 18), ((3, 5, 1), 24),
-                                        ((5, 6, 8), 18)])
-def test_vectorised_coders_match_the_reference(shape, bits):
+                                        ((5, 6, 8), 18), ((7, 2, 3), 3)])
+@pytest.mark.parametrize("coder", trl.ANS_CODERS)
+def test_vectorised_coders_match_the_reference(shape, bits, coder):
     rng = np.random.default_rng(sum(shape) + bits)
     tokens = rng.integers(0, 2 ** bits, shape)
     tokens[1:, : shape[1] // 2] = tokens[0, : shape[1] // 2]
-    payload = trl.encode_ans(tokens.astype(np.int32), bits)
-    assert payload == _reference_ans(tokens, bits)
-    assert (trl.decode_ans(payload, *shape[:1], bits, *shape[1:]) == tokens).all()
+    encode, decode = trl.CODERS[coder]
+    payload = encode(tokens.astype(np.int32), bits)
+    assert payload == {"ans-ctx": _reference_ans, "ans-wave": _reference_wave}[coder](tokens, bits)
+    assert (decode(payload, *shape[:1], bits, *shape[1:]) == tokens).all()
     raw = trl.pack_planes(tokens.astype(np.int32), bits)
     assert raw == np.packbits(np.moveaxis((tokens[..., None] >> np.arange(bits)) & 1, -1, 1).reshape(-1)).tobytes()
     assert (trl.unpack_planes(raw, *shape[:1], bits, *shape[1:]) == tokens).all()
+
+
+def test_wave_coder_groups_and_carried_state():
+    """Encoding in several memory groups gives the bytes of one; a run after a frame with a model's counts
+    decodes with the same frame and counts, which both end as the encoder's."""
+    tokens, thin = grid_of([6, 7, 9], 18, 4), grid_of([5, 1, 1], 18, 4)      # thin: every other wave empty
+    one, one_thin = trl.encode_wave(tokens, 18), trl.encode_wave(thin, 18)
+    old = trl._WAVE_GROUP_BITS
+    trl._WAVE_GROUP_BITS = 500
+    try:
+        assert len(trl._wave_groups(trl._WaveRun(6, 7, 9, 18))) > 5 and trl.encode_wave(tokens, 18) == one
+        assert trl.encode_wave(thin, 18) == one_thin and (trl.decode_wave(one_thin, 5, 18, 1, 1) == thin).all()
+    finally:
+        trl._WAVE_GROUP_BITS = old
+    a, b = trl.WaveModel(18), trl.WaveModel(18)
+    trl.decode_wave(trl.encode_wave(tokens[:2], 18, None, a), 2, 18, 7, 9, None, b)
+    payload = trl.encode_wave(tokens[2:], 18, tokens[1], a)
+    assert (trl.decode_wave(payload, 4, 18, 7, 9, tokens[1], b) == tokens[2:]).all()
+    assert (a.counts == b.counts).all() and a.counts.sum() == 2 * 18 * trl.WAVE_CONTEXTS + tokens.size * 18
+
+
+def test_wave_decoder_makes_one_coder_call_per_wave(monkeypatch):
+    """The point of ans-wave: W + H + 2T - 3 vectorised calls for a grid, not one per token."""
+    calls = []
+    real = trl._ans_coder
+
+    class Counting:
+        def __init__(self, coder):
+            self.coder = coder
+
+        def decode(self, *a):
+            calls.append(1)
+            return self.coder.decode(*a)
+
+        def is_empty(self):
+            return self.coder.is_empty()
+    monkeypatch.setattr(trl, "_ans_coder", lambda *a: Counting(real(*a)))
+    tokens = grid_of([5, 16, 28], 18)
+    assert (trl.decode_wave(trl.encode_wave(tokens, 18), 5, 18, 16, 28) == tokens).all()
+    assert len(calls) == 28 + 16 + 2 * 5 - 3
 
 
 def _zstd(raw, **kw):
@@ -190,10 +272,11 @@ def grid_of(grid, bits, seed=0):
     return np.random.default_rng(seed).integers(0, 2 ** bits, grid).astype(np.int32)
 
 
-def test_ans_payloads_must_justify_their_grid():
+@pytest.mark.parametrize("coder", trl.ANS_CODERS)
+def test_ans_payloads_must_justify_their_grid(coder):
     """A few hundred bytes cannot stand for millions of tokens (the 'decodes for hours' file)."""
     import time
-    header = dict(META, grid=[2000, 32, 32], coder="ans-ctx")
+    header = dict(META, grid=[2000, 32, 32], coder=coder)
     t = time.perf_counter()
     _expect_error(_forge(header, np.arange(1, 400, dtype="<u4").tobytes()), "cannot hold")
     assert time.perf_counter() - t < 0.5
@@ -204,12 +287,13 @@ def test_ans_payloads_must_justify_their_grid():
     still = np.zeros((100, 16, 16), np.int32)
     assert trl.unpack(trl.pack(still, META))[1]["coder"] == "zstd"
     with pytest.raises(ValueError, match="refused"):
-        trl.pack(still, META, "ans-ctx")
+        trl.pack(still, META, coder)
 
 
-def test_ans_decoding_must_end_exactly_at_the_payload_end():
+@pytest.mark.parametrize("coder", trl.ANS_CODERS)
+def test_ans_decoding_must_end_exactly_at_the_payload_end(coder):
     tokens = grid_of([2, 4, 4], 18)
-    data = trl.pack(tokens, META, "ans-ctx")
+    data = trl.pack(tokens, META, coder)
     header, payload = json.loads(data[12:12 + struct.unpack_from("<I", data, 8)[0]]), data[-4 - trl.payload_length(data):-4]
     _expect_error(_forge(header, payload + struct.pack("<I", 12345)), "more than the grid|planes_crc32")
     smaller = dict(header, grid=[1, 4, 4])
