@@ -133,10 +133,13 @@ class Artifact:
 
 
 class _Step:
-    """One step model with explicit state: zeros at the start of a video, then what it returned."""
+    """One step model with explicit state: zeros at the start of a video, then what it returned. With
+    `start_calls` (a tokenizer whose causal start replicates the first frame), the first input is fed that
+    many times before its real call, which turns the zero states into the replicated start
+    (models/tokenizer.py `start_calls`)."""
 
-    def __init__(self, artifact):
-        self.artifact = artifact
+    def __init__(self, artifact, start_calls=0):
+        self.artifact, self.start_calls = artifact, start_calls
         e = artifact.entry
         ins, outs = e["inputs"][1:], e["outputs"][1:]
         pairs = [(p["input"], p["output"]) for p in e.get("state", [])]
@@ -150,6 +153,8 @@ class _Step:
         first = state is None
         if first:
             state = [np.zeros(s, np.float32) for s in self.state_shapes]
+            for _ in range(self.start_calls):
+                state = self.artifact(x[None], *state)[1:]
         out = self.artifact(x[None], *state)
         return out[0][0], out[1:], first
 
@@ -166,10 +171,11 @@ class ExportedTokenizer:
         self.tokenizer_id = m["weights"]["tokenizer"]["id"]
         self.tokenizer_sha256 = m["weights"]["tokenizer"]["sha256"]
         w, h, s = *self.frame_size, self.spatial
+        warm = g.get("start_calls", {})
         self.encoder = _Step(Artifact(folder, m, "encoder_step", fmt, precision, threads,
-                                      (1, self.group, 3, h, w)))
+                                      (1, self.group, 3, h, w)), warm.get("encoder_step", 0))
         self.decoder = _Step(Artifact(folder, m, "decoder_step", fmt, precision, threads,
-                                      (1, 1, self.bits, h // s, w // s)))
+                                      (1, 1, self.bits, h // s, w // s)), warm.get("decoder_step", 0))
 
     def _check(self, h, w):
         if (w, h) != self.frame_size:

@@ -15,6 +15,7 @@ from ..runtime.manifest import SCHEMA_VERSION
 from ..runtime.sampler import SPEC_VERSION
 from ..quantization.schemes import SCHEMES, fallback, format_of
 from . import manifest as manifest_io
+from ..models.tokenizer import start_calls
 from .spec import tokenizer_artifacts, transformer_artifact
 
 FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "executorch": ".pte"}   # format -> file suffix
@@ -66,6 +67,9 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
         raise UserError(f"--size {h}x{w}: both sides must be multiples of {s}")
     artifacts = tokenizer_artifacts(tokenizer, h, w)
     geometry = {"bits": tokenizer.cfg.bits, "spatial": s, "group": tokenizer.cfg.group, "frame_size": [w, h]}
+    warm = {"encoder_step": start_calls(tokenizer.encoder), "decoder_step": start_calls(tokenizer.decoder)}
+    if any(warm.values()):      # a `replicate` causal start: the runtime warms the zero states (docs/export.md)
+        geometry["start_calls"] = warm
     weights = {"tokenizer": {"id": tok_meta["id"], "sha256": tok_meta["sha256"]}}
     tf_path = Path(transformer_weights or DEFAULT_TRANSFORMER)
     if transformer_weights or tf_path.is_file():

@@ -74,6 +74,15 @@ class CausalConv(nn.Module):
         return x.new_zeros((x.shape[0], self.taps - 1) + x.shape[2:])
 
 
+def start_calls(module):
+    """Step calls that turn zero causal states into a `replicate` start: the same first input fed this many
+    times first. Each causal conv of taps k is exact once its last k-1 inputs are, so the convs in series
+    need sum(k-1) calls; after them every state holds the first input's own features, as if it had always
+    been there, which is what the server model's `replicate` start computes. 0 for a `zeros` start."""
+    convs = [m for m in module.modules() if isinstance(m, CausalConv) and m.taps > 1]
+    return sum(m.taps - 1 for m in convs) if any(m.replicate for m in convs) else 0
+
+
 def frame_norm(channels, groups):
     return nn.GroupNorm(groups, channels, eps=1e-5)
 

@@ -211,6 +211,10 @@ def check_manifest(m, where="manifest.json"):
     for i, v in enumerate(s.ints(g["frame_size"], "geometry.frame_size", 2, spatial, 8192)):
         if v % spatial:
             s.fail(f"geometry.frame_size[{i}]", f"must be a multiple of spatial ({spatial})")
+    if "start_calls" in g:
+        calls = s.obj(g["start_calls"], "geometry.start_calls", ("encoder_step", "decoder_step"))
+        for role in ("encoder_step", "decoder_step"):
+            s.int(calls[role], f"geometry.start_calls.{role}", 0, 64)
     transformer = ("window", "splits", "sub_bits", "mask_id")
     if any(k in g for k in transformer):
         s.obj(g, "geometry", transformer)
