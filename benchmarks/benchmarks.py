@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from tokenreel import bench
 from tokenreel.eval.plot import rate_distortion
+from tokenreel.runtime.video import write_atomic
 
 
 def main(argv=None):
@@ -33,11 +34,9 @@ def main(argv=None):
             f"(load average at the end: {load:.1f}); `tokenreel bench` prints the same tables. "
             "Targets are for this 2-core machine at the default size; a miss is recorded, not hidden.\n\n"
             + bench.markdown(results))
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, text.encode(), args.out.suffix)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        write_atomic(args.json, json.dumps(results, indent=1).encode(), ".json")
     print(f"wrote {args.out}")
 
 

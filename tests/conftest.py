@@ -64,3 +64,13 @@ def run_cli(*args, cwd=None):
     """Run `python -m tokenreel ARGS` as a user would; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "tokenreel", "-q", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=600)
+
+
+def identity_model():
+    """The smallest ONNX model: y = Identity(x), one float."""
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])

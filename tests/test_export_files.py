@@ -2,6 +2,7 @@
 write): unique temp names beside the target, and a failed export leaves no temp file, nor a half-written
 target, whichever converter failed."""
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from tokenreel.errors import UserError
 from tokenreel.export import files
 from tokenreel.export import manifest as manifest_io
+
+from conftest import identity_model
 
 
 def listing(folder):
@@ -49,15 +52,6 @@ def test_a_folder_output_replaces_the_old_folder(tmp_path):
     assert listing(tmp_path) == ["m.mlpackage"] and listing(target) == ["Data"]
 
 
-def _identity_model():
-    import onnx
-    from onnx import TensorProto, helper
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-
-
 def _fake_exporter(monkeypatch, saved):
     """torch.onnx.export stood in for: its program saves `saved` (bytes, or a model) where it is told."""
     import onnx
@@ -76,29 +70,41 @@ ARTIFACT = SimpleNamespace(module=None, inputs=(), input_names=["x"], output_nam
 
 def test_onnx_export_writes_the_target_only(tmp_path, monkeypatch):
     from tokenreel.export import onnx as onnx_export
-    _fake_exporter(monkeypatch, _identity_model())
+    _fake_exporter(monkeypatch, identity_model())
     info = onnx_export.export(ARTIFACT, tmp_path / "enc.fp32.onnx")
     assert info["ops"] == ["Identity"] and listing(tmp_path) == ["enc.fp32.onnx"]
 
 
 def test_failed_onnx_exports_leave_no_temp_file(tmp_path, monkeypatch):
     from tokenreel.export import onnx as onnx_export
-    from tokenreel.quantization import onnx_int8, recipe
+    from tokenreel.quantization import recipe
     _fake_exporter(monkeypatch, b"not a model")           # the graph fails to load back
     with pytest.raises(Exception):
         onnx_export.export(ARTIFACT, tmp_path / "enc.fp32.onnx")
     assert listing(tmp_path) == []
 
-    def failing_quantize(fp32, out, *a, **k):
-        assert fp32.exists() and fp32.name != out.name
-        out.with_suffix(".tmp.onnx").write_bytes(b"half")    # quantize_static's output, left by a failure
-        raise UserError("calibration failed")
-    _fake_exporter(monkeypatch, _identity_model())
+    _fake_exporter(monkeypatch, identity_model())
     monkeypatch.setattr(recipe, "onnx_nodes", lambda *a, **k: [])
-    monkeypatch.setattr(onnx_int8, "quantize", failing_quantize)
+    failing_quantizer(monkeypatch)
     with pytest.raises(UserError, match="calibration failed"):
         onnx_export.export(ARTIFACT, tmp_path / "enc.int8.onnx", "int8", calibration=[])
     assert listing(tmp_path) == []                        # neither the fp32 graph nor any temp is left
+
+
+def failing_quantizer(monkeypatch):
+    """ONNX Runtime's quantizer stood in for: it writes half its output and a derived file, then fails."""
+    import shutil
+
+    import onnxruntime.quantization as ortq
+    from onnxruntime.quantization import shape_inference
+
+    def quantize_static(model_input, model_output, *a, **k):
+        assert ".tmp" not in model_output and Path(model_output).name.startswith(".")   # a unique temp name
+        Path(model_output).write_bytes(b"half")
+        Path(model_output + ".data").write_bytes(b"external data")
+        raise UserError("calibration failed")
+    monkeypatch.setattr(shape_inference, "quant_pre_process", lambda src, dst, **k: shutil.copy(src, dst))
+    monkeypatch.setattr(ortq, "quantize_static", quantize_static)
 
 
 def test_manifest_is_written_atomically(tmp_path):

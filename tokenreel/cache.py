@@ -1,7 +1,5 @@
 """Where tokenreel keeps what it can remake: decoded training clips, token caches, exported models of the
 shipped weights (for `tokenreel demo` and `tokenreel bench`)."""
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -9,6 +7,7 @@ from .errors import UserError
 from .logs import quiet_libraries
 from .places import cache_dir
 from .runtime import manifest as manifest_io
+from .runtime.video import output_path
 
 EXPORT_SIZE = (128, 224)      # H, W: the default export; 16:9 at the tokenizer's 128 px
 
@@ -41,11 +40,9 @@ def cached_models(fmt, precision, quiet=False):
                         "--models DIR made by `tokenreel export`")
     if not quiet:
         print(f"exporting the shipped models to {fmt} {precision} once (cached in {folder})")
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     t = time.perf_counter()
-    try:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # a temp folder .NAME.PID.XXXXXXXX beside it, renamed when whole (a killed run's is swept next time)
+    with output_path(folder, folder=True) as tmp:
         export_models(tmp, formats=(fmt,), precisions=(precision,), size=EXPORT_SIZE, quiet=quiet)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder, time.perf_counter() - t

@@ -1,9 +1,9 @@
 """A rate-distortion plot (PNG, Pillow only): each codec's CRF sweep as a line, the tokenizer as a point."""
 import math
-import os
-from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from ..runtime.preview import write_png
 
 COLOURS = {"x264": (52, 120, 200), "x265": (230, 130, 30), "tokenreel": (200, 40, 40)}
 
@@ -50,7 +50,4 @@ def rate_distortion(rows, path, size=(720, 440), margin=60):
         d.rectangle([W - margin - 110, margin + 10 + 16 * i, W - margin - 98, margin + 20 + 16 * i],
                     fill=COLOURS[name])
         d.text((W - margin - 92, margin + 8 + 16 * i), name, fill=(40, 40, 40))
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    write_png(img, path)

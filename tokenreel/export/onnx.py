@@ -20,17 +20,17 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     import onnx
     if precision == "int8":
         from ..quantization import onnx_int8, recipe
-        with output(path) as tmp, scratch(path) as fp32:
+        with scratch(path) as fp32:       # the quantizer writes `path` whole or not at all
             export(artifact, fp32, "fp32")
             excluded = recipe.onnx_nodes(fp32, artifact.role)
-            ops = onnx_int8.quantize(fp32, tmp, calibration, exclude=excluded)
             kept = [m for m in recipe.kept_float(artifact.role) if recipe.onnx_nodes(fp32, artifact.role, [m])]
+            ops = onnx_int8.quantize(fp32, path, calibration, exclude=excluded)
         return {"ops": ops, "kept_float": kept}
     if precision == "w4":
         from ..quantization import schemes, weight_only
-        with output(path) as tmp, scratch(path) as fp32:
+        with scratch(path) as fp32:
             export(artifact, fp32, "fp32")
-            weight_only.quantize(fp32, tmp, precision)
+            weight_only.quantize(fp32, path, precision)
         return {"ops": sorted({n.op_type for n in onnx.load(str(path)).graph.node}),
                 "quantization": schemes.describe(precision, artifact.module)}
     # the exporter prints its stages to stdout; the export command shows its own progress bar instead

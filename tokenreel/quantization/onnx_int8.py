@@ -2,11 +2,12 @@
 ONNX Runtime's quantization tools. Nodes the recipe keeps in float are excluded by name."""
 import contextlib
 import io
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..runtime.video import output_path
 
 
 # The ops that carry the FLOPs; norms, activations and adds stay float between them (DequantizeLinear in,
@@ -31,12 +32,12 @@ def quantize(fp32_path: Path, out_path: Path, samples, exclude=(), only=None, me
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     names = [i.name for i in onnx.load(str(fp32_path)).graph.input]
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), \
+            output_path(out_path) as tmp_out:
         pre = Path(tmp) / "pre.onnx"
         # no ORT graph optimization here: it renames nodes (the Linear MatMuls), and the recipe's exclusions
         # and the sensitivity run name nodes of the exported graph (onnxscript has optimized it already)
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True, skip_optimization=True)
-        tmp_out = out_path.with_suffix(".tmp.onnx")
         quantize_static(str(pre), str(tmp_out), _Reader(names, samples), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=list(exclude), op_types_to_quantize=list(QUANTIZED_OPS),
@@ -44,7 +45,6 @@ def quantize(fp32_path: Path, out_path: Path, samples, exclude=(), only=None, me
                         calibrate_method={"minmax": CalibrationMethod.MinMax,
                                           "percentile": CalibrationMethod.Percentile}[method],
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-    os.replace(tmp_out, out_path)
     model = onnx.load(str(out_path))
     return sorted({n.op_type for n in model.graph.node})
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..runtime.video import write_atomic
 from . import onnx_int8
 from .recipe import RECIPE, module_of
 
@@ -110,9 +111,7 @@ def main(argv=None):
             recipe["kept_float"][a.role] = decide(s, *layer_weights(fp32))
             print(f"{a.role}: {len(s)} layers, SQNR {min(s.values()):.1f}..{max(s.values()):.1f} dB, "
                   f"kept float: {recipe['kept_float'][a.role] or 'none'}")
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(recipe, indent=1) + "\n")
-    tmp_out.replace(args.out)
+    write_atomic(args.out, (json.dumps(recipe, indent=1) + "\n").encode(), ".json")
     print(f"wrote {args.out}")
 
 

@@ -5,9 +5,9 @@ the fly. No calibration: only weights are quantized."""
 import contextlib
 import io
 import logging
-import os
 from pathlib import Path
 
+from ..runtime.video import output_path
 from .recipe import module_of
 from .schemes import SCHEMES, bits_of
 
@@ -43,8 +43,7 @@ def quantize(fp32_path: Path, out_path: Path, precision="w4"):
     expected = {module: bits_of(precision, module) for module in linear.values()}
     if quantized != expected:
         raise RuntimeError(f"ONNX {precision}: MatMulNBits widths {quantized} differ from the scheme's {expected}")
-    tmp = out_path.with_suffix(".tmp.onnx")
-    onnx.save(model, str(tmp))
-    onnx.checker.check_model(str(tmp))
-    os.replace(tmp, out_path)
+    with output_path(out_path) as tmp:
+        onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp))
     return quantized

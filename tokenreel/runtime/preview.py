@@ -1,11 +1,17 @@
 """Side-by-side preview pictures: one labelled row per video, a few evenly spaced frames each."""
-import os
-from pathlib import Path
+import io
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .video import atomic_output
+from .video import write_atomic
+
+
+def write_png(image, path):
+    """A Pillow image as a PNG at `path`, whole or not at all (video.write_atomic)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    write_atomic(path, buf.getvalue(), ".png")
 
 
 def pick(frames, n):
@@ -28,11 +34,4 @@ def side_by_side(rows, path, per_row=4, label_width=120):
             x = label_width + c * (cw + pad) + (cw - f.shape[1]) // 2
             sheet.paste(Image.fromarray(f), (x, y0 + (ch - f.shape[0]) // 2))
         y0 += ch + pad
-    path = Path(path)
-    tmp = atomic_output(path, ".png")
-    try:
-        sheet.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_png(sheet, path)

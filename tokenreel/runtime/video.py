@@ -2,6 +2,7 @@
 import math
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -203,9 +204,10 @@ def _pid_alive(pid):
 
 def _sweep_stale(folder, name):
     """Remove the temp files an earlier write of `name` left behind when it was killed (kill -9, a power
-    cut): .NAME.PID.XXXXXXXX.EXT of a process that is gone and untouched for STALE_SECONDS, or the
-    pid-less .NAME.XXXXXXXX.EXT of older tokenreels after an hour. Never fails the write."""
-    ours = re.compile(r"\." + re.escape(name) + r"\.(?:(\d+)\.)?[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,8})?")
+    cut): .NAME.PID.XXXXXXXX.EXT (a file, or a folder such as an .mlpackage or an export folder) of a
+    process that is gone and untouched for STALE_SECONDS, or the pid-less .NAME.XXXXXXXX.EXT file of older
+    tokenreels after an hour. Never fails the write."""
+    ours = re.compile(r"\." + re.escape(name) + r"\.(?:(\d+)\.)?[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,16})?")
     try:
         entries = [e for e in os.scandir(folder) if e.name.startswith(f".{name}.")]
     except OSError:
@@ -217,9 +219,13 @@ def _sweep_stale(folder, name):
             continue
         try:
             st = e.stat(follow_symlinks=False)
+            pid = m.group(1)
+            if stat.S_ISDIR(st.st_mode) and pid:
+                if now - st.st_mtime > STALE_SECONDS and not _pid_alive(int(pid)):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            pid = m.group(1)
             stale = now - st.st_mtime > STALE_SECONDS and not _pid_alive(int(pid)) if pid else \
                 now - st.st_mtime > 3600
             if stale:
@@ -282,6 +288,62 @@ def write_atomic(path, data: bytes, suffix):
         finish_output(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove(tmp: Path, suffix):
+    """The temp path and whatever a library derived from its name without `suffix` (external data
+    NAME.onnx.data, ...): the random part of the name makes every such sibling ours."""
+    base = tmp.name[:len(tmp.name) - len(suffix)]
+    for p in [tmp, *(p for p in tmp.parent.iterdir() if p.name.startswith(f"{base}."))]:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+@contextmanager
+def scratch_path(path, folder=False):
+    """A fresh temp path beside `path` with its suffix, named as atomic_output names it (a folder's path,
+    not made, with `folder`: the library makes it), removed after the block whatever happens: an
+    intermediate file, such as the fp32 graph a quantizer reads."""
+    path = Path(path)
+    tmp = atomic_output(path, path.suffix)
+    if folder:
+        tmp.unlink()        # the name stays unique: mkstemp chose it, and the random part is ours
+    try:
+        yield tmp
+    finally:
+        _remove(tmp, path.suffix)
+
+
+@contextmanager
+def output_path(path, folder=False):
+    """write_atomic for a library that writes a path itself (torch.onnx, onnx.save, safetensors,
+    np.save, a whole export folder): the block writes the temp path (see `scratch_path`); when it succeeds
+    the temp becomes `path` (fsync, rename; a folder replaces the old one), when it fails it is removed
+    and `path` is left as it was."""
+    path = Path(path)
+    with scratch_path(path, folder) as tmp:
+        yield tmp
+        if folder and path.is_dir() and not path.is_symlink():
+            _replace_folder(tmp, path)
+        else:
+            finish_output(tmp, path)
+
+
+def _replace_folder(tmp, path):
+    """finish_output over an old folder (a rename does not replace a folder that has files): the old one is
+    moved aside to a temp name, removed once the new one has taken its place, moved back if it cannot."""
+    with scratch_path(path, folder=True) as old:
+        try:
+            os.replace(path, old)
+        except OSError as e:
+            raise os_error(e, path)
+        try:
+            finish_output(tmp, path)
+        except BaseException:
+            os.replace(old, path)
+            raise
 
 
 # what each kind of output may be named (write_video writes MP4)

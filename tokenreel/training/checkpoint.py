@@ -1,16 +1,29 @@
 """Resumable training checkpoints as safetensors (no pickle): model, EMA, optimizer state, JSON state."""
 import json
-import os
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..runtime.video import output_path, write_atomic
+
+
+# the fixed temp names of older tokenreels (a killed save left them): removed once they are an hour old
+LEGACY_TEMPS = ("model.tmp", "ema.tmp", "optim.tmp", "state.json.tmp")
+
 
 def _save(tensors, path, metadata=None):
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with output_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+
+def _sweep_legacy(folder):
+    for name in LEGACY_TEMPS:
+        with suppress(OSError):
+            if time.time() - (folder / name).stat().st_mtime > 3600:
+                (folder / name).unlink()
 
 
 def optimizer_tensors(opt):
@@ -29,16 +42,16 @@ def load_optimizer(opt, tensors, groups_json):
 
 
 def save_training(folder: Path, model, ema, opt, state: dict):
-    """Write every file under a temp name first, state.json last: a crash mid-save keeps the old one usable."""
+    """Write every file under a unique temp name first (runtime/video.py's atomic write), state.json last: a
+    crash mid-save keeps the old one usable."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _sweep_legacy(folder)
     _save(model.state_dict(), folder / "model.safetensors")
     _save(ema.state_dict(), folder / "ema.safetensors")
     tensors, groups = optimizer_tensors(opt)
     _save(tensors, folder / "optim.safetensors", {"param_groups": groups})
-    tmp = folder / "state.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, folder / "state.json")
+    write_atomic(folder / "state.json", json.dumps(state, indent=1).encode(), ".json")
 
 
 def load_training(folder: Path, model, ema, opt):

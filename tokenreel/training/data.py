@@ -8,7 +8,6 @@ Validation split (fixed, by source repository, so no validation clip shares a so
 """
 import hashlib
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..places import cache_dir
-from ..runtime.video import read_video, list_clips
+from ..runtime.video import list_clips, output_path, read_video
 
 VAL_SOURCES = ("mdn", "sam2", "torchcodec", "VideoDepthAnything")
 VAL_PHOTO_FOLDERS = ("kodak24",)
@@ -52,9 +51,8 @@ def load_cached(path: Path, short: int, max_frames: int):
         return np.load(cached, mmap_mode="r")
     frames = read_video(path, short_side=short, max_frames=max_frames).frames
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks may cache the same clip at once
-    np.save(tmp, frames)
-    os.replace(tmp, cached)
+    with output_path(cached) as tmp:        # a unique temp name: ranks may cache the same clip at once
+        np.save(tmp, frames)
     return frames
 
 

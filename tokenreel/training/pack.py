@@ -17,6 +17,7 @@ from PIL import Image
 from safetensors.numpy import load as st_load, save as st_save
 
 from ..errors import UserError
+from ..runtime.video import write_atomic
 from .data import load_cached, training_split, validation_windows
 
 MAGIC = b"tokenreel-pack-v1\n"
@@ -53,10 +54,7 @@ def pack(data_dir, out, budget_mib=32, short=72, frames=96, progress=None):
         keep = max(17, int(keep * budget_mib * 2 ** 20 / len(data) * 0.95))
     if len(data) > budget_mib * 2 ** 20:
         raise UserError(f"the data does not fit {budget_mib} MiB even at 17 frames per clip; raise --max-mib")
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    write_atomic(out, data, Path(out).suffix)
     return len(data), keep
 
 

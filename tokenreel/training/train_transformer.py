@@ -9,7 +9,6 @@ cross-entropy of every sub-token head on the tokens to predict.
 """
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ..models.transformer import MaskedTransformer, TransformerConfig, split_tok
 from ..backends.torch_backend import TorchTokenizer
 from ..models.weights import DEFAULT_TOKENIZER, load_transformer
 from ..runtime.codec import encode_frames
-from ..runtime.video import read_video
+from ..runtime.video import output_path, read_video
 from . import checkpoint
 from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
 from ..places import cache_dir
@@ -75,9 +74,8 @@ def tokenize_clip(encoder, path, size, max_frames, key):
     frames = read_video(path, short_side=size, multiple=8, max_frames=max_frames).frames
     tokens = encode_frames(encoder, iter(frames)).tokens
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, tokens)
-    os.replace(tmp, cached)
+    with output_path(cached) as tmp:
+        np.save(tmp, tokens)
     return tokens
 
 
