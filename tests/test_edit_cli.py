@@ -99,7 +99,8 @@ def test_eval_edits_runs(tmp_path, bikes, small_transformer):
 
 @pytest.mark.parametrize("args,words", [
     (["reframe", "--aspect", "9x16"], "W:H"),
-    (["reframe", "--aspect", "9:16", "--steps", "0"], "--steps"),
+    (["reframe", "--aspect", "9:16", "--steps", "-1"], "--steps"),
+    (["reframe", "--aspect", "9:16", "--sampler", "maskgit", "--steps", "0"], "--steps"),
     (["extend", "--frames", "0"], "--frames"),
     (["extend", "--frames", "999999"], "--frames"),
 ])

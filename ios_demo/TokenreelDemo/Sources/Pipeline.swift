@@ -12,7 +12,7 @@ struct EditRequest {
     var kind: Kind
     var precision: String
     var maxFrames: Int
-    var steps: Int? = nil         // nil: the sampler's default (revise: 1 after one scoring call)
+    var steps: Int? = nil         // nil: the sampler's default (revise: 0, the scoring call redoes the draft)
     var seed: Int64 = 0
 }
 

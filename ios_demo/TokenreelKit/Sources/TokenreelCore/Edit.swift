@@ -19,14 +19,18 @@ public let reviseThreshold: (reframe: Double, extend: Double) = (reframe: 2.0, e
 public enum EditSampler: String, CaseIterable {
     case revise, maskgit
 
-    /// revise: MaskGIT steps after the call that scores the draft.
-    public var defaultSteps: Int { self == .revise ? 1 : 12 }
+    /// revise: MaskGIT steps after the call that scores the draft (0: that call redoes the draft itself).
+    public var defaultSteps: Int { self == .revise ? 0 : 12 }
 }
 
-/// steps, or the sampler's default when nil; refused when not positive (edit.py's `check_sampler`).
+/// steps, or the sampler's default when nil; refused below 0 for revise, below 1 for maskgit (edit.py's
+/// `check_sampler`).
 func checkSteps(_ sampler: EditSampler, _ steps: Int?) throws -> Int {
     let n = steps ?? sampler.defaultSteps
-    if n <= 0 { throw TokenreelError("--steps \(n): must be a positive number of decoding steps") }
+    let least = sampler == .revise ? 0 : 1
+    if n < least {
+        throw TokenreelError("--steps \(n): must be \(least == 0 ? "0 or more" : "at least 1") for --sampler \(sampler.rawValue)")
+    }
     return n
 }
 

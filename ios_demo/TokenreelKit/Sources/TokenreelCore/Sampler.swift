@@ -161,7 +161,7 @@ public func reviseDecode(logits logitsFn: ([Int64]) throws -> [Float], tokens: [
                          splits: Int, subBits: Int, maskId: Int, steps: Int = 4, seed: Int64 = 0,
                          threshold: Double = 2.0, temperature: Double = 4.5,
                          progress: ((Int) -> Void)? = nil) throws -> [Int32] {
-    guard steps > 0 else { throw TokenreelError("steps must be positive") }
+    guard steps >= 0 else { throw TokenreelError("steps must be 0 or more") }
     precondition(tokens.count == known.count && draft.count == known.count)
     let N = tokens.count
     let shown = (0..<N).map { known[$0] ? tokens[$0] : draft[$0] }
@@ -178,6 +178,10 @@ public func reviseDecode(logits logitsFn: ([Int64]) throws -> [Float], tokens: [
     var fixed = known
     for (m, n) in unknown.enumerated() where score[m] >= -threshold { fixed[n] = true }
     if fixed.allSatisfy({ $0 }) { return shown }
+    if steps == 0 {   // MaskGIT's one step, on the scoring call's logits (docs/sampler.md): no second call
+        return try maskgitDecode(logits: { _ in logits }, tokens: shown, known: fixed, splits: splits,
+                                 subBits: subBits, maskId: maskId, steps: 1, seed: seed, temperature: temperature)
+    }
     return try maskgitDecode(logits: logitsFn, tokens: shown, known: fixed, splits: splits, subBits: subBits,
                              maskId: maskId, steps: steps, seed: seed, temperature: temperature, progress: progress)
 }

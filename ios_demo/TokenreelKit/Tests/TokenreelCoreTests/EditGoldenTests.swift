@@ -166,7 +166,7 @@ final class EditGoldenTests: XCTestCase {
     func testErrors() throws {
         XCTAssertThrowsError(try parseAspect("9x16"))
         let b = FakeTransformer(try Golden.editCases()["backend"]!)
-        XCTAssertThrowsError(try extend(b, TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 4, steps: 0))
+        XCTAssertThrowsError(try extend(b, TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 4, steps: -1))
         XCTAssertThrowsError(try extend(b, TokenGrid(t: 1, h: 6, w: 6, repeating: 0), frames: 4))
         XCTAssertThrowsError(try extend(b, TokenGrid(t: 3, h: 6, w: 6, repeating: 0), frames: 0))
     }

@@ -60,6 +60,14 @@ final class SamplerGoldenTests: XCTestCase {
         XCTAssertEqual(out.map { Int($0) }, r["tokens_out"]!.ints)
         XCTAssertEqual(calls, 1 + r["steps"]!.intValue!)
         XCTAssertEqual(progress, calls)
+        // steps 0: the redone tokens sampled from the scoring call's logits, one call in all
+        calls = 0
+        let corrected = try reviseDecode(logits: { _ in calls += 1; return logits }, tokens: tokens, known: known,
+                                         draft: draft, splits: splits, subBits: subBits, maskId: 1 << subBits, steps: 0,
+                                         seed: Int64(r["seed"]!.intValue!), threshold: r["threshold"]!.doubleValue!,
+                                         temperature: d["temperature"]!.doubleValue!)
+        XCTAssertEqual(corrected.map { Int($0) }, r["tokens_out_steps_0"]!.ints)
+        XCTAssertEqual(calls, 1)
     }
 
     func testCosineScheduleEndsAtZero() {

@@ -15,7 +15,7 @@ class Settings(context: Context) {
     val precision: String get() = prefs.getString("precision", "int8")!!
     /** "revise" (from a draft) or "maskgit" (from masks), as tokenreel's --sampler. */
     val sampler: String get() = prefs.getString("sampler", "revise")!!
-    /** Decoding steps, or null for the sampler's default (revise 1, maskgit 12). */
+    /** Decoding steps, or null for the sampler's default (revise 0: one call a window, maskgit 12). */
     val steps: Int? get() = prefs.getString("steps", "default")!!.toIntOrNull()
     val seed: Long get() = prefs.getString("seed", "0")!!.toLongOrNull() ?: 0L
     val maxFrames: Int get() = prefs.getString("max_frames", "33")!!.toInt()

@@ -30,7 +30,7 @@ object Edit {
     const val MAX_CANVAS_SIDE = 256        // tokens on a side of a reframed canvas
     val SAMPLERS = listOf("revise", "maskgit")
     /** revise: MaskGIT steps after the call that scores the draft. */
-    val DEFAULT_STEPS = mapOf("revise" to 1, "maskgit" to 12)
+    val DEFAULT_STEPS = mapOf("revise" to 0, "maskgit" to 12)
     /**
      * Per edit: drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are
      * redone. An extension's copied frames are worth keeping unless the model is sure, a reframe's mirrored
@@ -42,7 +42,8 @@ object Edit {
     fun checkSampler(sampler: String, steps: Int?): Int {
         if (sampler !in SAMPLERS) throw TokenreelException("sampler '$sampler': choose one of ${SAMPLERS.joinToString(", ")}")
         val n = steps ?: DEFAULT_STEPS.getValue(sampler)
-        if (n <= 0) throw TokenreelException("steps $n: must be a positive number of decoding steps")
+        val least = if (sampler == "revise") 0 else 1   // revise 0: the scoring call redoes the draft itself
+        if (n < least) throw TokenreelException("steps $n: must be ${if (least == 0) "0 or more" else "at least 1"} for sampler $sampler")
         return n
     }
 

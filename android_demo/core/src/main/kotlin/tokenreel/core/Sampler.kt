@@ -120,7 +120,7 @@ object Sampler {
         subBits: Int, maskId: Int, steps: Int = 4, seed: Long = 0, threshold: Double = 2.0,
         temperature: Double = DEFAULT_TEMPERATURE, progress: ((Int) -> Unit)? = null
     ): IntArray {
-        if (steps <= 0) throw IllegalArgumentException("steps must be positive")
+        if (steps < 0) throw IllegalArgumentException("steps must be 0 or more")
         val n = tokens.size
         require(known.size == n && draft.size == n) { "tokens, known and draft differ in length" }
         val shown = IntArray(n) { if (known[it]) tokens[it] else draft[it] }
@@ -135,6 +135,8 @@ object Sampler {
         val fixed = known.copyOf()
         for ((m, pos) in unknown.withIndex()) if (score[m] >= -threshold) fixed[pos] = true
         if (fixed.all { it }) return shown
+        // steps 0: MaskGIT's one step, on the scoring call's logits (docs/sampler.md): no second call
+        if (steps == 0) return maskgitDecode({ logits }, shown, fixed, splits, subBits, maskId, 1, seed, temperature)
         return maskgitDecode(logitsFn, shown, fixed, splits, subBits, maskId, steps, seed, temperature, progress)
     }
 

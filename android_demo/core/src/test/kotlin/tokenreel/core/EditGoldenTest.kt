@@ -154,10 +154,10 @@ class EditGoldenTest {
     }
 
     @Test fun samplerChoice() {
-        assertEquals(1, Edit.checkSampler("revise", null))
+        assertEquals(0, Edit.checkSampler("revise", null))
         assertEquals(12, Edit.checkSampler("maskgit", null))
         assertEquals(7, Edit.checkSampler("maskgit", 7))
-        for ((sampler, steps) in listOf("greedy" to null, "revise" to 0)) {
+        for ((sampler, steps) in listOf("greedy" to null, "revise" to -1, "maskgit" to 0)) {
             try {
                 Edit.checkSampler(sampler, steps)
                 throw AssertionError("$sampler $steps accepted")

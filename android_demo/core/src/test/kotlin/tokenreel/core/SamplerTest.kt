@@ -60,6 +60,12 @@ class SamplerTest {
         assertArrayEquals(r.ints("tokens_out"), out)
         assertEquals(1 + r.int("steps"), calls[0])
         assertEquals(calls[0], progress[0])
+        // steps 0: the redone tokens sampled from the scoring call's logits, one call in all
+        calls[0] = 0
+        val corrected = Sampler.reviseDecode({ calls[0]++; logits }, tokens, known, draft, splits, subBits, 1 shl subBits,
+            0, r.long("seed"), (r["threshold"] as Number).toDouble(), (d["temperature"] as Number).toDouble())
+        assertArrayEquals(r.ints("tokens_out_steps_0"), corrected)
+        assertEquals(1, calls[0])
     }
 
     @Test fun reviseKeepsADraftTheModelRatesWell() {
