@@ -14,7 +14,29 @@ public struct Manifest: Codable {
         public var splits: Int?
         public var subBits: Int?
         public var maskId: Int?
+        /// Warm-up calls a video's first input gets per step role (a `replicate` causal start); nil: none.
+        public var startCalls: StartCalls?
     }
+
+    /// geometry.start_calls (docs/export.md): a tokenizer whose causal start replicates the first frame runs on
+    /// step models whose states start at zeros, so each video's (and decoder tile's) first input is fed this
+    /// many times before its real call, only the states kept (`StepModel`).
+    public struct StartCalls: Codable, Equatable {
+        public var encoderStep: Int
+        public var decoderStep: Int
+
+        /// The calls for a step role ("encoder_step" or "decoder_step"; 0 for any other).
+        public func of(role: String) -> Int {
+            switch role {
+            case "encoder_step": return encoderStep
+            case "decoder_step": return decoderStep
+            default: return 0
+            }
+        }
+    }
+
+    /// geometry.start_calls per role, at most (manifest.py).
+    public static let maxStartCalls = 64
 
     public struct Weight: Codable {
         public var id: String
@@ -57,24 +79,33 @@ public struct Manifest: Codable {
         guard let data = try? Data(contentsOf: path) else {
             throw TokenreelError("\(folder.path): no manifest.json; make the folder with `tokenreel export -o \(folder.path)`")
         }
+        let manifest = try parse(data, where: path.path)
+        if verify {
+            for a in manifest.artifacts.values { try manifest.verify(a, folder: folder) }
+        }
+        return manifest
+    }
+
+    /// Parse manifest.json's bytes; `where` names it in errors.
+    public static func parse(_ data: Data, where path: String = "manifest.json") throws -> Manifest {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         struct Versioned: Decodable { var schemaVersion: Int }
         let version: Int
         do { version = try decoder.decode(Versioned.self, from: data).schemaVersion } catch {
-            throw TokenreelError("\(path.path): not a tokenreel export manifest (\(type(of: error)))")
+            throw TokenreelError("\(path): not a tokenreel export manifest (\(type(of: error)))")
         }
         if version != schemaVersion {
-            throw TokenreelError("\(path.path): schema version \(version); this tokenreel reads \(schemaVersion)")
+            throw TokenreelError("\(path): schema version \(version); this tokenreel reads \(schemaVersion)")
         }
-        let manifest: Manifest
-        do { manifest = try decoder.decode(Manifest.self, from: data) } catch {
-            throw TokenreelError("\(path.path): not a tokenreel export manifest (\(error))")
+        let json: JSONValue
+        do { json = try JSONValue.parse(data) } catch {
+            throw TokenreelError("\(path): not a tokenreel export manifest (\((error as? TokenreelError)?.message ?? "\(error)"))")
         }
-        if verify {
-            for a in manifest.artifacts.values { try manifest.verify(a, folder: folder) }
+        try ManifestSchema(location: path).check(json)
+        do { return try decoder.decode(Manifest.self, from: data) } catch {
+            throw TokenreelError("\(path): not a tokenreel export manifest (\(error))")
         }
-        return manifest
     }
 
     /// Refuse an artifact whose size or sha256 differs from the manifest (what `read(verify:)` does for
@@ -105,6 +136,38 @@ public struct Manifest: Codable {
         return all.filter { p in ["encoder_step", "decoder_step", "transformer"].allSatisfy { r in
             artifacts.values.contains { $0.format == format && $0.precision == p && $0.role == r }
         } }.sorted()
+    }
+}
+
+/// The fields of tokenreel/runtime/manifest.py `check_manifest` this port validates when it reads, in its words
+/// (before decoding, so a bad value gets Python's one-line error, not a decoding error).
+struct ManifestSchema {
+    let location: String
+    static let stepRoles = ["encoder_step", "decoder_step"]
+
+    func fail(_ at: String, _ why: String) -> TokenreelError {
+        TokenreelError("\(location): \(at) \(why); re-export the folder with `tokenreel export`")
+    }
+
+    func object(_ v: JSONValue?, _ at: String, required: [String]) throws -> [String: JSONValue] {
+        guard let o = v?.objectValue else { throw fail(at, "must be an object") }
+        let missing = required.filter { o[$0] == nil }
+        if !missing.isEmpty { throw fail(at, "lacks \(missing.joined(separator: ", "))") }
+        return o
+    }
+
+    /// A JSON integer (not a bool or a float such as 6.0) from `lo` to `hi`.
+    func int(_ v: JSONValue?, _ at: String, _ lo: Int, _ hi: Int) throws -> Int {
+        guard case .int(let n)? = v, n >= lo, n <= hi else { throw fail(at, "must be an integer from \(lo) to \(hi)") }
+        return Int(n)
+    }
+
+    func check(_ m: JSONValue) throws {
+        guard let g = m["geometry"]?.objectValue else { return }
+        if g["start_calls"] != nil {
+            let calls = try object(g["start_calls"], "geometry.start_calls", required: Self.stepRoles)
+            for role in Self.stepRoles { _ = try int(calls[role], "geometry.start_calls.\(role)", 0, Manifest.maxStartCalls) }
+        }
     }
 }
 

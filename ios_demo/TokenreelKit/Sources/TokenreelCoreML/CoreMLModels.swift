@@ -4,35 +4,24 @@ import CoreML
 import Foundation
 import TokenreelCore
 
-/// One step model with explicit state: zeros at the start of a video, then what it returned
-/// (exported.py's `_Step`). State inputs and outputs are paired by the manifest's `state` list.
-final class StepModel {
-    let artifact: CoreMLArtifact
-    let stateInputs: [Manifest.TensorSpec]
-    let stateOutputIndex: [Int]          // for each state input, the index of its output
-
-    init(_ artifact: CoreMLArtifact) throws {
-        self.artifact = artifact
+extension StepModel {
+    /// A Core ML artifact as a step model (TokenreelCore's `StepModel`: zeros at the start of a video, then
+    /// what it returned, after `startCalls` warm-up calls). State inputs and outputs are paired by the
+    /// manifest's `state` list.
+    init(_ artifact: CoreMLArtifact, startCalls: Int) throws {
         let e = artifact.entry
         let inputs = Array(e.inputs.dropFirst())
-        stateInputs = inputs
-        stateOutputIndex = try inputs.map { input in
+        let stateOutputIndex: [Int] = try inputs.map { input in   // for each state input, the index of its output
             guard let pair = e.state.first(where: { $0.input == input.name }),
                   let k = e.outputs.firstIndex(where: { $0.name == pair.output }) else {
                 throw TokenreelError("\(e.file): the manifest pairs no output with state input \(input.name)")
             }
             return k
         }
-    }
-
-    /// x without its batch axis -> (first output without its batch axis, new state, was this the first call).
-    func callAsFunction(_ x: Tensor, state: [Tensor]?) throws -> (Tensor, [Tensor], Bool) {
-        let first = state == nil
-        let states = state ?? stateInputs.map { Tensor(zeros: $0.shape) }
-        let feeds: [Feed] = [Feed.float(x.reshaped([1] + x.shape))] + states.map { Feed.float($0) }
-        let out = try artifact(feeds)
-        let y = out[0]
-        return (y.reshaped(Array(y.shape.dropFirst())), stateOutputIndex.map { out[$0] }, first)
+        self.init(stateShapes: inputs.map(\.shape), startCalls: startCalls) { feeds in
+            let out = try artifact(feeds.map { Feed.float($0) })
+            return [out[0]] + stateOutputIndex.map { out[$0] }
+        }
     }
 }
 
@@ -64,8 +53,9 @@ public final class CoreMLTokenizer: TokenizerBackend {
         tokenizerSHA256 = tok.sha256
         bits = m.geometry.bits; spatial = m.geometry.spatial; group = m.geometry.group
         frameSize = (m.geometry.frameSize[0], m.geometry.frameSize[1])
-        self.encoder = try StepModel(encoder)
-        self.decoder = try StepModel(decoder)
+        // with geometry.start_calls, a video's (a decoder tile's) first input warms the zero states first
+        self.encoder = try StepModel(encoder, startCalls: m.geometry.startCalls?.encoderStep ?? 0)
+        self.decoder = try StepModel(decoder, startCalls: m.geometry.startCalls?.decoderStep ?? 0)
     }
 
     func check(h: Int, w: Int) throws {

@@ -74,6 +74,24 @@ final class ManifestTests: XCTestCase {
         XCTAssertTrue(message { _ = try Manifest.read(folder: dir) }.contains("not a tokenreel export manifest"))
     }
 
+    /// tests/golden/manifest-start-calls.json: what Python's check_manifest says of each geometry.start_calls.
+    func testStartCallsAsPython() throws {
+        let doc = try Golden.json("manifest-start-calls.json")
+        let cases = try XCTUnwrap(doc["cases"]?.arrayValue)
+        XCTAssertGreaterThanOrEqual(cases.count, 10)
+        for c in cases {
+            let extra = c["geometry_extra"]!.stringValue!
+            let text = doc["manifest"]!.stringValue!.replacingOccurrences(of: "__START_CALLS__", with: extra)
+            let error = c["error"]?.stringValue
+            var m: Manifest?
+            XCTAssertEqual(message { m = try Manifest.parse(Data(text.utf8)) }, error ?? "", extra)
+            guard let m, error == nil else { continue }
+            let want = c["start_calls"]?.objectValue
+            XCTAssertEqual(m.geometry.startCalls?.encoderStep, want?["encoder_step"]?.intValue, extra)
+            XCTAssertEqual(m.geometry.startCalls?.decoderStep, want?["decoder_step"]?.intValue, extra)
+        }
+    }
+
     func testRealExport() throws {
         let dir = try Golden.exportDir()
         let m = try Manifest.read(folder: dir, verify: true)   // every artifact's size and sha256, as Python wrote them

@@ -2,6 +2,7 @@ package tokenreel.demo
 
 import tokenreel.core.FloatTensor
 import tokenreel.core.Manifest
+import tokenreel.core.StepModel
 import tokenreel.core.StepOutput
 import tokenreel.core.Tiles
 import tokenreel.core.TokenizerBackend
@@ -19,20 +20,6 @@ class EngineChoice(val format: String, val precision: String, val provider: Prov
     }
 }
 
-/** A step model with explicit state: zeros at the start of a video, then what it returned (as exported.py's _Step). */
-private class StepModel(val engine: Engine) {
-    private val stateShapes = engine.artifact.inputs.drop(1).map { it.shape }
-    private val outputShape = engine.artifact.outputs[0].shape
-
-    /** x without its batch axis -> (output without its batch axis, new state, whether this was the first call). */
-    fun call(x: FloatTensor, state: List<FloatArray>?): Triple<FloatTensor, List<FloatArray>, Boolean> {
-        val first = state == null
-        val states = state ?: stateShapes.map { FloatArray(it.fold(1) { a, b -> a * b }) }
-        val out = engine.run(listOf<Any>(x.data) + states)
-        return Triple(FloatTensor(outputShape.drop(1).toIntArray(), out[0]), out.drop(1), first)
-    }
-}
-
 /** The encoder and decoder step models of an export, as the runtime's TokenizerBackend (exported.py: ExportedTokenizer). */
 class ExportedTokenizer(manifest: Manifest, choice: EngineChoice) : TokenizerBackend, Closeable {
     private val geometry = manifest.geometry
@@ -44,8 +31,11 @@ class ExportedTokenizer(manifest: Manifest, choice: EngineChoice) : TokenizerBac
     override val latentsPerCall = 1
     /** (width, height) the step models were exported for. */
     val frameSize: IntArray = geometry.frameSize
-    private val encoder = StepModel(choice.open(manifest, "encoder_step"))
-    private val decoder = StepModel(choice.open(manifest, "decoder_step"))
+    private val encoderEngine = choice.open(manifest, "encoder_step")
+    private val decoderEngine = choice.open(manifest, "decoder_step")
+    // with geometry.start_calls, a video's (a decoder tile's) first input warms the zero states first
+    private val encoder = StepModel(encoderEngine.artifact, geometry.startCalls?.encoderStep ?: 0) { encoderEngine.run(it) }
+    private val decoder = StepModel(decoderEngine.artifact, geometry.startCalls?.decoderStep ?: 0) { decoderEngine.run(it) }
 
     override fun encodeStep(frames: FloatTensor, state: Any?): StepOutput {
         val (f, c, h, w) = frames.shape.toList()
@@ -90,8 +80,8 @@ class ExportedTokenizer(manifest: Manifest, choice: EngineChoice) : TokenizerBac
     }
 
     override fun close() {
-        encoder.engine.close()
-        decoder.engine.close()
+        encoderEngine.close()
+        decoderEngine.close()
     }
 }
 

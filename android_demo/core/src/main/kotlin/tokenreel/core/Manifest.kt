@@ -41,6 +41,53 @@ class Geometry(g: Map<*, *>) {
     val splits: Int? = if ("splits" in g) g.int("splits") else null
     val subBits: Int? = if ("sub_bits" in g) g.int("sub_bits") else null
     val maskId: Int? = if ("mask_id" in g) g.int("mask_id") else null
+    /** Warm-up calls a video's first input gets per step role (a `replicate` causal start); null: none. */
+    val startCalls: StartCalls? = (g["start_calls"] as? Map<*, *>)?.let { StartCalls(it.int("encoder_step"), it.int("decoder_step")) }
+}
+
+/**
+ * geometry.start_calls (docs/export.md): a tokenizer whose causal start replicates the first frame runs on step
+ * models whose states start at zeros, so each video's (and decoder tile's) first input is fed this many times
+ * before its real call, only the states kept ([StepModel]).
+ */
+class StartCalls(val encoderStep: Int, val decoderStep: Int) {
+    /** The calls for a step role ("encoder_step" or "decoder_step"). */
+    fun of(role: String): Int = when (role) {
+        "encoder_step" -> encoderStep
+        "decoder_step" -> decoderStep
+        else -> throw IllegalArgumentException("no start calls for role $role")
+    }
+}
+
+/** The fields of tokenreel/runtime/manifest.py `check_manifest` this port validates when it reads, in its words. */
+private class Schema(val where: String) {
+    fun fail(at: String, why: String): Nothing =
+        throw TokenreelException("$where: $at $why; re-export the folder with `tokenreel export`")
+
+    fun obj(v: Any?, at: String, required: List<String>): Map<*, *> {
+        if (v !is Map<*, *>) fail(at, "must be an object")
+        val missing = required.filter { it !in v }
+        if (missing.isNotEmpty()) fail(at, "lacks ${missing.joinToString(", ")}")
+        return v
+    }
+
+    /** A JSON integer (not a bool or a float such as 6.0) from [lo] to [hi]. */
+    fun int(v: Any?, at: String, lo: Int, hi: Int): Int {
+        if (v !is Long || v < lo || v > hi) fail(at, "must be an integer from $lo to $hi")
+        return v.toInt()
+    }
+
+    fun check(json: Map<*, *>) {
+        val g = json["geometry"] as? Map<*, *> ?: return
+        if ("start_calls" in g) {
+            val calls = obj(g["start_calls"], "geometry.start_calls", STEP_ROLES)
+            for (role in STEP_ROLES) int(calls[role], "geometry.start_calls.$role", 0, Manifest.MAX_START_CALLS)
+        }
+    }
+
+    companion object {
+        val STEP_ROLES = listOf("encoder_step", "decoder_step")
+    }
 }
 
 /** An export folder's manifest.json (tokenreel/runtime/manifest.py). */
@@ -74,6 +121,8 @@ class Manifest(val folder: File?, val json: Map<*, *>) {
 
     companion object {
         const val SCHEMA_VERSION = 1
+        /** geometry.start_calls per role, at most (manifest.py). */
+        const val MAX_START_CALLS = 64
 
         /** Parse manifest text; [folder] is where its files are. */
         fun parse(text: String, folder: File? = null, where: String = "manifest.json"): Manifest {
@@ -86,6 +135,7 @@ class Manifest(val folder: File?, val json: Map<*, *>) {
             if ((version as? Number)?.toLong() != SCHEMA_VERSION.toLong()) {
                 throw TokenreelException("$where: schema version $version; this reader reads $SCHEMA_VERSION")
             }
+            Schema(where).check(json)
             return Manifest(folder, json)
         }
 

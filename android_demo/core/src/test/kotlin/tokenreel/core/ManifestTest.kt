@@ -60,6 +60,27 @@ class ManifestTest {
         try { Manifest.parse("[1,"); fail() } catch (e: TokenreelException) { assertTrue(e.message!!.contains("not a tokenreel export manifest")) }
     }
 
+    /** tests/golden/manifest-start-calls.json: what Python's check_manifest says of each geometry.start_calls. */
+    @Test fun startCallsAsPython() {
+        val doc = Golden.json(File(Golden.runtime(), "manifest-start-calls.json")) as Map<*, *>
+        val cases = doc["cases"] as List<*>
+        assertTrue(cases.size >= 10)
+        for (c in cases) {
+            c as Map<*, *>
+            val text = (doc["manifest"] as String).replace("__START_CALLS__", c["geometry_extra"] as String)
+            val error = c["error"] as String?
+            val m = try { Manifest.parse(text) } catch (e: TokenreelException) {
+                assertEquals("${c["geometry_extra"]}", error, e.message)
+                continue
+            }
+            assertEquals("${c["geometry_extra"]} was accepted", null, error)
+            val want = c["start_calls"] as Map<*, *>?
+            val got = m.geometry.startCalls
+            assertEquals(want?.get("encoder_step"), got?.encoderStep?.toLong())
+            assertEquals(want?.get("decoder_step"), got?.decoderStep?.toLong())
+        }
+    }
+
     @Test fun realExport() {
         val dir = Golden.export()
         val m = Manifest.read(dir, verify = true)       // every artifact's size and sha256
