@@ -253,3 +253,10 @@ def test_state_shapes_are_bounded_before_anything_is_allocated(export):
     _write(folder, m)
     with pytest.raises(UserError, match="elements"):
         manifest_io.read(folder)
+
+
+def test_start_calls_cases_for_the_ports_are_what_python_says():
+    """tests/golden/manifest-start-calls.json (read by the Kotlin and Swift manifest tests) is regenerated
+    from check_manifest: a change to the schema shows here before the ports drift."""
+    from manifest_cases import text
+    assert (Path(__file__).parent / "golden" / "manifest-start-calls.json").read_text() == text()
