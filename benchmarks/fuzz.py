@@ -128,7 +128,36 @@ class TrlSeed:
         self.data = data
         (hlen,) = struct.unpack_from("<I", data, 8)
         self.header = json.loads(data[12:12 + hlen])
+        self.stream = data[4] == trl.VERSION_STREAM
         self.payload = data[12 + hlen + 8:-4]
+        self.chunks = stream_records(data) if self.stream else []
+
+
+def stream_records(data):
+    """(start, end) of each record after a version-2 file's header (chunks, then the end chunk), each
+    ending after its crc32; what the file holds past them is left out."""
+    at, out = 12 + struct.unpack_from("<I", data, 8)[0] + 4, []
+    while at + trl._CHUNK.size + 4 <= len(data):
+        kind = data[at:at + 1]
+        end = at + trl._CHUNK.size + (trl._CHUNK.unpack_from(data, at)[-1] if kind == b"F" else 0) + 4
+        if kind not in (b"F", b"E") or end > len(data):
+            break
+        out.append((at, end))
+        at = end
+    return out
+
+
+def fix_stream_crcs(data):
+    """Every crc32 of a version-2 file set to the CRC of the bytes before it, as a hostile writer would."""
+    out = bytearray(data)
+    at = 12 + struct.unpack_from("<I", out, 8)[0] if len(out) >= 12 else len(out)
+    fields = [at]
+    for _, end in stream_records(bytes(out)):
+        fields.append(end - 4)
+    for f in fields:
+        if f + 4 <= len(out):
+            out[f:f + 4] = struct.pack("<I", zlib.crc32(bytes(out[:f])))
+    return bytes(out)
 
 
 def trl_seeds():
@@ -142,6 +171,14 @@ def trl_seeds():
         for coder in trl.CODERS:
             seeds.append(TrlSeed(trl.pack(tokens, dict(META, bits=D), coder)))
     seeds.append(TrlSeed(trl.pack(np.zeros((4, 8, 8), int), dict(META, bits=18), "zstd")))   # very compressible
+    # version 2: the golden file, chunks of 1 to 16 latent frames, either chunk coder, a near-still grid
+    seeds.append(TrlSeed((golden / "tokens-v2.trl").read_bytes()))
+    for T, H, W, D, chunk in ((6, 3, 5, 7, 2), (9, 4, 4, 18, 4), (3, 16, 28, 18, 1), (20, 2, 3, 24, 16)):
+        tokens = rng.integers(0, 2 ** D, (T, H, W))
+        tokens[1:, : H // 2] = tokens[0, : H // 2]
+        for coder in (None, "zstd"):
+            seeds.append(TrlSeed(trl.pack_stream(tokens, dict(META, bits=D), coder, chunk)))
+    seeds.append(TrlSeed(trl.pack_stream(np.zeros((12, 8, 8), int), dict(META, bits=18), None, 3)))
     return seeds
 
 
@@ -170,12 +207,63 @@ def _set(header, key, value):
     return h
 
 
+def mutate_stream(rng, s, seeds):
+    """A structured mutation of a version-2 file: -> (name, bytes), every checksum fixed up unless cut."""
+    data, recs = s.data, s.chunks
+    frames = [r for r in recs if data[r[0]:r[0] + 1] == b"F"]
+    i = int(rng.integers(len(frames)))
+    a, b = frames[i]
+    kind = rng.integers(0, 9)
+    if kind == 0:
+        return "stream_cut", data[:int(rng.integers(0, len(data)))]
+    if kind == 1:
+        out = bytearray(data)
+        out[int(rng.integers(a, b - 4))] ^= 1 << int(rng.integers(8))
+        return "stream_flip", fix_stream_crcs(bytes(out))
+    if kind == 2:
+        fields = {"kind": (0, "c"), "coder": (1, "B"), "n": (2, "H"), "frames": (4, "I"), "planes_crc32": (8, "I"),
+                  "payload_len": (12, "I")}
+        name = list(fields)[rng.integers(len(fields))]
+        off, fmt = fields[name]
+        bits = {"c": 8, "B": 8, "H": 16, "I": 32}[fmt]
+        value = int(rng.choice([0, 1, 2, 3, 69, 255, 2 ** bits - 1, int(rng.integers(0, 2 ** bits))])) % 2 ** bits
+        out = bytearray(data)
+        out[a + off:a + off + struct.calcsize(fmt)] = bytes([value]) if fmt == "c" else struct.pack("<" + fmt, value)
+        return f"stream_field:{name}", fix_stream_crcs(bytes(out))
+    if kind == 3:
+        return "stream_drop", fix_stream_crcs(data[:a] + data[b:])
+    if kind == 4:
+        return "stream_dup", fix_stream_crcs(data[:b] + data[a:b] + data[b:])
+    if kind == 5 and len(frames) > 1:
+        c, d = frames[(i + 1) % len(frames)]
+        (a, b), (c, d) = sorted([(a, b), (c, d)])
+        return "stream_swap", fix_stream_crcs(data[:a] + data[c:d] + data[b:c] + data[a:b] + data[d:])
+    if kind == 6 and recs and data[recs[-1][0]:recs[-1][0] + 1] == b"E":
+        e = recs[-1][0]
+        out = bytearray(data)
+        off = int(rng.choice([4, 8, 12]))
+        out[e + off:e + off + 4] = struct.pack("<I", int(rng.integers(0, 2 ** 32)))
+        return "stream_end", fix_stream_crcs(bytes(out))
+    if kind == 7:
+        other = [o for o in seeds if o.stream and o is not s]
+        o = other[rng.integers(len(other))]
+        oa, ob = [r for r in o.chunks if o.data[r[0]:r[0] + 1] == b"F"][0]
+        return "stream_paste", fix_stream_crcs(data[:a] + o.data[oa:ob] + data[b:])
+    key = ["grid_hw", "bits", "fps", "size", "tokenizer_sha256"][rng.integers(5)]
+    value = HOSTILE[rng.integers(len(HOSTILE))]
+    text = json.dumps(_set(s.header, key, value), sort_keys=True).encode()
+    start = 12 + struct.unpack_from("<I", data, 8)[0]
+    return f"stream_header:{key}", fix_stream_crcs(data[:8] + struct.pack("<I", len(text)) + text + data[start:])
+
+
 def mutate_trl(rng, seeds):
     """-> (mutation name, bytes)."""
     s = seeds[rng.integers(len(seeds))]
+    if s.stream and rng.random() < 0.7:
+        return mutate_stream(rng, s, seeds)
     h, p = s.header, s.payload
     keys = list(trl.REQUIRED) + ["planes_crc32", "source_size", "resize"]
-    op = rng.integers(0, 20)
+    op = rng.integers(0, 20) if not s.stream else int(rng.choice([9, 10, 16]))    # byte-level only
     if op == 0:
         key = keys[rng.integers(len(keys))]
         value = HOSTILE[rng.integers(len(HOSTILE))]
@@ -221,7 +309,8 @@ def mutate_trl(rng, seeds):
             header.pop("planes_crc32")
         return "grid_zstd:consistent", forge(header, _zstd(raw, level=1))
     if op == 6:
-        other = seeds[rng.integers(len(seeds))]
+        flat = [o for o in seeds if not o.stream]
+        other = flat[rng.integers(len(flat))]
         return "paste_payload", forge(dict(h, coder=other.header["coder"]), other.payload)
     if op == 7:
         other = [c for c in trl.CODERS if c != h["coder"]]
@@ -260,7 +349,7 @@ def mutate_trl(rng, seeds):
             i = int(rng.integers(len(data)))
             data[i] ^= 1 << int(rng.integers(8))
         data = bytes(data)
-        return "bit_flip", fix_crc(data) if rng.random() < 0.9 else data
+        return "bit_flip", (fix_stream_crcs if s.stream else fix_crc)(data) if rng.random() < 0.9 else data
     if op == 10:
         data = s.data
         cut = int(rng.integers(0, len(data)))
@@ -303,7 +392,15 @@ def mutate_trl(rng, seeds):
 
 
 def check_trl(data):
-    tokens, header = trl.unpack(data, "fuzz.trl")
+    """Read strictly; a version-2 file that is refused is read again with partial=True (what recovery
+    returns must hold too)."""
+    try:
+        tokens, header = trl.unpack(data, "fuzz.trl")
+    except UserError:
+        if data[4:5] != bytes([trl.VERSION_STREAM]):
+            raise
+        tokens, header = trl.unpack(data, "fuzz.trl", partial=True)
+        assert not header["complete"] and header["stopped"], "a refused file recovered as complete"
     T, H, W = header["grid"]
     assert tokens.shape == (T, H, W) and tokens.dtype == np.int32, "decoded grid differs from its header"
     assert tokens.size == 0 or (tokens.min() >= 0 and tokens.max() < 1 << header["bits"]), "tokens out of range"

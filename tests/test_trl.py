@@ -73,8 +73,8 @@ def test_header_fields_never_size_an_allocation():
     _expect_error(_forge(dict(META, grid=[5, 6, 8], coder="lzma")), "coder")
     _expect_error(_forge({"grid": [1, 1, 1]}), "lacks")
     newer = bytearray(trl.pack(grid(), META))
-    newer[4] = 2
-    _expect_error(bytes(newer[:-4]) + struct.pack("<I", zlib.crc32(bytes(newer[:-4]))), "version 2")
+    newer[4] = 3
+    _expect_error(bytes(newer[:-4]) + struct.pack("<I", zlib.crc32(bytes(newer[:-4]))), "version 3")
 
 
 def test_atomic_write(tmp_path):

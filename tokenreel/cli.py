@@ -16,16 +16,60 @@ def _backend(args):
 
 
 def cmd_encode(args):
+    """Streams: each chunk of latent frames is written as soon as it is encoded (trl.TrlWriter), so memory
+    does not grow with the video. The file being written is .OUTPUT.PID.XXXXXXXX.trl beside the output
+    (readable meanwhile: `info`, `decode --partial`), renamed over it at the end: killed, the output keeps
+    its old file; a failure leaves nothing; Ctrl-C ends a recording: the file holds the frames read so far."""
+    import signal
+    import threading
+    import numpy as np
+    from tqdm import tqdm
     from .runtime import trl
-    from .runtime.pipeline import encode_video
+    from .runtime.codec import frame_groups, to_float
+    from .runtime.pipeline import make_header, open_source
+    from .runtime.tokens import quantize
     from .runtime.video import ensure_writable
     ensure_writable(args.output, [args.input], ["tokens"])
     backend = _backend(args)
-    tokens, header = encode_video(backend, args.input, args.size, quiet=args.quiet)
-    n = trl.write(args.output, tokens, header)
-    T, H, W = tokens.shape
-    print(f"{args.input} -> {args.output}: {header['frames']} frames at {header['size'][0]}x{header['size'][1]}, "
-          f"tokens {T}x{H}x{W} of {header['bits']} bits, {n} bytes")
+    info, frames, resize = open_source(backend, args.input, args.size)
+    read, stop = 0, []
+
+    def counted():
+        nonlocal read
+        for f in frames:
+            if stop:
+                return
+            read += 1
+            yield f
+    writer, state, written = None, None, 0
+    main_thread = threading.current_thread() is threading.main_thread()       # where signals can be caught
+    interrupt = signal.signal(signal.SIGINT, lambda *_: stop.append(1)) if main_thread else None  # Ctrl-C: finish
+    try:
+        with tqdm(desc=f"encode {Path(args.input).name}", unit="frame", disable=args.quiet, leave=False) as bar:
+            for group in frame_groups(counted(), backend.group, backend.latents_per_call):
+                latent, state = backend.encode_step(to_float(np.stack(group)), state)
+                tokens = quantize(latent)
+                if writer is None:      # the first call fixes the grid's size (the writer counts the frames)
+                    writer = trl.TrlWriter(args.output, make_header(backend, info.fps, 1, tokens.shape,
+                                                                    (info.width, info.height), resize), stream=False)
+                writer.append(tokens, read - written)       # the frames this call read (not its padding)
+                written = read
+                bar.update(len(group))
+        if writer is None:
+            raise UserError(f"{args.input}: contains no decodable video frames" if not stop else "interrupted")
+        n = writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, interrupt)
+        frames.close()
+    h = writer.header()
+    T, H, W = h["grid"]
+    print(f"{args.input} -> {args.output}: {h['frames']} frames at {h['size'][0]}x{h['size'][1]}, "
+          f"tokens {T}x{H}x{W} of {h['bits']} bits, {n} bytes" + (" (stopped by Ctrl-C)" if stop else ""))
 
 
 def cmd_decode(args):
@@ -35,7 +79,15 @@ def cmd_decode(args):
     ensure_writable(args.output, [args.input], ["video"])
     backend = _backend(args)
     from tqdm import tqdm
-    tokens, header = read_tokens(backend, args.input)
+    if args.partial:                # every complete chunk of a file cut short or still being written
+        from .runtime import trl
+        from .runtime.pipeline import check_tokenizer
+        tokens, header = trl.read(args.input, partial=True)
+        check_tokenizer(header, backend, args.input)
+        if not len(tokens):
+            raise UserError(f"{args.input}: no complete chunk yet ({header['stopped']})")
+    else:
+        tokens, header = read_tokens(backend, args.input)
     frames = tqdm(decode_tokens(backend, tokens, header["frames"]), total=header["frames"], desc="decode",
                   unit="frame", disable=args.quiet, leave=False)
     n = write_video(args.output, frames, header["fps"])
@@ -147,16 +199,20 @@ def cmd_export(args):
 
 
 def cmd_info(args):
+    """Also on a file cut short or still being written: what its complete chunks hold, and where it stops."""
     from .runtime import trl
-    tokens, header = trl.read(args.input)
+    tokens, header = trl.read(args.input, partial=True)
     size = Path(args.input).stat().st_size
-    header = dict(header, file_bytes=size,
-                  bits_per_pixel=8 * size / (header["frames"] * header["size"][0] * header["size"][1]))
+    header = dict(header, file_bytes=size, bits_per_pixel=8 * size / max(
+        1, header["frames"] * header["size"][0] * header["size"][1]))
     if args.json:
         print(json.dumps(header, indent=1, sort_keys=True))
     else:
         for k in sorted(header):
             print(f"{k:18} {header[k]}")
+    if not header["complete"]:      # described above; the status says it is not a whole file
+        raise UserError(f"{args.input}: incomplete .trl ({header['stopped']}): {header['chunks']} complete chunks, "
+                        f"{header['frames']} frames; `tokenreel decode --partial` decodes them")
 
 
 def cmd_eval_tokenizer(args):
@@ -305,6 +361,8 @@ def build_parser():
     sp = sub.add_parser("decode", help=".trl tokens -> video")
     sp.add_argument("input")
     sp.add_argument("-o", "--output", required=True)
+    sp.add_argument("--partial", action="store_true",
+                    help="decode the complete chunks of a .trl cut short or still being written")
     model_opts(sp)
     sp.set_defaults(fn=cmd_decode)
 
