@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from tokenreel.runtime import golden, trl  # noqa: E402
 
 FOLDER = ROOT / "tests/golden/bad-trl"
-ANS, ZSTD = (golden.trl_cases()[f"tokens-{c}.trl"] for c in ("ans-ctx", "zstd"))
+ANS, ZSTD, WAVE = (golden.trl_cases()[f"tokens-{c}.trl"] for c in ("ans-ctx", "zstd", "ans-wave"))
 
 
 def parts(data):
@@ -55,15 +55,16 @@ def raw_header(base, text):
     return container(text, parts(base)[1])
 
 
-def other_payload():
-    """The ans-ctx payload of another grid of the golden shape: decodes, but not to the golden header's planes."""
+def other_payload(coder="ans-ctx"):
+    """The `coder` payload of another grid of the golden shape: decodes, but not to the golden header's planes."""
     tokens = golden.trl_tokens() ^ 1
-    return parts(trl.pack(tokens, golden.TRL_META, "ans-ctx"))[1]
+    return parts(trl.pack(tokens, golden.TRL_META, coder))[1]
 
 
 def cases():
     """name -> (bytes, class, what is wrong, a fragment of every reader's error)."""
     header, ans_payload = parts(ANS)
+    wave_header, wave_payload = parts(WAVE)
     unbound = {k: v for k, v in header.items() if k != "planes_crc32"}
     zstd_payload = parts(ZSTD)[1]
     flipped = bytearray(ANS)
@@ -158,6 +159,23 @@ def cases():
                              "planes_crc32 differs"),
         "planes-crc32.trl": (container(header, other_payload()), "planes-crc32",
                              "another grid's payload under this header", "planes_crc32 differs"),
+        # ans-wave: both cost bounds before decoding (tokens, and waves: one coder call each), the same ends
+        "ans-wave-too-short.trl": (edited(WAVE, drop=["planes_crc32"], grid=[6, 64, 64]), "ans-cost",
+                                   "308 payload bytes for 24,576 tokens (over 16 a byte beyond 16,384)",
+                                   "ans-wave payload cannot hold"),
+        "ans-wave-waves.trl": (edited(WAVE, drop=["planes_crc32"], grid=[1000, 1, 1]), "ans-cost",
+                               "308 payload bytes for 1,999 waves (over 1 a byte beyond 1,024; its 1,000 tokens "
+                               "are within the token bound)", "ans-wave payload cannot hold"),
+        "ans-wave-not-at-end.trl": (edited(WAVE, drop=["planes_crc32"], grid=[2, 6, 8]), "ans-end",
+                                    "the 3-frame payload under a 2-frame grid", "holds more than the grid"),
+        "ans-wave-extra-words.trl": (container(wave_header, b"\1\0\0\0" * 2 + wave_payload), "ans-end",
+                                     "two words before the payload (the coder's stack bottom)",
+                                     "holds more than the grid"),
+        "ans-wave-zero-word.trl": (container(wave_header, wave_payload + b"\0" * 4), "ans-end",
+                                   "a zero word after the payload (the stack's top; no coder ends in one)",
+                                   "payload does not decode"),
+        "ans-wave-planes-crc32.trl": (container(wave_header, other_payload("ans-wave")), "planes-crc32",
+                                      "another grid's ans-wave payload under this header", "planes_crc32 differs"),
     }
     return out
 

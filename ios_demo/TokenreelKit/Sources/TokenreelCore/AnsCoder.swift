@@ -1,6 +1,6 @@
 import Foundation
 
-// The `ans-ctx` payload coder of .trl files (docs/trl-format.md, tokenreel/runtime/trl.py): every bit coded
+// The `ans-ctx` payload coder of .trl files, and the entropy coder ans-wave shares (AnsWave.swift) (docs/trl-format.md, tokenreel/runtime/trl.py): every bit coded
 // with range-ANS under an adaptive binary context model. The Python writer uses constriction 0.5's
 // `stack.AnsCoder` (32-bit words, 64-bit state) with `Bernoulli(perfect=False)`; this reproduces both
 // exactly, so the payload words are the same (TrlGoldenTests compares the bytes).
@@ -125,11 +125,16 @@ func encodeAns(_ planesIn: [UInt8], T: Int, D: Int, H: Int, W: Int) -> Data {
     return wordsToData(coder.compressed())
 }
 
-func decodeAns(_ payload: Data, T: Int, D: Int, H: Int, W: Int) throws -> [UInt8] {
-    guard payload.count % 4 == 0 else { throw TokenreelError("ans payload is not whole 32-bit words") }
+/// An ANS payload's little-endian 32-bit words (it must be whole words; `name`: the coder, for the error).
+func ansWords(_ payload: Data, _ name: String) throws -> [UInt32] {
+    guard payload.count % 4 == 0 else { throw TokenreelError("the \(name) payload is not whole 32-bit words") }
     var words = [UInt32](repeating: 0, count: payload.count / 4)
     for k in 0..<words.count { words[k] = readLE(payload, payload.startIndex + 4 * k, as: UInt32.self) }
-    var decoder = try AnsDecoder(words: words)
+    return words
+}
+
+func decodeAns(_ payload: Data, T: Int, D: Int, H: Int, W: Int) throws -> [UInt8] {
+    var decoder = try AnsDecoder(words: ansWords(payload, "ans-ctx"))
     var planes = [UInt8](repeating: 0, count: T * D * H * W)
     planes.withUnsafeMutableBufferPointer { pb in
         let p = pb.baseAddress!

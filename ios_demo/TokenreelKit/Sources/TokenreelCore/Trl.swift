@@ -5,8 +5,9 @@ import Foundation
 //     magic "\x89TRL" | version u8 | flags u8 | reserved u16 | header_len u32 | header (UTF-8 JSON)
 //     | payload_len u64 | payload | crc32 u32 (zlib CRC-32 of every byte before it)
 //
-// All integers little-endian. The payload holds the token grid as bit planes, coded by "ans-ctx"
-// (AnsCoder.swift, written here byte for byte as Python writes it) or "zstd". Apple's Compression
+// All integers little-endian. The payload holds the token grid as bit planes, coded by "ans-wave"
+// (AnsWave.swift) or "ans-ctx" (AnsCoder.swift), both written here byte for byte as Python writes them,
+// or "zstd". Apple's Compression
 // framework has no Zstandard, so zstd comes from outside: pass a `ZstdDecoder` (and `ZstdEncoder` to
 // write zstd payloads); without one a zstd file fails with an error that says so.
 
@@ -30,8 +31,10 @@ public enum Trl {
     public static let maxGridSide = 1024
     public static let maxBits = 24
     public static let maxFrames = 4 * maxTokens + 1
-    public static let ansTokensPerByte = 16      // ans-ctx: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
+    public static let ansTokensPerByte = 16      // ans-ctx, ans-wave: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
     public static let ansFreeTokens = 1 << 14
+    public static let wavesPerByte = 1           // ans-wave also: W + H + 2T - 3 waves <= payload bytes + 1024 (a coder
+    public static let freeWaves = 1 << 10        // call each, whatever its size: a T x 1 x 1 grid is T waves of one token)
     /// The largest file a reader reads: the largest payload a writer makes for the largest grid, plus the header.
     public static let maxFile = 12 + maxHeader + 8 + maxPayload(T: maxTokens, D: maxBits, H: 1, W: 1) + 4
 
@@ -44,11 +47,17 @@ public enum Trl {
         return raw + raw / 256 + 4096
     }
 
-    /// ans-ctx decodes one token per coder call: the payload must justify the grid (trl.ans_admissible).
-    public static func ansAdmissible(T: Int, H: Int, W: Int, payloadLength: Int) -> Bool {
+    /// The ANS coders' cost must be justified by the payload (trl.ans_admissible): at most ansTokensPerByte
+    /// tokens a payload byte beyond ansFreeTokens (ans-ctx decodes one token per coder call) and, for
+    /// ans-wave, at most wavesPerByte waves beyond freeWaves (one coder call each, whatever its size).
+    public static func ansAdmissible(T: Int, H: Int, W: Int, payloadLength: Int, coder: String = "ans-ctx") -> Bool {
         T * H * W <= ansTokensPerByte * payloadLength + ansFreeTokens
+            && (coder != "ans-wave" || AnsWave.waves(T: T, H: H, W: W) <= wavesPerByte * payloadLength + freeWaves)
     }
-    public static let coders = ["zstd", "ans-ctx"]  // Python's CODERS order: on equal sizes zstd is kept
+    public static let coders = ["zstd", "ans-ctx", "ans-wave"]
+    public static let ansCoders = ["ans-ctx", "ans-wave"]
+    /// What the writer tries unless asked (trl.DEFAULT_CODERS), in its order: on equal sizes the first is kept.
+    public static let defaultCoders = ["ans-wave", "zstd"]
     public static let required = ["tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder"]
 
     // MARK: the header, as a schema
@@ -76,7 +85,7 @@ public enum Trl {
          { v in v.stringValue.map { $0.utf8.count == 64 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } } ?? false }),
         ("grid", "[T, H, W] of integers, H and W at most \(maxGridSide), T*H*W at most \(maxTokens) tokens", grid),
         ("bits", "an integer from 1 to \(maxBits)", { int($0, 1, Int64(maxBits)) }),
-        ("coder", "zstd or ans-ctx", { $0.stringValue.map(coders.contains) ?? false }),
+        ("coder", "zstd, ans-ctx or ans-wave", { $0.stringValue.map(coders.contains) ?? false }),
         ("fps", "a number from 0.01 to 1000", { $0.doubleValue.map { (0.01...1000).contains($0) } ?? false }),
         ("frames", "an integer from 1 to \(maxFrames)", { int($0, 1, Int64(maxFrames)) }),
         ("size", "[width, height], 1 to \(8 * maxGridSide) px", { ints($0, 2, 1, Int64(8 * maxGridSide)) }),
@@ -114,7 +123,7 @@ public enum Trl {
 
     /// tokens (T, H, W) -> the bytes of a .trl file. meta: the header fields except grid/coder
     /// (tokenizer, tokenizer_sha256, bits, fps, frames, size, source_size, resize).
-    /// coder nil: the smaller of the payloads this build can write (ans-ctx, and zstd given an encoder).
+    /// coder nil: the smaller of defaultCoders' payloads (ans-wave, and zstd given an encoder), as trl.pack.
     public static func pack(_ tokens: TokenGrid, meta: [String: JSONValue], coder: String? = nil,
                             zstd: ZstdEncoder? = nil) throws -> Data {
         guard let bits = meta["bits"]?.intValue, bits >= 1, bits <= maxBits else {
@@ -124,29 +133,32 @@ public enum Trl {
             throw TokenreelError("a grid of \(tokens.t)x\(tokens.h)x\(tokens.w) tokens is more than a .trl holds "
                                  + "(\(maxTokens) tokens); encode a shorter or smaller clip")
         }
+        if let coder, !coders.contains(coder) { throw TokenreelError("unknown payload coder '\(coder)'") }
+        let (T, H, W) = (tokens.t, tokens.h, tokens.w)
         let planes = toPlanes(tokens, bits: bits)
         var payloads: [(String, Data)] = []
-        for name in coders where coder == nil || coder == name {
+        for name in coder.map({ [$0] }) ?? defaultCoders {
+            let payload: Data
             switch name {
             case "zstd":
                 guard let zstd else {
                     if coder == "zstd" { throw TokenreelError("writing a zstd .trl needs a Zstandard encoder; none was given") }
                     continue
                 }
-                payloads.append((name, try zstd.compress(packBits(planes))))
-            default:
-                let payload = encodeAns(planes, T: tokens.t, D: bits, H: tokens.h, W: tokens.w)
-                // a payload over the cost bound (a very redundant grid) would be refused by readers
-                if ansAdmissible(T: tokens.t, H: tokens.h, W: tokens.w, payloadLength: payload.count) {
-                    payloads.append((name, payload))
-                }
+                payload = try zstd.compress(packBits(planes))
+            case "ans-ctx": payload = encodeAns(planes, T: T, D: bits, H: H, W: W)
+            default: payload = AnsWave.encode(tokens, bits: bits)
+            }
+            // an ANS payload over its cost bound (a very redundant grid) would be refused by readers
+            if payload.count <= maxPayload(T: T, D: bits, H: H, W: W),
+               !ansCoders.contains(name) || ansAdmissible(T: T, H: H, W: W, payloadLength: payload.count, coder: name) {
+                payloads.append((name, payload))
             }
         }
-        if payloads.isEmpty, coder == nil || coder == "ans-ctx" {
-            throw TokenreelError("the ans-ctx payload of this \(tokens.t)x\(tokens.h)x\(tokens.w) grid is too small for "
-                                 + "readers to accept (more than \(ansTokensPerByte) tokens a byte); write it with zstd")
+        guard var best = payloads.first else {
+            throw TokenreelError("the \(coder ?? "ans-wave") payload of this \(T)x\(H)x\(W) grid would be refused by readers "
+                                 + "(over the cost bound of \(ansTokensPerByte) tokens a byte, or a wave a byte); write it with zstd")
         }
-        guard var best = payloads.first else { throw TokenreelError("unknown payload coder '\(coder ?? "")'") }
         for p in payloads.dropFirst() where p.1.count < best.1.count { best = p }   // min(): the first smallest
         var header = meta
         // planes_crc32 is computed from the grid written here, never carried over from a source header
@@ -215,24 +227,30 @@ public enum Trl {
         guard Int(plen) <= maxPayload(T: T, D: D, H: H, W: W) else {
             throw bad("a \(plen)-byte payload is longer than any coder writes for a \(T)x\(H)x\(W) grid")
         }
-        if coder == "ans-ctx", !ansAdmissible(T: T, H: H, W: W, payloadLength: Int(plen)) {
-            throw bad("a \(plen)-byte ans-ctx payload cannot hold a \(T)x\(H)x\(W) grid")
+        if ansCoders.contains(coder), !ansAdmissible(T: T, H: H, W: W, payloadLength: Int(plen), coder: coder) {
+            throw bad("a \(plen)-byte \(coder) payload cannot hold a \(T)x\(H)x\(W) grid")
         }
         let payload = Data(data[start..<(start + Int(plen))])
         var planes: [UInt8] = []
         var raw: Data? = nil          // the packed planes, when the coder had them (zstd)
+        var grid: TokenGrid? = nil    // the tokens, when the coder had them (ans-wave)
         if coder == "zstd" {
             guard let zstd else {
                 throw TokenreelError("\(place): the payload is zstd-compressed and this build has no Zstandard "
                                      + "decoder (Apple's Compression framework has none): pass a ZstdDecoder to "
-                                     + "Trl.unpack, or re-encode the file with the ans-ctx coder "
-                                     + "(`tokenreel encode` keeps the smaller; ans-ctx is the usual winner)")
+                                     + "Trl.unpack, or re-encode the file with the ans-wave coder "
+                                     + "(`tokenreel encode` keeps the smaller; ans-wave is the usual winner)")
             }
             do { (planes, raw) = try decodeZstd(payload, T: T, D: D, H: H, W: W, zstd) } catch {
                 throw bad("payload does not decode (\(error.localizedDescription))")
             }
         } else {
-            do { planes = try decodeAns(payload, T: T, D: D, H: H, W: W) } catch {
+            do {
+                if coder == "ans-ctx" { planes = try decodeAns(payload, T: T, D: D, H: H, W: W) } else {
+                    grid = try AnsWave.decode(payload, T: T, D: D, H: H, W: W)
+                    if header["planes_crc32"] != nil { planes = toPlanes(grid!, bits: D) }
+                }
+            } catch {
                 throw bad("payload does not decode (\(error.localizedDescription))")
             }
         }
@@ -241,7 +259,7 @@ public enum Trl {
                 throw bad("the payload does not belong to this header (planes_crc32 differs)")
             }
         }
-        return (tokensOf(planes: planes, t: T, bits: D, h: H, w: W), header)
+        return (grid ?? tokensOf(planes: planes, t: T, bits: D, h: H, w: W), header)
     }
 
     /// The header's planes_crc32 (trl.planes_crc32): CRC-32 of T, H, W, D (u32 little-endian each), then

@@ -2,9 +2,9 @@ import Foundation
 import TokenreelCore
 import XCTest
 
-/// tests/golden/tokens.json + tokens-ans-ctx.trl + tokens-zstd.trl (tokenreel/runtime/golden.py): the same
-/// tokens give the same .trl bytes, and the bytes read back to the same tokens. This core codes ans-ctx
-/// itself; zstd only through an injected ZstdDecoder / ZstdEncoder (Apple's Compression has no Zstandard),
+/// tests/golden/tokens.json + tokens-ans-wave.trl + tokens-ans-ctx.trl + tokens-zstd.trl
+/// (tokenreel/runtime/golden.py): the same tokens give the same .trl bytes, and the bytes read back to the
+/// same tokens. This core codes ans-wave and ans-ctx itself; zstd only through an injected ZstdDecoder / ZstdEncoder (Apple's Compression has no Zstandard),
 /// so here the bit planes around the Zstandard frame are checked against Python's, not libzstd itself.
 final class TrlGoldenTests: XCTestCase {
     /// golden.py's TRL_META
@@ -20,8 +20,94 @@ final class TrlGoldenTests: XCTestCase {
         let packed = try Trl.pack(tokens, meta: meta, coder: "ans-ctx")
         XCTAssertEqual(packed.count, expected.count)
         XCTAssertEqual(packed, expected)
-        // without a zstd encoder, the default choice is ans-ctx: the same file
+    }
+
+    func testReadsAnsWave() throws {
+        let (tokens, header) = try Trl.unpack(try Golden.data("tokens-ans-wave.trl"))
+        XCTAssertEqual(tokens, try Golden.json("tokens.json").tokenGrid)
+        XCTAssertEqual(header["coder"]?.stringValue, "ans-wave")
+        XCTAssertEqual(header["grid"]?.ints, [3, 6, 8])
+        XCTAssertEqual(header["planes_crc32"], try Trl.unpack(try Golden.data("tokens-ans-ctx.trl")).1["planes_crc32"])
+    }
+
+    func testWritesAnsWaveBytes() throws {
+        let tokens = try Golden.json("tokens.json").tokenGrid
+        let expected = try Golden.data("tokens-ans-wave.trl")
+        XCTAssertEqual(try Trl.pack(tokens, meta: meta, coder: "ans-wave"), expected)
+        // without a zstd encoder, the default choice is ans-wave (trl.DEFAULT_CODERS: ans-wave, zstd)
         XCTAssertEqual(try Trl.pack(tokens, meta: meta), expected)
+        XCTAssertEqual(AnsWave.encode(tokens, bits: 18, groupBits: 100).count, Trl.payloadLength(expected))
+    }
+
+    /// ans-wave on grids the golden file does not reach: thin ones (empty waves), 1 and 24 bits, and the
+    /// encoder's groups (any group size gives the same bytes).
+    func testAnsWaveRoundTrips() throws {
+        var rng = SystemRandomNumberGenerator()
+        for (t, h, w, bits) in [(1, 1, 1, 1), (2, 3, 5, 7), (4, 1, 9, 18), (3, 5, 1, 24), (5, 6, 8, 18), (7, 2, 3, 3),
+                                (9, 1, 1, 18), (1, 7, 4, 24), (6, 12, 20, 18)] {
+            // a moving copy of frame 0 over random bits: the contexts see both structure and noise
+            let hw = h * w, top = Int32(1) << Int32(bits)
+            let first = (0..<hw).map { _ in Int32.random(in: 0..<top, using: &rng) }
+            let grid = TokenGrid(t: t, h: h, w: w, data: (0..<(t * hw)).map { p in
+                p % w < w / 2 ? first[(p % hw + p / hw) % hw] : Int32.random(in: 0..<top, using: &rng)
+            })
+            let payload = AnsWave.encode(grid, bits: bits)
+            XCTAssertEqual(try AnsWave.decode(payload, T: t, D: bits, H: h, W: w), grid, "\(t)x\(h)x\(w), \(bits) bits")
+            XCTAssertEqual(AnsWave.encode(grid, bits: bits, groupBits: 50), payload, "\(t)x\(h)x\(w) in groups")
+        }
+    }
+
+    /// ans-wave's limits (docs/trl-format.md): both cost bounds before decoding, at their edges; the coder
+    /// empty exactly at the end.
+    func testAnsWaveReaderLimits() throws {
+        let wave = try Golden.data("tokens-ans-wave.trl")
+        func regrid(_ grid: String) -> Data {
+            withHeader(wave) { text in
+                text.replacingOccurrences(of: #""planes_crc32": \d+, "#, with: "", options: .regularExpression)
+                    .replacingOccurrences(of: "\"grid\": [3, 6, 8]", with: "\"grid\": \(grid)")
+            }
+        }
+        XCTAssertEqual(Trl.payloadLength(wave), 308)
+        XCTAssertEqual(AnsWave.waves(T: 666, H: 1, W: 1), 1331)
+        // waves: W + H + 2T - 3 <= p + 1024 (1332); the T x 1 x 1 grids are well inside the token bound
+        XCTAssertTrue(unpackError(regrid("[667, 1, 1]")).contains("a 308-byte ans-wave payload cannot hold a 667x1x1 grid"),
+                      unpackError(regrid("[667, 1, 1]")))
+        XCTAssertTrue(unpackError(regrid("[666, 1, 1]")).contains("holds more than the grid"), unpackError(regrid("[666, 1, 1]")))
+        XCTAssertTrue(Trl.ansAdmissible(T: 667, H: 1, W: 1, payloadLength: 308)
+                      && !Trl.ansAdmissible(T: 667, H: 1, W: 1, payloadLength: 308, coder: "ans-wave"))
+        // tokens: T*H*W <= 16 p + 16384 (21 312 = 333 x 8 x 8)
+        XCTAssertTrue(unpackError(regrid("[334, 8, 8]")).contains("ans-wave payload cannot hold"), unpackError(regrid("[334, 8, 8]")))
+        XCTAssertTrue(unpackError(regrid("[333, 8, 8]")).contains("holds more than the grid"), unpackError(regrid("[333, 8, 8]")))
+        XCTAssertEqual(try Trl.unpack(regrid("[3, 6, 8]")).0, try Golden.json("tokens.json").tokenGrid)
+        // the payload's words: whole, no zero last word, none left over
+        let hlen = Int(wave[8]) | Int(wave[9]) << 8
+        let payload = Data(wave[(12 + hlen + 8)..<(wave.count - 4)])
+        func withPayload(_ p: Data) -> Data {
+            var body = Data(wave[0..<(12 + hlen)])
+            for k in 0..<8 { body.append(UInt8(truncatingIfNeeded: p.count >> (8 * k))) }
+            body.append(p)
+            let crc = crc32(body)
+            for k in 0..<4 { body.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k)))) }
+            return body
+        }
+        XCTAssertEqual(withPayload(payload), wave)
+        XCTAssertTrue(unpackError(withPayload(payload + Data([1]))).contains("payload does not decode (the ans-wave payload is not whole 32-bit words)"),
+                      unpackError(withPayload(payload + Data([1]))))
+        XCTAssertTrue(unpackError(withPayload(payload + Data(count: 4))).contains("payload does not decode"))
+        XCTAssertTrue(unpackError(withPayload(Data([1, 0, 0, 0]) + payload)).contains("holds more than the grid"))
+        // a payload that runs out early decodes the rest as 0, which planes_crc32 refuses
+        XCTAssertTrue(unpackError(withPayload(Data())).contains("planes_crc32 differs"), unpackError(withPayload(Data())))
+    }
+
+    /// A writer without zstd refuses an ans-wave file readers would refuse (over a cost bound) rather than write it.
+    func testAnsWaveWriterKeepsTheBound() throws {
+        var m = meta; m["bits"] = .int(1)
+        let still = TokenGrid(t: 1500, h: 1, w: 1, repeating: 0)    // 2 999 waves of one zero bit: a few bytes
+        XCTAssertThrowsError(try Trl.pack(still, meta: m)) { error in
+            let message = (error as? TokenreelError)?.message ?? "\(error)"
+            XCTAssertTrue(message.contains("ans-wave payload of this 1500x1x1 grid would be refused by readers"), message)
+        }
+        XCTAssertEqual(try Trl.unpack(try Trl.pack(still, meta: m, coder: "ans-ctx")).0, still)   // ans-ctx counts only tokens
     }
 
     func testReadsTheSameTokens() throws {
@@ -60,7 +146,7 @@ final class TrlGoldenTests: XCTestCase {
     /// encoder must be handed exactly those bytes, and returning Python's compressed payload gives its file.
     func testZstdPlanesAsPython() throws {
         let raw = try Data(contentsOf: Golden.path("TOKENREEL_ZSTD_RAW", "the decompressed payload of tokens-zstd.trl"))
-        let file = try Golden.data("tokens-zstd.trl"), ans = try Golden.data("tokens-ans-ctx.trl")
+        let file = try Golden.data("tokens-zstd.trl"), wave = try Golden.data("tokens-ans-wave.trl")
         let hlen = Int(file[8]) | Int(file[9]) << 8 | Int(file[10]) << 16 | Int(file[11]) << 24
         let payload = file[(12 + hlen + 8)..<(file.count - 4)]
         XCTAssertEqual(payload.count, Trl.payloadLength(file))
@@ -79,9 +165,9 @@ final class TrlGoldenTests: XCTestCase {
         let tokens = try Golden.json("tokens.json").tokenGrid
         XCTAssertEqual(try Trl.unpack(file, zstd: replay).0, tokens)
         XCTAssertEqual(try Trl.pack(tokens, meta: meta, coder: "zstd", zstd: replay), file)
-        // no coder named: the smaller payload, zstd on a tie (Python's min over CODERS)
+        // no coder named: the smaller payload, ans-wave on a tie (Python's min over DEFAULT_CODERS)
         XCTAssertEqual(try Trl.pack(tokens, meta: meta, zstd: replay),
-                       Trl.payloadLength(file) <= Trl.payloadLength(ans) ? file : ans)
+                       Trl.payloadLength(wave) <= Trl.payloadLength(file) ? wave : file)
     }
 
     func testWritesAtomically() throws {
@@ -89,7 +175,7 @@ final class TrlGoldenTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("a.trl")
-        let expected = try Golden.data("tokens-ans-ctx.trl")
+        let expected = try Golden.data("tokens-ans-wave.trl")
         XCTAssertEqual(try Trl.write(url, try Golden.json("tokens.json").tokenGrid, meta: meta), expected.count)
         XCTAssertEqual(try Data(contentsOf: url), expected)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["a.trl"])

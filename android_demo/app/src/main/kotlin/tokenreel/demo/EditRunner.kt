@@ -77,7 +77,7 @@ class EditRunner(private val context: Context, private val manifest: Manifest, p
             val frames = encoded.frames + added     // frames in the video
             timed("edit", t0)
 
-            // the edited tokens, as tokenreel writes them (ans-ctx, or zstd when smaller)
+            // the edited tokens, as tokenreel writes them (ans-wave, or zstd when smaller)
             val tokensFile = File(context.cacheDir, "edited.trl")
             Trl.write(tokensFile, edited, mapOf("tokenizer" to tokenizer.tokenizerId, "tokenizer_sha256" to tokenizer.tokenizerSha256,
                 "bits" to tokenizer.bits.toLong(), "fps" to fps, "frames" to positions.toLong(),

@@ -34,11 +34,17 @@ object Trl {
     const val MAX_GRID_SIDE = 1024
     const val MAX_BITS = 24
     const val MAX_FRAMES = 4 * MAX_TOKENS + 1
-    const val ANS_TOKENS_PER_BYTE = 16         // ans-ctx: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
+    const val ANS_TOKENS_PER_BYTE = 16         // ans-ctx, ans-wave: T*H*W <= 16 * payload bytes + 16384 (one coder call a token)
     const val ANS_FREE_TOKENS = 1 shl 14
+    const val WAVES_PER_BYTE = 1               // ans-wave also: W + H + 2T - 3 waves <= payload bytes + 1024 (a coder
+    const val FREE_WAVES = 1 shl 10            // call each, whatever its size: a T x 1 x 1 grid is T waves of one token)
     const val ZSTD = "zstd"
     const val ANS_CTX = "ans-ctx"
-    val CODERS = listOf(ZSTD, ANS_CTX)         // the writer's order: the first of equal sizes wins
+    const val ANS_WAVE = "ans-wave"
+    val CODERS = listOf(ZSTD, ANS_CTX, ANS_WAVE)
+    val ANS_CODERS = listOf(ANS_CTX, ANS_WAVE)
+    /** What the writer tries unless asked (trl.DEFAULT_CODERS), in its order: the first of equal sizes wins. */
+    val DEFAULT_CODERS = listOf(ANS_WAVE, ZSTD)
     private val REQUIRED = listOf("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
     private val SHA256 = Regex("[0-9a-f]{64}")
 
@@ -60,7 +66,7 @@ object Trl {
         Field("tokenizer_sha256", "64 lowercase hex digits") { it is String && SHA256.matches(it) },
         Field("grid", "[T, H, W] of integers, H and W at most $MAX_GRID_SIDE, T*H*W at most $MAX_TOKENS tokens") { grid(it) },
         Field("bits", "an integer from 1 to $MAX_BITS") { intIn(it, 1, MAX_BITS.toLong()) },
-        Field("coder", "zstd or ans-ctx") { it in CODERS },
+        Field("coder", "zstd, ans-ctx or ans-wave") { it in CODERS },
         Field("fps", "a number from 0.01 to 1000") { (it is Long || it is Double) && (it as Number).toDouble() in 0.01..1000.0 },
         Field("frames", "an integer from 1 to $MAX_FRAMES") { intIn(it, 1, MAX_FRAMES.toLong()) },
         Field("size", "[width, height], 1 to ${8 * MAX_GRID_SIDE} px") { intList(it, 2, 1, 8L * MAX_GRID_SIDE) },
@@ -109,9 +115,14 @@ object Trl {
     /** The largest file a reader reads: the largest payload a writer makes for the largest grid, plus the header. */
     val MAX_FILE: Long = 12L + MAX_HEADER + 8 + maxPayload(MAX_TOKENS, MAX_BITS, 1, 1) + 4
 
-    /** ans-ctx decodes one token per coder call: the payload must justify the grid (trl.ans_admissible). */
-    fun ansAdmissible(t: Int, h: Int, w: Int, payloadLength: Long): Boolean =
-        t.toLong() * h * w <= ANS_TOKENS_PER_BYTE * payloadLength + ANS_FREE_TOKENS
+    /**
+     * The ANS coders' cost must be justified by the payload (trl.ans_admissible): at most [ANS_TOKENS_PER_BYTE]
+     * tokens a payload byte beyond [ANS_FREE_TOKENS] (ans-ctx decodes one token per coder call) and, for
+     * ans-wave, at most [WAVES_PER_BYTE] waves beyond [FREE_WAVES] (one coder call each, whatever its size).
+     */
+    fun ansAdmissible(t: Int, h: Int, w: Int, payloadLength: Long, coder: String = ANS_CTX): Boolean =
+        t.toLong() * h * w <= ANS_TOKENS_PER_BYTE * payloadLength + ANS_FREE_TOKENS &&
+            (coder != ANS_WAVE || AnsWave.waves(t, h, w) <= WAVES_PER_BYTE * payloadLength + FREE_WAVES)
 
     /** planes[t][i][y][x] = bit i of token (t, y, x), flattened in (t, i, y, x) order. */
     fun toPlanes(tokens: TokenGrid, bits: Int): ByteArray {
@@ -132,7 +143,10 @@ object Trl {
         return grid
     }
 
-    /** tokens -> the bytes of a .trl file. [meta]: the header fields except grid and coder; [coder] null: the smaller. */
+    /**
+     * tokens -> the bytes of a .trl file. [meta]: the header fields except grid and coder; [coder] null: the smaller
+     * of [DEFAULT_CODERS] (ans-wave alone when no [zstd] is supplied), as trl.pack.
+     */
     fun pack(tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, zstd: Zstd? = null): ByteArray {
         val bits = meta.int("bits")
         if (bits !in 1..MAX_BITS) throw IllegalArgumentException("bits $bits: 1 to $MAX_BITS")
@@ -140,23 +154,28 @@ object Trl {
             throw TokenreelException("a grid of ${tokens.t}x${tokens.h}x${tokens.w} tokens is more than a .trl holds " +
                 "($MAX_TOKENS tokens); encode a shorter or smaller clip")
         }
-        val planes = toPlanes(tokens, bits)
         if (coder != null && coder !in CODERS) throw IllegalArgumentException("unknown coder '$coder'")
         if (coder == ZSTD && zstd == null) throw TokenreelException("writing a zstd .trl needs a Zstd implementation")
+        val (t, h, w) = Triple(tokens.t, tokens.h, tokens.w)
+        val planes = toPlanes(tokens, bits)
+        val packed = packBits(planes)
         var best: Pair<String, ByteArray>? = null
-        for (name in CODERS) {
-            if (coder != null && coder != name) continue
-            if (name == ZSTD && zstd == null) continue      // ans-ctx alone when no zstd is supplied
-            val payload = if (name == ZSTD) zstd!!.compress(packBits(planes), 19) else AnsCtx.encode(planes, tokens.t, bits, tokens.h, tokens.w)
-            // an ans-ctx payload over the cost bound (a very redundant grid) would be refused by readers
-            if (name == ANS_CTX && !ansAdmissible(tokens.t, tokens.h, tokens.w, payload.size.toLong())) continue
+        for (name in if (coder == null) DEFAULT_CODERS else listOf(coder)) {
+            if (name == ZSTD && zstd == null) continue      // ans-wave alone when no zstd is supplied
+            val payload = when (name) {
+                ZSTD -> zstd!!.compress(packed, 19)
+                ANS_CTX -> AnsCtx.encode(planes, t, bits, h, w)
+                else -> AnsWave.encode(tokens, bits)
+            }
+            // an ANS payload over its cost bound (a very redundant grid) would be refused by readers
+            if (payload.size > maxPayload(t, bits, h, w) || (name in ANS_CODERS && !ansAdmissible(t, h, w, payload.size.toLong(), name))) continue
             if (best == null || payload.size < best.second.size) best = Pair(name, payload)
         }
-        val (name, payload) = best ?: throw TokenreelException("the ans-ctx payload of this ${tokens.t}x${tokens.h}x${tokens.w} " +
-            "grid is too small for readers to accept (more than $ANS_TOKENS_PER_BYTE tokens a byte); write it with zstd")
+        val (name, payload) = best ?: throw TokenreelException("the ${coder ?: ANS_WAVE} payload of this ${t}x${h}x$w grid " +
+            "would be refused by readers (over the cost bound of $ANS_TOKENS_PER_BYTE tokens a byte, or a wave a byte); write it with zstd")
         val header = LinkedHashMap<String, Any?>(meta)
         // computed from the grid written here, never carried over from a source file's header
-        header["planes_crc32"] = planesCrc32(packBits(planes), tokens.t, bits, tokens.h, tokens.w)
+        header["planes_crc32"] = planesCrc32(packed, t, bits, h, w)
         header["grid"] = listOf(tokens.t.toLong(), tokens.h.toLong(), tokens.w.toLong())
         header["coder"] = name
         val headerBytes = Json.write(header).toByteArray(Charsets.UTF_8)
@@ -197,28 +216,36 @@ object Trl {
         if (payloadLength > maxPayload(t, bits, h, w)) {
             throw bad("a $payloadLength-byte payload is longer than any coder writes for a ${t}x${h}x$w grid")
         }
-        if (coder == ANS_CTX && !ansAdmissible(t, h, w, payloadLength)) {
-            throw bad("a $payloadLength-byte ans-ctx payload cannot hold a ${t}x${h}x$w grid")
+        if (coder in ANS_CODERS && !ansAdmissible(t, h, w, payloadLength, coder)) {
+            throw bad("a $payloadLength-byte $coder payload cannot hold a ${t}x${h}x$w grid")
         }
         if (coder == ZSTD && zstd == null) {
             throw bad("the payload is zstd-compressed and this build has no Zstandard decoder (pass a Zstd implementation)")
         }
         val payload = data.copyOfRange(start, start + payloadLength.toInt())
         var raw: ByteArray? = null          // the packed planes, when the coder had them (zstd)
+        var grid: TokenGrid? = null         // the tokens, when the coder had them (ans-wave)
         val planes = try {
-            if (coder == ZSTD) {
-                raw = decodeZstd(payload, t, bits, h, w, zstd!!)
-                unpackBits(raw, t, bits, h, w)
-            } else AnsCtx.decode(payload, t, bits, h, w)
+            when (coder) {
+                ZSTD -> {
+                    raw = decodeZstd(payload, t, bits, h, w, zstd!!)
+                    unpackBits(raw, t, bits, h, w)
+                }
+                ANS_CTX -> AnsCtx.decode(payload, t, bits, h, w)
+                else -> {
+                    grid = TokenGrid(t, h, w, AnsWave.decode(payload, t, bits, h, w))
+                    null
+                }
+            }
         } catch (e: RuntimeException) {  // a corrupt payload can fail inside the coder in many ways
             throw bad("payload does not decode (${e.message ?: e.javaClass.simpleName})")
         }
         if ("planes_crc32" in header) {
-            if (planesCrc32(raw ?: packBits(planes), t, bits, h, w) != header["planes_crc32"]) {
+            if (planesCrc32(raw ?: packBits(planes ?: toPlanes(grid!!, bits)), t, bits, h, w) != header["planes_crc32"]) {
                 throw bad("the payload does not belong to this header (planes_crc32 differs)")
             }
         }
-        return TrlFile(fromPlanes(planes, t, bits, h, w), header)
+        return TrlFile(grid ?: fromPlanes(planes!!, t, bits, h, w), header)
     }
 
     /**
@@ -329,20 +356,109 @@ object Trl {
 }
 
 /**
- * The `ans-ctx` payload coder: each bit coded with range ANS (constriction's AnsCoder: 32-bit words, 64-bit
- * state, 24-bit probabilities) under an adaptive context model. Byte-identical to the Python writer.
+ * Range ANS on a stack of 32-bit words, as constriction's `stack.AnsCoder` (64-bit state) with
+ * `Bernoulli(perfect=False)` (24-bit probabilities): the entropy coder of both ANS payload coders.
  */
-object AnsCtx {
-    private const val PROB_BITS = 12           // model probabilities are k / 4096, k in [1, 4095]
-    private const val CONTEXTS = 48
+internal object Ans {
+    const val PROB_BITS = 12                   // the context models' probabilities are k / 4096, k in [1, 4095]
     private const val PRECISION = 24           // constriction's quantization of P(1)
-    private const val TOTAL = 1 shl PRECISION
+    const val TOTAL = 1 shl PRECISION
 
     /**
      * Where constriction's Bernoulli(perfect=False) puts the boundary between 0 and 1 for P(1) = k/4096:
      * floor((1 - p) * (2^24 - 2)) + 1, exact in integers because p is a multiple of 2^-12.
      */
     fun boundary(k: Int): Int = (((4096L - k) * (TOTAL - 2)) shr PROB_BITS).toInt() + 1
+
+    /** k of P(1) = k / 4096 from a context's counts: round(4096 c1 / (c0 + c1)) clamped to [1, 4095]. */
+    fun k(c0: Long, c1: Long): Int {
+        val one = 1L shl PROB_BITS
+        return Math.max(1L, Math.min(one - 1, (c1 * one + (c0 + c1) / 2) / (c0 + c1))).toInt()
+    }
+
+    /** Encodes bits last first (the stack coder's order); [bytes] is constriction's get_compressed(). */
+    class Encoder {
+        private val words = IntList()
+        private var state = 0L
+
+        /** Push [bit] with the boundary [cut] (of [boundary]): the decoder pops it first of those pushed so far. */
+        fun push(bit: Int, cut: Int) {
+            val left = if (bit == 0) 0L else cut.toLong()
+            val probability = if (bit == 0) cut.toLong() else (TOTAL - cut).toLong()
+            if ((state ushr (64 - PRECISION)) >= probability) {
+                words.add(state.toInt())
+                state = state ushr 32
+            }
+            val prefix = java.lang.Long.divideUnsigned(state, probability)
+            val remainder = java.lang.Long.remainderUnsigned(state, probability)
+            state = (prefix shl PRECISION) or (left + remainder)
+        }
+
+        /** The words as little-endian bytes: the state goes last, low word first, without leading zero words. */
+        fun bytes(): ByteArray {
+            val out = ByteBuffer.allocate((words.size + 2) * 4).order(ByteOrder.LITTLE_ENDIAN)
+            for (i in 0 until words.size) out.putInt(words[i])
+            if (state != 0L) {
+                out.putInt(state.toInt())
+                if ((state ushr 32) != 0L) out.putInt((state ushr 32).toInt())
+            }
+            return out.array().copyOf(out.position())
+        }
+    }
+
+    /** Pops bits in coding order from a payload of whole little-endian 32-bit words (constriction's from_compressed). */
+    class Decoder(payload: ByteArray, name: String) {
+        private val buf = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN)
+        private var remaining = payload.size / 4   // the words form a stack: read from the end
+        private var state = 0L
+
+        init {
+            if (payload.size % 4 != 0) throw TokenreelException("the $name payload is not whole 32-bit words")
+            if (remaining > 0) {
+                state = word()
+                if (state == 0L) throw TokenreelException("the $name payload ends in a zero word")
+                while (remaining > 0) {
+                    state = (state shl 32) or word()
+                    if (java.lang.Long.compareUnsigned(state, 1L shl 32) >= 0) break
+                }
+            }
+        }
+
+        private fun word(): Long = buf.getInt(--remaining * 4).toLong() and 0xffffffffL
+
+        /** The next bit, coded with the boundary [cut]; once the coder is empty every bit is 0. */
+        fun pop(cut: Int): Int {
+            val quantile = (state and (TOTAL - 1).toLong()).toInt()
+            val one = quantile >= cut
+            val left = if (one) cut else 0
+            val probability = if (one) TOTAL - cut else cut
+            state = (state ushr PRECISION) * probability + (quantile - left)
+            if (java.lang.Long.compareUnsigned(state, 1L shl 32) < 0 && remaining > 0) state = (state shl 32) or word()
+            return if (one) 1 else 0
+        }
+
+        /** The coder is empty: its initial state, no words left (what it must be exactly after the grid's last bit). */
+        val isEmpty get() = remaining == 0 && state == 0L
+    }
+
+    /** A growable int list (no boxing: payloads run to millions of words). */
+    class IntList {
+        var data = IntArray(1024)
+        var size = 0
+        fun add(v: Int) {
+            if (size == data.size) data = data.copyOf(size * 2)
+            data[size++] = v
+        }
+        operator fun get(i: Int) = data[i]
+    }
+}
+
+/**
+ * The `ans-ctx` payload coder: each bit coded with range ANS ([Ans]) under an adaptive context model, the
+ * counts learning after every token. Byte-identical to the Python writer.
+ */
+object AnsCtx {
+    private const val CONTEXTS = 48
 
     /** The contexts (one per plane) of token (t, y, x)'s bits from already coded bits; outside the grid a bit is 0. */
     private class Model(val t: Int, val bits: Int, val h: Int, val w: Int, val planes: ByteArray) {
@@ -359,10 +475,7 @@ object AnsCtx {
                 val s = 8 * bit(tt, i, y, x - 1) + 4 * bit(tt, i, y - 1, x - 1) + 2 * bit(tt, i, y - 1, x) + bit(tt, i, y - 1, x + 1)
                 val c = if (tt == 0) 32 + s else s + 16 * bit(tt - 1, i, y, x)
                 ctx[i] = c
-                val c0 = counts[(i * CONTEXTS + c) * 2].toLong()
-                val c1 = counts[(i * CONTEXTS + c) * 2 + 1].toLong()
-                val one = 1L shl PROB_BITS
-                k[i] = Math.max(1L, Math.min(one - 1, (c1 * one + (c0 + c1) / 2) / (c0 + c1))).toInt()
+                k[i] = Ans.k(counts[(i * CONTEXTS + c) * 2].toLong(), counts[(i * CONTEXTS + c) * 2 + 1].toLong())
             }
         }
 
@@ -388,74 +501,23 @@ object AnsCtx {
             model.learn(tt, y, x)
         }
         // encode in reverse so that the decoder pops the symbols in order
-        val words = IntList()
-        var state = 0L
-        for (j in n - 1 downTo 0) {
-            val cut = boundary(ks[j].toInt())
-            val left = if (symbols[j].toInt() == 0) 0L else cut.toLong()
-            val probability = if (symbols[j].toInt() == 0) cut.toLong() else (TOTAL - cut).toLong()
-            if ((state ushr (64 - PRECISION)) >= probability) {
-                words.add(state.toInt())
-                state = state ushr 32
-            }
-            val prefix = java.lang.Long.divideUnsigned(state, probability)
-            val remainder = java.lang.Long.remainderUnsigned(state, probability)
-            state = (prefix shl PRECISION) or (left + remainder)
-        }
-        // the state goes last, low word first, without leading zero words
-        if (state != 0L) {
-            words.add(state.toInt())
-            if ((state ushr 32) != 0L) words.add((state ushr 32).toInt())
-        }
-        val out = ByteBuffer.allocate(words.size * 4).order(ByteOrder.LITTLE_ENDIAN)
-        for (i in 0 until words.size) out.putInt(words[i])
-        return out.array()
+        val coder = Ans.Encoder()
+        for (j in n - 1 downTo 0) coder.push(symbols[j].toInt(), Ans.boundary(ks[j].toInt()))
+        return coder.bytes()
     }
 
     fun decode(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
-        if (payload.size % 4 != 0) throw TokenreelException("ans payload is not whole 32-bit words")
-        val buf = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN)
-        var remaining = payload.size / 4           // the words form a stack: read from the end
-        fun pop(): Long = buf.getInt(--remaining * 4).toLong() and 0xffffffffL
-        var state = 0L
-        if (remaining > 0) {
-            state = pop()
-            if (state == 0L) throw TokenreelException("ans payload ends in a zero word")
-            while (remaining > 0) {
-                state = (state shl 32) or pop()
-                if (java.lang.Long.compareUnsigned(state, 1L shl 32) >= 0) break
-            }
-        }
+        val coder = Ans.Decoder(payload, "ans-ctx")
         val planes = ByteArray(t * bits * h * w)
         val model = Model(t, bits, h, w, planes)
         for (tt in 0 until t) for (y in 0 until h) for (x in 0 until w) {
             model.prepare(tt, y, x)
-            for (i in 0 until bits) {
-                val cut = boundary(model.k[i])
-                val quantile = (state and (TOTAL - 1).toLong()).toInt()
-                val one = quantile >= cut
-                val left = if (one) cut else 0
-                val probability = if (one) TOTAL - cut else cut
-                state = (state ushr PRECISION) * probability + (quantile - left)
-                if (java.lang.Long.compareUnsigned(state, 1L shl 32) < 0 && remaining > 0) state = (state shl 32) or pop()
-                planes[((tt * bits + i) * h + y) * w + x] = if (one) 1 else 0
-            }
+            for (i in 0 until bits) planes[((tt * bits + i) * h + y) * w + x] = coder.pop(Ans.boundary(model.k[i])).toByte()
             model.learn(tt, y, x)
         }
         // the coder must be empty (its initial state, no words left) exactly after the last token; once empty
         // it decodes every further bit as 0, so a payload that runs out early leaves the rest of the grid 0
-        if (remaining != 0 || state != 0L) throw TokenreelException("the ans-ctx payload holds more than the grid (is it another file's payload?)")
+        if (!coder.isEmpty) throw TokenreelException("the ans-ctx payload holds more than the grid (is it another file's payload?)")
         return planes
-    }
-
-    /** A growable int list (no boxing: payloads run to millions of words). */
-    private class IntList {
-        var data = IntArray(1024)
-        var size = 0
-        fun add(v: Int) {
-            if (size == data.size) data = data.copyOf(size * 2)
-            data[size++] = v
-        }
-        operator fun get(i: Int) = data[i]
     }
 }

@@ -11,6 +11,7 @@ class TrlTest {
     private val SHA = "ab".repeat(32)
     private val golden = Golden.runtime()
     private val ansBytes = File(golden, "tokens-ans-ctx.trl").readBytes()
+    private val waveBytes = File(golden, "tokens-ans-wave.trl").readBytes()
 
     private fun goldenTokens(): TokenGrid {
         val nested = Golden.json(File(golden, "tokens.json")) as List<*>
@@ -61,8 +62,94 @@ class TrlTest {
         // the header fields except those the writer computes (planes_crc32 among them: never copied back in)
         val meta = goldenMeta()
         assertArrayEquals(ansBytes, Trl.pack(goldenTokens(), meta, Trl.ANS_CTX))
-        // with no zstd supplied, the writer's choice is ans-ctx
-        assertArrayEquals(ansBytes, Trl.pack(goldenTokens(), meta))
+    }
+
+    @Test fun readsAnsWave() {
+        val file = Trl.unpack(waveBytes)
+        assertEquals(goldenTokens(), file.tokens)
+        assertEquals("ans-wave", file.header["coder"])
+        assertEquals(listOf(3L, 6L, 8L), file.header["grid"])
+        assertEquals(Trl.unpack(ansBytes).header["planes_crc32"], file.header["planes_crc32"])
+    }
+
+    @Test fun writesAnsWaveByteIdentical() {
+        val meta = goldenMeta()
+        assertArrayEquals(waveBytes, Trl.pack(goldenTokens(), meta, Trl.ANS_WAVE))
+        // with no zstd supplied, the writer's choice is ans-wave (trl.DEFAULT_CODERS: ans-wave, zstd)
+        assertArrayEquals(waveBytes, Trl.pack(goldenTokens(), meta))
+        // with one, the smaller payload: ans-wave's 308 bytes against zstd's 324 stored ones
+        assertArrayEquals(waveBytes, Trl.pack(goldenTokens(), meta, zstd = StoredZstd))
+    }
+
+    /** ans-wave on grids the golden file does not reach: thin ones (empty waves), 1 and 24 bits, several encoder groups. */
+    @Test fun ansWaveRoundTrips() {
+        val rng = java.util.Random(7)
+        val shapes = listOf(intArrayOf(1, 1, 1, 1), intArrayOf(2, 3, 5, 7), intArrayOf(4, 1, 9, 18), intArrayOf(3, 5, 1, 24),
+            intArrayOf(5, 6, 8, 18), intArrayOf(7, 2, 3, 3), intArrayOf(9, 1, 1, 18), intArrayOf(1, 7, 4, 24), intArrayOf(12, 24, 40, 18))
+        for ((t, h, w, bits) in shapes.map { it.toList() }) {
+            // a moving copy of frame 0 over random bits: the contexts see both structure and noise
+            val first = IntArray(h * w) { rng.nextInt(1 shl Math.min(bits, 30)) and ((1 shl bits) - 1) }
+            val grid = TokenGrid(t, h, w, IntArray(t * h * w) { p ->
+                val (tt, k) = Pair(p / (h * w), p % (h * w))
+                if (k % w < w / 2) first[(k + tt) % (h * w)] else rng.nextInt(1 shl Math.min(bits, 30)) and ((1 shl bits) - 1)
+            })
+            val payload = AnsWave.encode(grid, bits)
+            assertEquals("$t x $h x $w, $bits bits", grid, TokenGrid(t, h, w, AnsWave.decode(payload, t, bits, h, w)))
+        }
+        // 12 x 24 x 40 x 18 bits is 207 360 bits: one group; a grid of several groups (2^20 bits each)
+        val big = TokenGrid(30, 32, 64, IntArray(30 * 32 * 64) { p -> if (p % 3 == 0) p % 4099 else rng.nextInt(1 shl 18) })
+        val t0 = System.nanoTime()
+        val payload = AnsWave.encode(big, 18)
+        val t1 = System.nanoTime()
+        assertEquals(big, TokenGrid(30, 32, 64, AnsWave.decode(payload, 30, 18, 32, 64)))
+        System.err.println("ans-wave, 61 440 tokens of 18 bits: encode ${(t1 - t0) / 1000000} ms, decode ${(System.nanoTime() - t1) / 1000000} ms")
+    }
+
+    /** ans-wave's limits (docs/trl-format.md): both cost bounds before decoding, at their edges; the coder empty exactly at the end. */
+    @Test fun ansWaveReaderLimits() {
+        fun regrid(grid: String) =
+            withHeader(waveBytes, headerText(waveBytes).replace(Regex("\"planes_crc32\": \\d+, "), "").replace("\"grid\": [3, 6, 8]", "\"grid\": $grid"))
+        fun message(d: ByteArray) = try { Trl.unpack(d, "x.trl"); "" } catch (e: TokenreelException) { e.message!! }
+        val p = 308L
+        assertEquals(p, waveBytes.size - 24L - headerText(waveBytes).toByteArray().size)
+        assertEquals(1331L, AnsWave.waves(666, 1, 1))
+        // waves: W + H + 2T - 3 <= p + 1024 (1332); the T x 1 x 1 grids are well inside the token bound
+        assertTrue(message(regrid("[667, 1, 1]")), message(regrid("[667, 1, 1]")).contains("a 308-byte ans-wave payload cannot hold a 667x1x1 grid"))
+        assertTrue(message(regrid("[666, 1, 1]")), message(regrid("[666, 1, 1]")).contains("holds more than the grid"))
+        assertTrue(Trl.ansAdmissible(667, 1, 1, p, Trl.ANS_CTX) && !Trl.ansAdmissible(667, 1, 1, p, Trl.ANS_WAVE))
+        // tokens: T*H*W <= 16 p + 16384 (21 312 = 333 x 8 x 8)
+        assertTrue(message(regrid("[334, 8, 8]")), message(regrid("[334, 8, 8]")).contains("ans-wave payload cannot hold"))
+        assertTrue(message(regrid("[333, 8, 8]")), message(regrid("[333, 8, 8]")).contains("holds more than the grid"))
+        assertEquals(goldenTokens(), Trl.unpack(regrid("[3, 6, 8]")).tokens)
+        // the payload's words: whole, no zero last word, none left over
+        val hlen = headerText(waveBytes).toByteArray().size
+        val payload = waveBytes.copyOfRange(12 + hlen + 8, waveBytes.size - 4)
+        fun withPayload(pl: ByteArray): ByteArray {
+            val buf = java.nio.ByteBuffer.allocate(12 + hlen + 8 + pl.size + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            buf.put(waveBytes, 0, 12 + hlen).putLong(pl.size.toLong()).put(pl)
+            val crc = java.util.zip.CRC32(); crc.update(buf.array(), 0, buf.position())
+            return buf.putInt(crc.value.toInt()).array()
+        }
+        assertArrayEquals(waveBytes, withPayload(payload))
+        assertTrue(message(withPayload(payload + byteArrayOf(1))).contains("payload does not decode (the ans-wave payload is not whole 32-bit words)"))
+        assertTrue(message(withPayload(payload + ByteArray(4))).contains("payload does not decode (the ans-wave payload ends in a zero word)"))
+        assertTrue(message(withPayload(byteArrayOf(1, 0, 0, 0) + payload)).contains("holds more than the grid"))
+        // a payload that runs out early decodes the rest as 0, which planes_crc32 refuses
+        assertTrue(message(withPayload(ByteArray(0))).contains("planes_crc32 differs"))
+    }
+
+    /** A writer without zstd refuses an ans-wave file readers would refuse (over a cost bound) rather than write it. */
+    @Test fun ansWaveWriterKeepsTheBound() {
+        val meta = mapOf("tokenizer" to "t", "tokenizer_sha256" to SHA, "bits" to 1L, "fps" to 25.0, "size" to listOf(8L, 8L), "frames" to 5L)
+        val still = TokenGrid(1500, 1, 1)       // 2 999 waves of one zero bit: a few bytes, not one per wave
+        try {
+            Trl.pack(still, meta)
+            fail("wrote an ans-wave payload over the wave bound")
+        } catch (e: TokenreelException) {
+            assertTrue(e.message!!, e.message!!.contains("ans-wave payload of this 1500x1x1 grid would be refused by readers"))
+        }
+        assertEquals(still, Trl.unpack(Trl.pack(still, meta, zstd = StoredZstd), zstd = StoredZstd).tokens)
+        assertEquals(still, Trl.unpack(Trl.pack(still, meta, Trl.ANS_CTX)).tokens)   // ans-ctx counts only tokens
     }
 
     @Test fun roundTripsOtherGrids() {
@@ -223,7 +310,7 @@ class TrlTest {
             val f = File(dir, "a.trl")
             val meta = goldenMeta()
             Trl.write(f, goldenTokens(), meta)
-            assertArrayEquals(ansBytes, f.readBytes())
+            assertArrayEquals(waveBytes, f.readBytes())
             assertEquals(listOf("a.trl"), dir.list()!!.toList())
         } finally {
             dir.deleteRecursively()
