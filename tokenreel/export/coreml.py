@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..precisions import DEFAULT, TABLE
 from ..quantization import schemes
-from ..quantization.schemes import SCHEMES
 from .files import output
 
 
@@ -27,17 +27,18 @@ def _module_and_inputs(artifact):
     return artifact.module, artifact.inputs
 
 
-def convert(artifact, precision="fp32"):
+def convert(artifact, precision=DEFAULT):
     """int8: fp16 activations with int8 linear (symmetric, per-channel) weights, the Neural Engine's path.
     pal6 / pal4 (the transformer): fp16 activations with its Linear weights palettized."""
     import coremltools as ct
+    p = TABLE[precision]
     module, inputs = _module_and_inputs(artifact)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.export.export(module, inputs, strict=False).run_decompositions({})
         model = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
-                           compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+                           compute_precision=ct.precision.FLOAT32 if p.compute == "float32" else ct.precision.FLOAT16,
                            compute_units=ct.ComputeUnit.ALL, skip_model_load=True)
     spec = model.get_spec()
     # torch.export does not keep argument names; give the package the manifest's names
@@ -46,12 +47,12 @@ def convert(artifact, precision="fp32"):
     for old, new in zip([f.name for f in spec.description.output], artifact.output_names):
         ct.utils.rename_feature(spec, old, new, rename_inputs=False)
     model = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
-    if precision == "int8":
+    if p.int8:
         from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
         config = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8"))
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             model = linear_quantize_weights(model, config)
-    if precision in SCHEMES:
+    if p.scheme:
         from ..quantization.palettize import palettize
         model = palettize(model, artifact.module, precision)
     return model
@@ -82,6 +83,8 @@ def describe(model):
 def check(model, artifact, precision):
     """Structural check of a converted package against the artifact; raises UserError naming the problem."""
     d = describe(model)
+    p = TABLE[precision]
+    float32 = p.compute == "float32"    # Core ML computes in fp16 at every other precision (int8: None)
     problems = []
     if any("conv3d" in op.lower() for op in d["ops"]):
         problems.append("a 3-D convolution")
@@ -90,26 +93,26 @@ def check(model, artifact, precision):
     for i, t in zip(d["inputs"], artifact.inputs):
         if i["shape"] != list(t.shape):
             problems.append(f"input {i['name']} shape {i['shape']} != {list(t.shape)}")
-    if precision != "fp32" and "float16" not in d["dtypes"]:
+    if not float32 and "float16" not in d["dtypes"]:
         problems.append("no fp16 computation")
-    if precision == "int8" and not any(op.startswith("constexpr_") for op in d["ops"]):
+    if p.int8 and not any(op.startswith("constexpr_") for op in d["ops"]):
         problems.append("no int8 weights (constexpr dequantize ops)")
-    if precision == "fp32" and "float16" in d["dtypes"]:
+    if float32 and "float16" in d["dtypes"]:
         problems.append("fp16 computations in an fp32 package")
-    if precision in SCHEMES and "constexpr_lut_to_dense" not in d["ops"]:
+    if p.scheme and "constexpr_lut_to_dense" not in d["ops"]:
         problems.append(f"no palettized weights (constexpr_lut_to_dense) at {precision}")
     if problems:
         raise UserError(f"Core ML export of {artifact.name} fails its check: {'; '.join(problems)}")
     return d
 
 
-def export(artifact, path: Path, precision="fp32", calibration=None):
+def export(artifact, path: Path, precision=DEFAULT, calibration=None):
     """Write artifact as PATH (an .mlpackage folder; temp folder, then rename). Returns its description."""
     model = convert(artifact, precision)
     d = check(model, artifact, precision)
     with output(path, folder=True) as tmp:      # ends in .mlpackage, as coremltools insists
         model.save(str(tmp))
     info = {"ops": d["ops"], "inputs": d["inputs"], "outputs": d["outputs"], "compute_dtypes": d["dtypes"]}
-    if precision in SCHEMES:
+    if TABLE[precision].scheme:
         info["quantization"] = schemes.describe(precision, artifact.module)
     return info

@@ -13,13 +13,14 @@ import torch
 
 from ..errors import UserError
 from ..runtime.video import write_atomic
+from ..precisions import DEFAULT, TABLE
 from .manifest import tensor_spec
 
 # Ops that carry the FLOPs: none of these may run on ExecuTorch's portable (reference) kernels.
 HEAVY_OPS = ("convolution", "mm", "bmm", "addmm", "linear", "matmul", "baddbmm", "_softmax", "einsum")
 
 
-def lower(artifact, precision="fp32", calibration=None):
+def lower(artifact, precision=DEFAULT, calibration=None):
     """torch.export + XNNPACK lowering -> (edge program manager, delegation summary).
     int8: PT2E static quantization first (quantization/executorch_int8.py), calibrated on real inputs.
     8da4w (the transformer): torchao dynamic int8 x int4 Linear layers (quantization/executorch_8da4w.py)."""
@@ -27,16 +28,17 @@ def lower(artifact, precision="fp32", calibration=None):
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
     module, inputs = artifact.module, artifact.inputs
-    if precision == "fp16":
+    p = TABLE[precision]
+    if p.half:
         module = half_with_fp32_layer_norms(module)
         inputs = tuple(x.half() if x.is_floating_point() else x for x in inputs)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        if precision == "int8":
+        if p.int8:
             from ..quantization import executorch_int8
             from ..quantization import recipe
             module = executorch_int8.quantize(module, inputs, calibration, recipe.kept_float(artifact.role))
-        if precision == "8da4w":
+        if p.scheme:    # 8da4w, the one ExecuTorch scheme
             from ..quantization import executorch_8da4w
             module = executorch_8da4w.quantize(module, precision)
         program = torch.export.export(module, inputs, strict=False)
@@ -75,9 +77,10 @@ def heavy_ops(names):
     return sorted(op for op in names if any(op == h or op.startswith(h + "_") for h in HEAVY_OPS))
 
 
-def export(artifact, path: Path, precision="fp32", calibration=None):
+def export(artifact, path: Path, precision=DEFAULT, calibration=None):
     """Write artifact as an XNNPACK-delegated .pte at `path`; returns its manifest info."""
     edge, delegation = lower(artifact, precision, calibration)
+    p = TABLE[precision]
     heavy = heavy_ops(delegation["portable"])
     if heavy:
         raise UserError(f"ExecuTorch export of {artifact.name}: heavy ops not delegated to XNNPACK: "
@@ -86,16 +89,16 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
         warnings.simplefilter("ignore")
         program = edge.to_executorch()
     write_atomic(path, program.buffer, ".pte")
-    delegation["cost"] = portable_cost(path, artifact.inputs if precision != "fp16" else
+    delegation["cost"] = portable_cost(path, artifact.inputs if not p.half else
                                        tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs))
     info = {"ops": sorted(set(delegation["delegated"]) | set(delegation["portable"])), "delegation": delegation}
-    if precision == "int8":
+    if p.int8:
         from ..quantization import executorch_int8, recipe
         info["kept_float"] = executorch_int8.float_here(artifact.module, recipe.kept_float(artifact.role))
-    if precision == "8da4w":
+    if p.scheme:
         from ..quantization import schemes
         info["quantization"] = schemes.describe(precision, artifact.module)
-    if precision == "fp16":   # the program takes and returns half tensors
+    if p.half:   # the program takes and returns half tensors
         module = half_with_fp32_layer_norms(artifact.module)
         inputs = tuple(x.half() if x.is_floating_point() else x for x in artifact.inputs)
         with torch.no_grad():

@@ -8,28 +8,30 @@ from pathlib import Path
 
 import torch
 
+from ..precisions import DEFAULT, FP32, TABLE
 from .files import output, scratch
 
 OPSET = 18
 
 
-def export(artifact, path: Path, precision="fp32", calibration=None):
+def export(artifact, path: Path, precision=DEFAULT, calibration=None):
     """Write artifact as ONNX at `path` (temp file, then rename). Returns {"ops": op types it uses}.
     int8: the fp32 graph, quantized by quantization/onnx_int8.py on the `calibration` inputs.
     w4 (the transformer): the fp32 graph with int4 MatMul weights (quantization/weight_only.py)."""
     import onnx
-    if precision == "int8":
+    p = TABLE[precision]
+    if p.int8:
         from ..quantization import onnx_int8, recipe
         with scratch(path) as fp32:       # the quantizer writes `path` whole or not at all
-            export(artifact, fp32, "fp32")
+            export(artifact, fp32, FP32)
             excluded = recipe.onnx_nodes(fp32, artifact.role)
             kept = [m for m in recipe.kept_float(artifact.role) if recipe.onnx_nodes(fp32, artifact.role, [m])]
             ops = onnx_int8.quantize(fp32, path, calibration, exclude=excluded)
         return {"ops": ops, "kept_float": kept}
-    if precision == "w4":
+    if p.scheme:        # w4, the one ONNX scheme
         from ..quantization import schemes, weight_only
         with scratch(path) as fp32:
-            export(artifact, fp32, "fp32")
+            export(artifact, fp32, FP32)
             weight_only.quantize(fp32, path, precision)
         return {"ops": sorted({n.op_type for n in onnx.load(str(path)).graph.node}),
                 "quantization": schemes.describe(precision, artifact.module)}
@@ -42,7 +44,7 @@ def export(artifact, path: Path, precision="fp32", calibration=None):
     with output(path) as tmp:
         program.save(str(tmp))
         model = onnx.load(str(tmp))
-        if precision == "fp16":
+        if p.half:
             from onnxruntime.transformers.float16 import convert_float_to_float16
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

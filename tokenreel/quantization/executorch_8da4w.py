@@ -4,10 +4,11 @@ inputs; the HIGHER_BITS layers int8 per output channel), which XNNPACK runs as i
 fully-connected kernels. No calibration: activation ranges are computed per call."""
 import torch
 
+from ..precisions import scheme_using
 from .schemes import SCHEMES, bits_of
 
 
-def quantize(module, precision="8da4w"):
+def quantize(module, precision=scheme_using("int8_dynamic_activation_int_weight")):
     """-> a copy of `module` with its Linear layers quantized, ready for torch.export and XNNPACK lowering."""
     import copy
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_

@@ -1,11 +1,6 @@
-"""Lower-bit weight schemes for the transformer's linear layers: one precision name each, one format each.
-
-    pal6   Core ML      6-bit k-means palettization (a 64-entry LUT per weight tensor), fp16 compute
-    pal4   Core ML      4-bit k-means palettization (16-entry LUT per tensor), fp16 compute
-    w4     ONNX         weight-only int4, symmetric, one fp32 scale per block of 32 inputs (MatMulNBits),
-                        fp32 activations
-    8da4w  ExecuTorch   int8 dynamic per-token activations x int4 weights, symmetric, per group of 32 inputs
-                        (torchao), XNNPACK
+"""Lower-bit weight schemes for the transformer's linear layers: one precision name each, one format each
+(pal6 / pal4 in Core ML, w4 in ONNX, 8da4w in ExecuTorch; their parameters are rows of the precision table,
+tokenreel/precisions.py, and `SCHEMES` here is its view).
 
 Only the transformer's Linear layers (1x1 convolutions in Core ML's Neural Engine layout) are lowered; its
 embeddings, position table and LayerNorms stay float. The 4-bit schemes keep `HIGHER_BITS` layers at a
@@ -18,24 +13,9 @@ The tokenizer has no Linear layers; at these precisions its artifacts are the fo
 """
 import torch
 
-# Per-tensor LUTs: per-grouped-channel ones (groups of 16 channels) need iOS 18 and measured no better in
-# a one-off check on the shipped transformer (median weight SQNR 32.2 vs 31.9 dB at 6 bits, 20.0 vs 20.1
-# at 4; logits 36.3 vs 35.6 and 23.4 vs 23.3 dB): these weights are alike across channels.
-SCHEMES = {
-    "pal6": {"format": "coreml", "method": "palettize_kmeans", "bits": 6, "granularity": "per_tensor",
-             "compute": "float16"},
-    "pal4": {"format": "coreml", "method": "palettize_kmeans", "bits": 4, "granularity": "per_tensor",
-             "compute": "float16", "higher_bits": 6},
-    "w4": {"format": "onnx", "method": "weight_only_int", "bits": 4, "granularity": "per_block", "block_size": 32,
-           "symmetric": True, "compute": "float32", "higher_bits": 8,
-           # 8-bit MatMulNBits (the wide layers) came with ONNX Runtime 1.22 (microsoft/onnxruntime#24384, #24491)
-           "min_onnxruntime": "1.22"},
-    "8da4w": {"format": "executorch", "method": "int8_dynamic_activation_int_weight", "bits": 4,
-              "granularity": "per_group", "group_size": 32, "symmetric": True, "compute": "float32",
-              "higher_bits": 8, "higher_granularity": "per_channel"},
-}
+from ..precisions import FALLBACK, SCHEMES
+
 HIGHER_BITS = ("transformer.blocks.0.", "transformer.heads.")
-FALLBACK = "int8"
 
 
 def linear_layers(module):
@@ -67,7 +47,3 @@ def fallback(precision):
     return {"scheme": FALLBACK, "fallback_of": precision,
             "why": f"{precision} lowers the transformer's Linear layers; the tokenizer (convolutions) uses this "
                    f"format's {FALLBACK} export"}
-
-
-def format_of(precision):
-    return SCHEMES[precision]["format"] if precision in SCHEMES else None

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from ..runtime.video import output_path
 from .recipe import module_of
+from ..precisions import scheme_using
 from .schemes import SCHEMES, bits_of
 
 
-def quantize(fp32_path: Path, out_path: Path, precision="w4"):
+def quantize(fp32_path: Path, out_path: Path, precision=scheme_using("weight_only_int")):
     """fp32 .onnx -> MatMulNBits .onnx at out_path (temp file, then rename). -> {module: bits}, read back
     from the written graph (refuses a Linear left unquantized or at another width than the scheme's)."""
     import onnx

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..precisions import TABLE
+
 
 @contextlib.contextmanager
 def _quiet():
@@ -42,7 +44,8 @@ def executorch_intermediates(artifact, pte_path, inputs, precision):
     module, examples = artifact.module, list(artifact.inputs)
     xs = [torch.from_numpy(np.ascontiguousarray(x)).clone(memory_format=torch.contiguous_format).to(e.dtype)
           for x, e in zip(inputs, examples)]
-    if precision == "fp16":   # as export/executorch.py lower()
+    half = TABLE[precision].half
+    if half:   # as export/executorch.py lower()
         from ..export.executorch import half_with_fp32_layer_norms
         module = half_with_fp32_layer_norms(module)
         examples = [x.half() if x.is_floating_point() else x for x in examples]
@@ -58,7 +61,7 @@ def executorch_intermediates(artifact, pte_path, inputs, precision):
         relowered.get_etrecord().save(str(tmp / "etrecord.bin"))
         record = parse_etrecord(str(tmp / "etrecord.bin"))
         # The values: the production file itself.
-        if precision == "fp16":
+        if half:
             outputs = _exposed_outputs(production, xs, record._instruction_id_to_num_outs_map["forward"], tmp)
         else:
             outputs = _etdump_outputs(pte_path, xs, record, tmp, _debug_buffer_size(program))

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..runtime.codec import to_float
 from ..runtime.tokens import latents_of
+from ..precisions import TABLE
 from .thresholds import LAYER_SQNR_DB
 
 ROLES = {"encoder": ["encoder_step"], "decoder": ["decoder_step"], "transformer": ["transformer"],
@@ -116,7 +117,7 @@ def localise(folder, manifest, fmt, precision, failures, run, server_tok, server
         path = Path(folder) / entry["file"]
         if fmt == "onnx":
             ours = onnx_intermediates(path, inputs, set(reference))
-        elif fmt == "executorch" and precision in ("fp32", "fp16"):
+        elif fmt == "executorch" and TABLE[precision].cast:     # float programs (fp32, fp16)
             from .executorch_debug import executorch_intermediates
             ours = executorch_intermediates(artifact, path, inputs, precision)
         else:
