@@ -20,8 +20,10 @@ object AnsWave {
      * The grid's tokens [g] (T, H, W) in waves: [begin] lists a wave's positions in coding order and their
      * contexts; [cut] is a bit's probability boundary from the counts as they stand at the wave's start;
      * [learn] adds the wave's bits (read back from [g]) to the counts. Buffers grow to the largest wave.
+     * [lead] 1: [g] starts with the frame before the run (a version-2 chunk after another), whose frame 0 then
+     * reads it as any later frame reads the one before; 0: the run starts the file (frame 0: contexts 32 + s).
      */
-    private class Waves(val t: Int, val h: Int, val w: Int, val bits: Int, val g: IntArray) {
+    private class Waves(val t: Int, val h: Int, val w: Int, val bits: Int, val g: IntArray, val lead: Int = 0) {
         val count = waves(t, h, w).toInt()
         private val frame = h * w
         var counts = IntArray(bits * CONTEXTS * 2) { 1 }
@@ -55,7 +57,7 @@ object AnsWave {
                 val tt = (wave - d) / 2
                 for (y in Math.max(0, d - w + 1)..Math.min(h - 1, d)) {
                     val x = d - y
-                    val p = tt * frame + y * w + x
+                    val p = (tt + lead) * frame + y * w + x
                     positions[k] = p
                     contexts(p, tt, y, x, k * bits)
                     k++
@@ -69,9 +71,10 @@ object AnsWave {
             val left = if (x > 0) g[p - 1] else 0
             val aboveLeft = if (x > 0 && y > 0) g[p - w - 1] else 0
             val above = if (y > 0) g[p - w] else 0
-            val before = if (tt > 0) g[p - frame] else 0
-            val beforeRight = if (tt > 0 && x < w - 1) g[p - frame + 1] else 0
-            val base = if (tt == 0) FIRST else 0
+            val later = tt > 0 || lead > 0
+            val before = if (later) g[p - frame] else 0
+            val beforeRight = if (later && x < w - 1) g[p - frame + 1] else 0
+            val base = if (later) 0 else FIRST
             for (i in 0 until bits) {
                 ctx[at + i] = (base + 4 * ((left ushr i) and 1) + 2 * ((aboveLeft ushr i) and 1) + ((above ushr i) and 1) +
                     8 * ((before ushr i) and 1) + 16 * ((beforeRight ushr i) and 1)).toByte()
@@ -152,11 +155,20 @@ object AnsWave {
     /**
      * Payload bytes -> (T, H, W) tokens, wave by wave. The coder must be empty exactly after the last bit (once
      * empty it decodes every further bit as 0, so a payload that runs out early leaves the rest 0).
+     * A version-2 chunk (trl.decode_wave's prev and model): [prev], the frame before the run (H * W tokens; null
+     * when the run starts the file), and [counts] (c0, c1 of each plane's contexts, [CONTEXTS] * 2 a plane), the
+     * counts the run starts from, which hold the counts after it on return (null: fresh counts).
      */
-    fun decode(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int): IntArray {
+    fun decode(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, prev: IntArray? = null, counts: IntArray? = null): IntArray {
         val coder = Ans.Decoder(payload, "ans-wave")
-        val g = IntArray(t * h * w)
-        val waves = Waves(t, h, w, bits, g)
+        val frame = h * w
+        val lead = if (prev == null) 0 else 1
+        require(prev == null || prev.size == frame) { "the frame before is ${prev!!.size} tokens, not $frame" }
+        require(counts == null || counts.size == bits * CONTEXTS * 2) { "${counts!!.size} counts for $bits planes" }
+        val g = IntArray((t + lead) * frame)
+        if (prev != null) System.arraycopy(prev, 0, g, 0, frame)
+        val waves = Waves(t, h, w, bits, g, lead)
+        if (counts != null) waves.reset(counts)
         for (wave in 0 until waves.count) {
             waves.begin(wave)
             for (k in 0 until waves.size) {
@@ -167,6 +179,7 @@ object AnsWave {
             waves.learn()
         }
         if (!coder.isEmpty) throw TokenreelException("the ans-wave payload holds more than the grid (is it another file's payload?)")
-        return g
+        if (counts != null) System.arraycopy(waves.counts, 0, counts, 0, counts.size)
+        return if (lead == 0) g else g.copyOfRange(frame, g.size)
     }
 }

@@ -16,17 +16,31 @@ interface Zstd {
     fun decompress(data: ByteArray, maxOutputSize: Int): ByteArray
 }
 
-/** A token file's grid and its header (docs/trl-format.md). */
+/**
+ * A token file's grid and its header (docs/trl-format.md): the file's JSON fields and grid, frames, coder (as
+ * trl.read returns them, for either version). A partial read ([Trl.read] with partial = true) adds version,
+ * complete, chunks and, when the file is incomplete, stopped (why): [tokens] then holds every complete chunk.
+ */
 class TrlFile(val tokens: TokenGrid, val header: Map<String, Any?>) {
     val bits get() = header.int("bits")
     val frames get() = header.int("frames")
     val fps get() = (header["fps"] as Number).toDouble()
+    /** False only for a file read partially that is not whole (a version-2 file cut short or corrupt). */
+    val complete get() = header["complete"] as? Boolean ?: true
+    /** Why a partial read stopped before the file's end (null when complete). */
+    val stopped get() = header["stopped"] as? String
+    /** Complete chunks read (a version-1 file is one), when read partially. */
+    val chunks get() = (header["chunks"] as? Long)?.toInt()
 }
 
-/** The `.trl` token file, version 1: reader and writer, ported from tokenreel/runtime/trl.py. */
+/**
+ * The `.trl` token file, ported from tokenreel/runtime/trl.py: version 2 (a stream of chunks) and version 1 are
+ * read, version 1 is written (every reader reads it).
+ */
 object Trl {
     private val MAGIC = byteArrayOf(0x89.toByte(), 'T'.toByte(), 'R'.toByte(), 'L'.toByte())
     const val VERSION = 1
+    const val VERSION_STREAM = 2               // docs/trl-format.md, "Version 2: a stream of chunks"
     const val MAX_HEADER = 1 shl 16
     // the limits of docs/trl-format.md, "Limits for readers (all ports)": trl.py's constants of the same names
     const val MAX_HEADER_DEPTH = 8             // JSON nesting (the known fields need 2)
@@ -46,6 +60,14 @@ object Trl {
     /** What the writer tries unless asked (trl.DEFAULT_CODERS), in its order: the first of equal sizes wins. */
     val DEFAULT_CODERS = listOf(ANS_WAVE, ZSTD)
     private val REQUIRED = listOf("tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder")
+    /** A version-2 file header's required fields (trl.REQUIRED_STREAM). */
+    internal val REQUIRED_STREAM = listOf("tokenizer", "tokenizer_sha256", "grid_hw", "bits", "fps", "size")
+    /** Fields a reader derives and returns, never taken from a version-2 file's JSON (trl.FILE_FIELDS). */
+    val FILE_FIELDS = listOf("grid", "grid_hw", "frames", "coder", "planes_crc32", "version", "complete", "chunks", "stopped")
+    const val MAX_CHUNKS = 1 shl 16            // version 2: chunks a file
+    const val MAX_CHUNK_SLACK = 64             // a chunk's payload <= its packed planes + 1/256 + 64
+    /** A version-2 chunk's coder byte is 1 + its index here (trl.CHUNK_CODERS). */
+    val CHUNK_CODERS = listOf(ANS_WAVE, ZSTD)
     private val SHA256 = Regex("[0-9a-f]{64}")
 
     // the header as a schema: parsed JSON holds whole numbers as Long (a Double is never an integer field)
@@ -65,6 +87,7 @@ object Trl {
         Field("tokenizer", "a string of 1 to 256 characters") { string(it, 256) },
         Field("tokenizer_sha256", "64 lowercase hex digits") { it is String && SHA256.matches(it) },
         Field("grid", "[T, H, W] of integers, H and W at most $MAX_GRID_SIDE, T*H*W at most $MAX_TOKENS tokens") { grid(it) },
+        Field("grid_hw", "[H, W] of integers from 1 to $MAX_GRID_SIDE") { intList(it, 2, 1, MAX_GRID_SIDE.toLong()) },
         Field("bits", "an integer from 1 to $MAX_BITS") { intIn(it, 1, MAX_BITS.toLong()) },
         Field("coder", "zstd, ans-ctx or ans-wave") { it in CODERS },
         Field("fps", "a number from 0.01 to 1000") { (it is Long || it is Double) && (it as Number).toDouble() in 0.01..1000.0 },
@@ -83,21 +106,26 @@ object Trl {
      * fields are checked; nothing reads them before. Throws a one-line [TokenreelException].
      */
     fun checkHeader(header: Any?, where: String = "token file", hint: Boolean = true): Shape {
+        checkSchema(header, where, hint, REQUIRED)
+        val (t, h, w) = (header as Map<*, *>).list("grid").map { (it as Long).toInt() }
+        return Shape(t, h, w, header.int("bits"), header["coder"] as String)
+    }
+
+    /** The schema with a version's required keys (trl.check_header's `required`). */
+    internal fun checkSchema(header: Any?, where: String, hint: Boolean, required: List<String>) {
         fun bad(why: String) = TokenreelException("$where: $why" + if (hint) "; re-encode the video with `tokenreel encode`" else "")
         if (header !is Map<*, *>) throw bad("corrupt header (not a JSON object)")
-        val missing = REQUIRED.filter { it !in header }
+        val missing = required.filter { it !in header }
         if (missing.isNotEmpty()) throw bad("header lacks ${missing.joinToString(", ")}")
         for (f in FIELDS) {
             if (f.key in header && !f.ok(header[f.key])) throw bad("header field '${f.key}' is ${show(header[f.key])}; it must be ${f.what}")
         }
-        val (t, h, w) = header.list("grid").map { (it as Long).toInt() }
-        return Shape(t, h, w, header.int("bits"), header["coder"] as String)
     }
 
     private fun show(v: Any?): String = Json.write(v).let { if (it.length <= 60) it else it.take(57) + "..." }
 
     /** A header's JSON as a reader takes it: strict UTF-8 and JSON, at most [MAX_HEADER_DEPTH] deep. */
-    private fun parseHeader(bytes: ByteArray, offset: Int, length: Int): Any? {
+    internal fun parseHeader(bytes: ByteArray, offset: Int, length: Int): Any? {
         val text = try {
             Charsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes, offset, length)).toString()
         } catch (e: java.nio.charset.CharacterCodingException) {
@@ -114,6 +142,13 @@ object Trl {
 
     /** The largest file a reader reads: the largest payload a writer makes for the largest grid, plus the header. */
     val MAX_FILE: Long = 12L + MAX_HEADER + 8 + maxPayload(MAX_TOKENS, MAX_BITS, 1, 1) + 4
+
+    /** The longest payload a version-2 chunk of n latent frames may have (trl.max_chunk_payload). */
+    fun maxChunkPayload(n: Int, bits: Int, h: Int, w: Int): Long = rawLength(n, bits, h, w).let { it + it / 256 + MAX_CHUNK_SLACK }
+
+    /** The largest version-2 file: the largest payloads plus 84 bytes a chunk (trl.MAX_FILE_STREAM, ~30.8 MB). */
+    val MAX_FILE_STREAM: Long = 16L + MAX_HEADER + MAX_CHUNKS.toLong() * (16 + 4 + MAX_CHUNK_SLACK) +
+        rawLength(MAX_TOKENS, MAX_BITS, 1, 1) * 257 / 256 + 16 + 4
 
     /**
      * The ANS coders' cost must be justified by the payload (trl.ans_admissible): at most [ANS_TOKENS_PER_BYTE]
@@ -194,13 +229,29 @@ object Trl {
         return buf.array()
     }
 
-    /** bytes -> grid and header; every field is checked, in the order of docs/trl-format.md, before it sizes anything. */
-    fun unpack(data: ByteArray, where: String = "token file", zstd: Zstd? = null): TrlFile {
+    /**
+     * bytes -> grid and header; every field is checked, in the order of docs/trl-format.md, before it sizes anything.
+     * A version-2 file must be complete; with [partial] a version-2 file cut short or corrupt gives the tokens of
+     * every complete chunk before the fault instead of an error ([TrlFile.complete], [TrlFile.stopped]), as
+     * trl.unpack(data, partial=True). A file whose own header is bad is an error either way.
+     */
+    fun unpack(data: ByteArray, where: String = "token file", zstd: Zstd? = null, partial: Boolean = false): TrlFile {
         fun bad(why: String) = TokenreelException("$where: $why; re-encode the video with `tokenreel encode`")
-        if (data.size < 24 || !(0 until 4).all { data[it] == MAGIC[it] }) throw bad("not a .trl token file (wrong magic bytes)")
-        val buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN)
+        if (data.size < 5 || !(0 until 4).all { data[it] == MAGIC[it] } || (data[4].toInt() == VERSION && data.size < 24)) {
+            throw bad("not a .trl token file (wrong magic bytes)")
+        }
         val version = data[4].toInt() and 0xff
-        if (version != VERSION) throw bad(".trl version $version is not supported (this reader reads version $VERSION)")
+        if (version == VERSION_STREAM) return TrlStream.read(data, where, zstd, partial)
+        if (version != VERSION) throw bad(".trl version $version is not supported (this reader reads versions $VERSION and $VERSION_STREAM)")
+        val file = unpackV1(data, where, zstd)
+        if (!partial) return file
+        return TrlFile(file.tokens, LinkedHashMap(file.header).apply { put("version", VERSION.toLong()); put("complete", true); put("chunks", 1L) })
+    }
+
+    /** A version-1 file's bytes (magic and version checked) -> grid and header. */
+    private fun unpackV1(data: ByteArray, where: String, zstd: Zstd?): TrlFile {
+        fun bad(why: String) = TokenreelException("$where: $why; re-encode the video with `tokenreel encode`")
+        val buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN)
         val headerLength = buf.getInt(8).toLong() and 0xffffffffL
         if (headerLength > MAX_HEADER || 12 + headerLength + 12 > data.size) throw bad("truncated or corrupt header")
         val crc = CRC32()
@@ -268,10 +319,37 @@ object Trl {
         return packed
     }
 
-    fun read(file: File, zstd: Zstd? = null): TrlFile {
+    /**
+     * The .trl at [file], as [unpack]: read with a bound (never sized by the file's length alone), so that a file
+     * still being written can be read with [partial].
+     */
+    fun read(file: File, zstd: Zstd? = null, partial: Boolean = false): TrlFile {
         if (!file.isFile) throw TokenreelException("$file: no such token file")
-        if (file.length() > MAX_FILE) throw TokenreelException("$file: too large to be a .trl file (more than $MAX_FILE bytes)")
-        return unpack(file.readBytes(), file.path, zstd)
+        val limit = Math.max(MAX_FILE, MAX_FILE_STREAM)
+        fun tooLarge(size: Long) = TokenreelException("$file: $size bytes, larger than any .trl token file ($limit bytes at most)")
+        if (file.length() > limit) throw tooLarge(file.length())
+        val data = try {
+            java.io.FileInputStream(file).use { input ->
+                val out = java.io.ByteArrayOutputStream(Math.min(file.length(), limit).toInt() + 1)
+                val chunk = ByteArray(1 shl 16)
+                var left = limit + 1
+                while (left > 0) {
+                    val got = input.read(chunk, 0, Math.min(chunk.size.toLong(), left).toInt())
+                    if (got < 0) break
+                    out.write(chunk, 0, got)
+                    left -= got
+                }
+                out.toByteArray()
+            }
+        } catch (e: java.io.IOException) {
+            throw TokenreelException("$file: cannot read the token file (${e.message})")
+        }
+        if (data.size > limit) throw tooLarge(data.size.toLong())
+        val stream = data.size >= 5 && (0 until 4).all { data[it] == MAGIC[it] } && data[4].toInt() == VERSION_STREAM
+        if (!stream && data.size > MAX_FILE) {
+            throw TokenreelException("$file: larger than any .trl token file of version $VERSION ($MAX_FILE bytes at most)")
+        }
+        return unpack(data, file.path, zstd, partial)
     }
 
     /** Write atomically: a temp file beside the target, then rename. Returns the byte count. */
@@ -300,7 +378,7 @@ object Trl {
     }
 
     /** One Zstandard frame that declares exactly the packed planes' size (checked before decompressing), nothing after it. */
-    private fun decodeZstd(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, zstd: Zstd): ByteArray {
+    internal fun decodeZstd(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, zstd: Zstd): ByteArray {
         val bytes = rawLength(t, bits, h, w)
         val declared = zstdFrame(payload)
         if (declared != bytes) {
@@ -348,7 +426,7 @@ object Trl {
         return declared
     }
 
-    private fun unpackBits(raw: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
+    internal fun unpackBits(raw: ByteArray, t: Int, bits: Int, h: Int, w: Int): ByteArray {
         val n = t * bits * h * w
         if (raw.size != (n + 7) / 8) throw TokenreelException("zstd payload has the wrong length")
         return ByteArray(n) { i -> ((raw[i shr 3].toInt() ushr (7 - (i and 7))) and 1).toByte() }

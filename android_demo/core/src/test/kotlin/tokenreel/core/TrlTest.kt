@@ -278,8 +278,8 @@ class TrlTest {
 
     @Test fun refusesDamage() {
         assertRefused(byteArrayOf(1, 2, 3), "wrong magic")
-        val version = ansBytes.copyOf(); version[4] = 2
-        assertRefused(version, "version 2")
+        val version = ansBytes.copyOf(); version[4] = 3
+        assertRefused(version, "version 3 is not supported (this reader reads versions 1 and 2)")
         val flipped = ansBytes.copyOf(); flipped[ansBytes.size / 2] = (flipped[ansBytes.size / 2].toInt() xor 1).toByte()
         assertRefused(flipped, "checksum mismatch")
         assertRefused(ansBytes.copyOf(ansBytes.size - 1), "checksum mismatch")
