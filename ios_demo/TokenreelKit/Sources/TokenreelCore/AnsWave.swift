@@ -17,8 +17,11 @@ public enum AnsWave {
     /// The grid's tokens in waves: `begin` lists a wave's positions in coding order and their contexts;
     /// `cut` is a bit's probability boundary from the counts as they stand at the wave's start; `learn`
     /// adds the wave's bits (read back from the tokens) to the counts. Buffers grow to the largest wave.
+    /// `lead` 1: the tokens start with the frame before the run (a version-2 chunk after another), which the
+    /// run's frame 0 reads as any later frame reads the one before; 0: the run starts the file (contexts 32 + s).
     struct Waves {
         let T: Int, H: Int, W: Int, D: Int, count: Int
+        var lead = 0
         var counts: [Int]
         var cuts: [UInt64]                // bernoulliCdf1 of each context's k; 0: not computed
         var positions: [Int] = []         // the wave's token indices (t * H + y) * W + x, `size` of them
@@ -38,7 +41,7 @@ public enum AnsWave {
         }
 
         mutating func begin(_ wave: Int, _ g: UnsafePointer<Int32>) {
-            let (T, H, W, D, frame) = (T, H, W, D, H * W)
+            let (T, H, W, D, frame, lead) = (T, H, W, D, H * W, lead)
             let lo = max(wave - 2 * (T - 1), wave & 1), hi = min(wave, W + H - 2)   // d of w's parity, 0 <= t < T
             var n = 0
             for d in stride(from: lo, through: hi, by: 2) { n += min(H - 1, d) - max(0, d - W + 1) + 1 }
@@ -53,15 +56,16 @@ public enum AnsWave {
                     for d in stride(from: lo, through: hi, by: 2) {
                         let t = (wave - d) / 2
                         for y in max(0, d - W + 1)...min(H - 1, d) {
-                            let x = d - y, p = t * frame + y * W + x
+                            let x = d - y, p = (t + lead) * frame + y * W + x
                             pos[k] = p
                             // the neighbours' tokens: 0 outside the grid (or before frame 0)
                             let left = x > 0 ? Int(g[p - 1]) : 0
                             let aboveLeft = x > 0 && y > 0 ? Int(g[p - W - 1]) : 0
                             let above = y > 0 ? Int(g[p - W]) : 0
-                            let before = t > 0 ? Int(g[p - frame]) : 0
-                            let beforeRight = t > 0 && x < W - 1 ? Int(g[p - frame + 1]) : 0
-                            let base = t == 0 ? AnsWave.first : 0
+                            let later = t > 0 || lead > 0
+                            let before = later ? Int(g[p - frame]) : 0
+                            let beforeRight = later && x < W - 1 ? Int(g[p - frame + 1]) : 0
+                            let base = later ? 0 : AnsWave.first
                             for i in 0..<D {
                                 ctx[k * D + i] = UInt8(base + 4 * ((left >> i) & 1) + 2 * ((aboveLeft >> i) & 1) + ((above >> i) & 1)
                                                        + 8 * ((before >> i) & 1) + 16 * ((beforeRight >> i) & 1))
@@ -143,9 +147,25 @@ public enum AnsWave {
     /// Payload bytes -> (T, H, W) tokens, wave by wave. The coder must be empty exactly after the last bit
     /// (once empty it decodes every further bit as 0, so a payload that runs out early leaves the rest 0).
     public static func decode(_ payload: Data, T: Int, D: Int, H: Int, W: Int) throws -> TokenGrid {
+        try decodeRun(payload, T: T, D: D, H: H, W: W, prev: nil, counts: nil).0
+    }
+
+    /// Fresh counts: (c0, c1) = (1, 1) for each of a plane's `contexts`, plane by plane.
+    static func freshCounts(D: Int) -> [Int] { [Int](repeating: 1, count: D * contexts * 2) }
+
+    /// One run of a version-2 chunk (trl.decode_wave's prev and model): `prev`, the frame before the run (H * W
+    /// tokens; nil when the run starts the file), `counts`, those the run starts from (nil: fresh) ->
+    /// (the run's tokens, the counts after it).
+    static func decodeRun(_ payload: Data, T: Int, D: Int, H: Int, W: Int, prev: [Int32]?, counts: [Int]?) throws
+        -> (TokenGrid, [Int]) {
         var decoder = try AnsDecoder(words: ansWords(payload, "ans-wave"))
         var waves = Waves(T: T, H: H, W: W, D: D)
-        var tokens = [Int32](repeating: 0, count: T * H * W)
+        let frame = H * W, lead = prev == nil ? 0 : 1
+        precondition(prev == nil || prev!.count == frame, "the frame before is not H * W tokens")
+        waves.lead = lead
+        if let counts { waves.reset(counts) }
+        var tokens = [Int32](repeating: 0, count: (T + lead) * frame)
+        if let prev { tokens.replaceSubrange(0..<frame, with: prev) }
         tokens.withUnsafeMutableBufferPointer { gb in
             let g = gb.baseAddress!
             for wave in 0..<waves.count {
@@ -161,6 +181,6 @@ public enum AnsWave {
         guard decoder.pos == 0, decoder.state == 0 else {
             throw TokenreelError("the ans-wave payload holds more than the grid (is it another file's payload?)")
         }
-        return TokenGrid(t: T, h: H, w: W, data: tokens)
+        return (TokenGrid(t: T, h: H, w: W, data: lead == 0 ? tokens : Array(tokens[frame...])), waves.counts)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-// The `.trl` token file, version 1 (docs/trl-format.md, tokenreel/runtime/trl.py).
+// The `.trl` token file (docs/trl-format.md, tokenreel/runtime/trl.py): versions 1 and 2 are read (version 2,
+// the stream of chunks `tokenreel encode` writes, in TrlStream.swift), version 1 is written (every reader reads it).
 //
 //     magic "\x89TRL" | version u8 | flags u8 | reserved u16 | header_len u32 | header (UTF-8 JSON)
 //     | payload_len u64 | payload | crc32 u32 (zlib CRC-32 of every byte before it)
@@ -59,6 +60,8 @@ public enum Trl {
     /// What the writer tries unless asked (trl.DEFAULT_CODERS), in its order: on equal sizes the first is kept.
     public static let defaultCoders = ["ans-wave", "zstd"]
     public static let required = ["tokenizer", "tokenizer_sha256", "grid", "bits", "fps", "size", "frames", "coder"]
+    /// A version-2 file header's required fields (trl.REQUIRED_STREAM).
+    public static let requiredStream = ["tokenizer", "tokenizer_sha256", "grid_hw", "bits", "fps", "size"]
 
     // MARK: the header, as a schema
 
@@ -84,6 +87,7 @@ public enum Trl {
         ("tokenizer_sha256", "64 lowercase hex digits",
          { v in v.stringValue.map { $0.utf8.count == 64 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } } ?? false }),
         ("grid", "[T, H, W] of integers, H and W at most \(maxGridSide), T*H*W at most \(maxTokens) tokens", grid),
+        ("grid_hw", "[H, W] of integers from 1 to \(maxGridSide)", { ints($0, 2, 1, Int64(maxGridSide)) }),
         ("bits", "an integer from 1 to \(maxBits)", { int($0, 1, Int64(maxBits)) }),
         ("coder", "zstd, ans-ctx or ans-wave", { $0.stringValue.map(coders.contains) ?? false }),
         ("fps", "a number from 0.01 to 1000", { $0.doubleValue.map { (0.01...1000).contains($0) } ?? false }),
@@ -98,6 +102,13 @@ public enum Trl {
     /// coder. The one place header fields are checked; nothing reads them before.
     public static func checkHeader(_ header: JSONValue, where place: String = "token file", hint: Bool = true) throws
         -> (T: Int, H: Int, W: Int, D: Int, coder: String) {
+        let h = try checkSchema(header, where: place, hint: hint, required: required)
+        let g = h["grid"]!.arrayValue!.map { $0.intValue! }
+        return (g[0], g[1], g[2], h["bits"]!.intValue!, h["coder"]!.stringValue!)
+    }
+
+    /// The schema with a version's required keys (trl.check_header's `required`) -> the header's fields.
+    static func checkSchema(_ header: JSONValue, where place: String, hint: Bool, required: [String]) throws -> [String: JSONValue] {
         func bad(_ why: String) -> TokenreelError {
             TokenreelError("\(place): \(why)" + (hint ? "; re-encode the video with `tokenreel encode`" : ""))
         }
@@ -107,8 +118,7 @@ public enum Trl {
         for f in fields {
             if let v = h[f.key], !f.ok(v) { throw bad("header field '\(f.key)' is \(show(v)); it must be \(f.what)") }
         }
-        let g = h["grid"]!.arrayValue!.map { $0.intValue! }
-        return (g[0], g[1], g[2], h["bits"]!.intValue!, h["coder"]!.stringValue!)
+        return h
     }
 
     static func show(_ v: JSONValue) -> String {
@@ -196,17 +206,34 @@ public enum Trl {
     // MARK: reading
 
     /// bytes -> (tokens (T, H, W), header). Every field is checked, in the documented order, before it
-    /// sizes anything.
-    public static func unpack(_ input: Data, where place: String = "token file",
-                              zstd: ZstdDecoder? = nil) throws -> (TokenGrid, [String: JSONValue]) {
+    /// sizes anything. The header has the file's fields and grid, frames, coder. A version-2 file must be
+    /// complete; `partial`: a version-2 file cut short or corrupt gives the tokens of every complete chunk
+    /// before the fault instead of an error, and the header says what was recovered: version, complete,
+    /// chunks and, when incomplete, why it stopped (`stopped`), as trl.unpack(data, partial=True). A file whose
+    /// own header is bad is an error either way.
+    public static func unpack(_ input: Data, where place: String = "token file", zstd: ZstdDecoder? = nil,
+                              partial: Bool = false) throws -> (TokenGrid, [String: JSONValue]) {
         let data = Data(input)   // indices from 0 even when given a slice
         func bad(_ why: String) -> TokenreelError {
             TokenreelError("\(place): \(why); re-encode the video with `tokenreel encode`")
         }
-        guard data.count >= 24, Array(data[0..<4]) == magic else { throw bad("not a .trl token file (wrong magic bytes)") }
+        guard data.count >= 5, Array(data[0..<4]) == magic, !(data[4] == version && data.count < 24) else {
+            throw bad("not a .trl token file (wrong magic bytes)")
+        }
         let v = data[4]
+        if v == versionStream { return try TrlStream.read([UInt8](data), where: place, zstd: zstd, partial: partial) }
         guard v == version else {
-            throw bad(".trl version \(v) is not supported (this tokenreel reads version \(version))")
+            throw bad(".trl version \(v) is not supported (this reader reads versions \(version) and \(versionStream))")
+        }
+        var (tokens, header) = try unpackV1(data, where: place, zstd: zstd)
+        if partial { header["version"] = .int(Int64(version)); header["complete"] = .bool(true); header["chunks"] = .int(1) }
+        return (tokens, header)
+    }
+
+    /// A version-1 file's bytes (magic and version checked) -> (tokens, header).
+    static func unpackV1(_ data: Data, where place: String, zstd: ZstdDecoder?) throws -> (TokenGrid, [String: JSONValue]) {
+        func bad(_ why: String) -> TokenreelError {
+            TokenreelError("\(place): \(why); re-encode the video with `tokenreel encode`")
         }
         let hlen = Int(readLE(data, 8, as: UInt32.self))
         guard hlen <= maxHeader, 12 + hlen + 12 <= data.count else { throw bad("truncated or corrupt header") }
@@ -271,20 +298,47 @@ public enum Trl {
         return crc32(packed, continuing: crc32(shape))
     }
 
-    public static func read(_ url: URL, zstd: ZstdDecoder? = nil) throws -> (TokenGrid, [String: JSONValue]) {
+    /// The .trl at `url`, as `unpack`: read with a bound (never sized by the file's size alone), so that a
+    /// file still being written can be read with `partial`.
+    public static func read(_ url: URL, zstd: ZstdDecoder? = nil, partial: Bool = false) throws -> (TokenGrid, [String: JSONValue]) {
         guard let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .fileSizeKey]),
               values.isRegularFile == true, let size = values.fileSize else {
             throw TokenreelError("\(url.path): no such token file")
         }
-        if size > maxFile { throw TokenreelError("\(url.path): too large to be a .trl file (more than \(maxFile) bytes)") }
-        return try unpack(try Data(contentsOf: url), where: url.path, zstd: zstd)
+        let limit = max(maxFile, maxFileStream)
+        func tooLarge(_ n: Int) -> TokenreelError {
+            TokenreelError("\(url.path): \(n) bytes, larger than any .trl token file (\(limit) bytes at most)")
+        }
+        if size > limit { throw tooLarge(size) }
+        let data: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: url)
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: limit + 1) ?? Data()
+        } catch {
+            throw TokenreelError("\(url.path): cannot read the token file (\(error.localizedDescription))")
+        }
+        if data.count > limit { throw tooLarge(data.count) }
+        let stream = data.count >= 5 && Array(data.prefix(4)) == magic && data[data.startIndex + 4] == versionStream
+        if !stream, data.count > maxFile {
+            throw TokenreelError("\(url.path): larger than any .trl token file of version \(version) (\(maxFile) bytes at most)")
+        }
+        return try unpack(data, where: url.path, zstd: zstd, partial: partial)
     }
 
-    /// Bytes of the coded token payload in a packed .trl (what bits-per-pixel figures count).
+    /// Bytes of the coded token payload in a packed .trl (what bits-per-pixel figures count): a version-2
+    /// file's chunk payloads together (trl.payload_length).
     public static func payloadLength(_ data: Data) -> Int {
         let d = Data(data)
         let hlen = Int(readLE(d, 8, as: UInt32.self))
-        return Int(readLE(d, 12 + hlen, as: UInt64.self))
+        guard d[4] == versionStream else { return Int(readLE(d, 12 + hlen, as: UInt64.self)) }
+        var at = 12 + hlen + 4, total = 0
+        while at + 16 <= d.count, d[at] == 0x46 {       // 'F'
+            let plen = Int(readLE(d, at + 12, as: UInt32.self))
+            total += plen
+            at += 16 + plen + 4
+        }
+        return total
     }
 
     // MARK: zstd payloads: bit planes packed MSB first (numpy.packbits), then one Zstandard frame
