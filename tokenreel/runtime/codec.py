@@ -39,8 +39,10 @@ def frame_groups(frames, group, per_call):
         yield buf + [buf[-1]] * pad
 
 
-def encode_frames(backend: TokenizerBackend, frames, progress=None):
-    """frames: iterable of uint8 (H, W, 3) -> Encoded, or None if there were no frames.
+def encode_calls(backend: TokenizerBackend, frames, progress=None):
+    """Encode uint8 (H, W, 3) frames as they come: yield (tokens (n, H', W') int32, frames) per encoder
+    call, the latent frames it made and the real video frames they stand for (not the padding that filled
+    the last group). The one encoding loop: memory holds one call's frames and the encoder's state.
 
     `progress(n)` is called after each call with the number of frames it took."""
     real = 0
@@ -50,13 +52,22 @@ def encode_frames(backend: TokenizerBackend, frames, progress=None):
         for f in frames:
             real += 1
             yield f
-    tokens, state = [], None
+    state, done = None, 0
+    # frame_groups reads no frame past the group it yields, so `real` counts exactly this call's frames
     for buf in frame_groups(counted(), backend.group, backend.latents_per_call):
         latent, state = backend.encode_step(to_float(np.stack(buf)), state)
-        tokens.append(quantize(latent))
         if progress:
             progress(len(buf))
-    return Encoded(np.concatenate(tokens), real) if tokens else None
+        yield quantize(latent), real - done
+        done = real
+
+
+def encode_frames(backend: TokenizerBackend, frames, progress=None):
+    """frames: iterable of uint8 (H, W, 3) -> Encoded, or None if there were no frames (encode_calls)."""
+    calls = list(encode_calls(backend, frames, progress))
+    if not calls:
+        return None
+    return Encoded(np.concatenate([tokens for tokens, _ in calls]), sum(n for _, n in calls))
 
 
 def decode_tokens(backend: TokenizerBackend, tokens, frames=None):
