@@ -70,14 +70,19 @@ class Editor:
         return self._transformer
 
     def encode(self, video, size=DEFAULT_SIZE, frames=None):
-        """Encode a video file (or a folder of frames) into a Clip, streaming: the short side scaled to `size`
-        pixels (an export made for one frame size gets the clip scaled to cover it and centre-cropped);
-        `frames`: only the first this many. Rendering an edit of the clip keeps the source's own pixels."""
+        """Encode a video into a Clip, streaming: a video file, a folder of frames, "-" (a container piped on
+        stdin) or a capture device "FORMAT:SPEC" (e.g. "v4l2:/dev/video0", "lavfi:testsrc=size=224x128:
+        rate=25:duration=2"). The short side is scaled to `size` pixels (an export made for one frame size
+        gets the clip scaled to cover it and centre-cropped); `frames`: only the first this many. Rendering
+        an edit of the clip keeps the source's own pixels, read again from the file (a pipe or a device
+        cannot be read again: its clip's renders decode every pixel)."""
         from .runtime.pipeline import encode_video
+        from .runtime.video import is_live, source_name
         if frames is not None and frames < 1:
             raise UserError(f"frames {frames}: encode at least 1 frame")
         tokens, header = encode_video(self.tokenizer, video, size, max_frames=frames, quiet=not self.progress)
-        return Clip(tokens, header, self, name=str(video), source=(str(video), size, frames))
+        source = None if is_live(video) else (str(video), size, frames)
+        return Clip(tokens, header, self, name=source_name(video), source=source)
 
     def load(self, path):
         """A .trl file as a Clip, checked against this editor's tokenizer (the weights that made it)."""

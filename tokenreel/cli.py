@@ -17,59 +17,28 @@ def _backend(args):
 
 
 def cmd_encode(args):
-    """Streams: each chunk of latent frames is written as soon as it is encoded (trl.TrlWriter), so memory
-    does not grow with the video. The file being written is .OUTPUT.PID.XXXXXXXX.trl beside the output
-    (readable meanwhile: `info`, `decode --partial`), renamed over it at the end: killed, the output keeps
-    its old file; a failure leaves nothing; Ctrl-C ends a recording: the file holds the frames read so far."""
+    """Streams while it reads (pipeline.encode_to_trl): from a file, a pipe (`-`) or a capture device,
+    memory does not grow with the video; killed, the output keeps its old file; a failure leaves nothing;
+    Ctrl-C ends a recording: the file holds the frames read so far."""
     import signal
     import threading
-    import numpy as np
-    from tqdm import tqdm
-    from .runtime import trl
-    from .runtime.codec import frame_groups, to_float
-    from .runtime.pipeline import make_header, open_source
-    from .runtime.tokens import quantize
-    from .runtime.video import ensure_writable
-    ensure_writable(args.output, [args.input], ["tokens"])
+    from .runtime.pipeline import encode_to_trl
+    from .runtime.video import ensure_writable, is_live, source_name
+    ensure_writable(args.output, [] if is_live(args.input) else [args.input], ["tokens"])
+    if args.frames is not None and args.frames < 1:
+        raise UserError(f"--frames {args.frames}: encode at least 1 frame")
     backend = _backend(args)
-    info, frames, resize = open_source(backend, args.input, args.size)
-    read, stop = 0, []
-
-    def counted():
-        nonlocal read
-        for f in frames:
-            if stop:
-                return
-            read += 1
-            yield f
-    writer, state, written = None, None, 0
+    stop = []
     main_thread = threading.current_thread() is threading.main_thread()       # where signals can be caught
     interrupt = signal.signal(signal.SIGINT, lambda *_: stop.append(1)) if main_thread else None  # Ctrl-C: finish
     try:
-        with tqdm(desc=f"encode {Path(args.input).name}", unit="frame", disable=args.quiet, leave=False) as bar:
-            for group in frame_groups(counted(), backend.group, backend.latents_per_call):
-                latent, state = backend.encode_step(to_float(np.stack(group)), state)
-                tokens = quantize(latent)
-                if writer is None:      # the first call fixes the grid's size (the writer counts the frames)
-                    writer = trl.TrlWriter(args.output, make_header(backend, info.fps, 1, tokens.shape,
-                                                                    (info.width, info.height), resize), stream=False)
-                writer.append(tokens, read - written)       # the frames this call read (not its padding)
-                written = read
-                bar.update(len(group))
-        if writer is None:
-            raise UserError(f"{args.input}: contains no decodable video frames" if not stop else "interrupted")
-        n = writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        h, n = encode_to_trl(backend, args.input, args.output, args.size, args.frames, stop=lambda: bool(stop),
+                             quiet=args.quiet)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, interrupt)
-        frames.close()
-    h = writer.header()
     T, H, W = h["grid"]
-    print(f"{args.input} -> {args.output}: {h['frames']} frames at {h['size'][0]}x{h['size'][1]}, "
+    print(f"{source_name(args.input)} -> {args.output}: {h['frames']} frames at {h['size'][0]}x{h['size'][1]}, "
           f"tokens {T}x{H}x{W} of {h['bits']} bits, {n} bytes" + (" (stopped by Ctrl-C)" if stop else ""))
 
 
@@ -352,10 +321,22 @@ def build_parser():
         sp.add_argument("--precision", default=precision, help="which exported precision to run")
         sp.add_argument("--weights", type=Path, default=None, help="tokenizer weights (default: shipped)")
 
-    sp = sub.add_parser("encode", help="video -> .trl tokens")
-    sp.add_argument("input")
+    sp = sub.add_parser("encode", help="video -> .trl tokens", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Encode a video into tokens, writing the .trl while reading: memory does\n"
+                        "not grow with the video's length; Ctrl-C ends a recording with the frames so far.",
+                        epilog="INPUT is one of:\n"
+                        "  clip.mp4                 a video file, or a folder of frames\n"
+                        "  -                        a container piped on stdin: MKV, MPEG-TS, NUT, or an MP4\n"
+                        "                           with its index first (ffmpeg -movflags +faststart)\n"
+                        "  FORMAT:SPEC              an FFmpeg input format and what it opens, such as a capture\n"
+                        "                           device (a file of that name wins), e.g.\n"
+                        "                             v4l2:/dev/video0   avfoundation:0   x11grab::0.0\n"
+                        "                             lavfi:testsrc=size=224x128:rate=25:duration=10\n"
+                        "fps: the stream's average rate, else its guessed rate, else 30.")
+    sp.add_argument("input", help="a video file, a folder of frames, - (stdin) or a device FORMAT:SPEC")
     sp.add_argument("-o", "--output", required=True)
     sp.add_argument("--size", type=int, default=128, help="short side in pixels after resizing (multiple of 8)")
+    sp.add_argument("--frames", type=int, default=None, help="stop after this many frames (a camera: record N)")
     model_opts(sp)
     sp.set_defaults(fn=cmd_encode)
 

@@ -1,13 +1,16 @@
-"""File-level operations on any backend: video file -> .trl, .trl -> frames, edited grids -> video frames."""
+"""File-level operations on any backend: video (a file, a pipe, a device) -> .trl, .trl -> frames, edited
+grids -> video frames."""
+from contextlib import contextmanager
+from itertools import islice, takewhile
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..errors import UserError
 from . import trl
-from .codec import decode_tokens, encode_frames, without_padding
+from .codec import decode_tokens, encode_calls, encode_frames, without_padding
 from .composite import extended_frames, reframed_frames
-from .video import open_frames, open_frames_cropped, target_size
+from .video import is_live, open_video, source_name, target_size
 
 DEFAULT_SIZE = 128
 MIN_SIZE, MAX_SIZE = 16, 1024
@@ -20,50 +23,79 @@ def check_size(size, spatial=8):
 
 
 def open_source(backend, path, size=DEFAULT_SIZE):
-    """-> (VideoInfo, frames iterator, resize text): the clip's frames as the encoder takes them.
+    """-> (VideoInfo, frames iterator, resize text): the clip's frames as the encoder takes them. `path`: a
+    video file, a folder of frames, `-` (stdin) or a capture device FORMAT:SPEC (video.open_video).
 
     The short side is scaled to `size`. A backend exported for one frame size (`frame_size`) that this does
-    not give gets the clip scaled to cover that size and centre-cropped to it instead."""
+    not give gets the clip scaled to cover that size and centre-cropped to it instead. The input is opened
+    once, and the choice made from its header: a pipe or a device cannot be opened again."""
     size = check_size(size, backend.spatial)
+    source = open_video(path)
     fixed = getattr(backend, "frame_size", None)
-    source = open_frames(path, info_only=True)[0] if fixed else None
-    if fixed and target_size(source.width, source.height, size, backend.spatial) != tuple(fixed):
-        info, frames = open_frames_cropped(path, fixed, source)
-        return info, frames, "scaled to cover, centre-cropped to the export's frame size"
-    info, frames = open_frames(path, short_side=size, multiple=backend.spatial)
-    return info, frames, "short side scaled, sides rounded to 8"
+    if fixed and target_size(source.info.width, source.info.height, size, backend.spatial) != tuple(fixed):
+        return source.info, source.cropped(fixed), "scaled to cover, centre-cropped to the export's frame size"
+    return source.info, source.frames(size, backend.spatial), "short side scaled, sides rounded to 8"
 
 
 def source_frames(backend, path, size=DEFAULT_SIZE, max_frames=None):
-    """Yield the frames `encode_video` encoded (same scaling and cropping), reading the file again."""
-    _, frames, _ = open_source(backend, path, size)
+    """Yield the frames `encode_video` encoded (same scaling and cropping), reading the file again (not
+    for a pipe or a device, which cannot be read again: video.is_live)."""
+    with _reading(backend, path, size, quiet=True, max_frames=max_frames) as (_, _, frames, _):
+        yield from frames
+
+
+@contextmanager
+def _reading(backend, path, size, quiet, max_frames=None, stop=None):
+    """(info, resize text, frames, progress bar) of open_source's input, the frames cut after `max_frames`
+    or once stop() is true (checked as each frame comes); the input is closed on the way out, also when
+    the caller stops early."""
+    info, frames, resize = open_source(backend, path, size)
     try:
-        for i, f in enumerate(frames):
-            if max_frames and i >= max_frames:
-                return
-            yield f
+        taken = islice(frames, max_frames)
+        if stop is not None:
+            taken = takewhile(lambda _: not stop(), taken)
+        name = source_name(path) if is_live(path) else Path(path).name
+        with tqdm(desc=f"encode {name}", unit="frame", disable=quiet, leave=False) as bar:
+            yield info, resize, taken, bar
     finally:
-        frames.close()
+        frames.close()      # stopping early must still close the container now, not at GC
 
 
 def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False):
     """-> (tokens (T', H', W'), header dict for the .trl); frames as `open_source` gives them."""
-    info, frames, resize = open_source(backend, path, size)
-
-    def limited():
-        for i, f in enumerate(frames):
-            if max_frames and i >= max_frames:
-                return
-            yield f
-    try:
-        with tqdm(desc=f"encode {Path(path).name}", unit="frame", disable=quiet, leave=False) as bar:
-            enc = encode_frames(backend, limited(), progress=bar.update)
-    finally:
-        frames.close()      # stopping early (max_frames) must still close the container now, not at GC
+    with _reading(backend, path, size, quiet, max_frames) as (info, resize, frames, bar):
+        enc = encode_frames(backend, frames, progress=bar.update)
     if enc is None:
-        raise UserError(f"{path}: contains no decodable video frames")
+        raise UserError(f"{source_name(path)}: contains no decodable video frames")
     return enc.tokens, make_header(backend, info.fps, enc.frames, enc.tokens.shape, (info.width, info.height),
                                    resize)
+
+
+def encode_to_trl(backend, path, output, size=DEFAULT_SIZE, max_frames=None, stop=None, quiet=False):
+    """Encode open_source's input into the .trl `output` while reading it -> (header, bytes written).
+
+    Each chunk of latent frames is written as soon as it is encoded (trl.TrlWriter), so memory does not
+    grow with the video, which may be a pipe or a camera of unknown length. The file being written is
+    .OUTPUT.PID.XXXXXXXX.trl beside the output (readable meanwhile: `info`, `decode --partial`), renamed
+    over it at the end: killed, the output keeps its old file; a failure leaves nothing. stop(): checked
+    as each frame comes; once true, the file is finished with the frames read so far (a recording ended)."""
+    writer = None
+    try:
+        with _reading(backend, path, size, quiet, max_frames, stop) as (info, resize, frames, bar):
+            for tokens, n in encode_calls(backend, frames, progress=bar.update):
+                if writer is None:      # the first call fixes the grid's size (the writer counts the frames)
+                    header = make_header(backend, info.fps, 1, tokens.shape, (info.width, info.height), resize)
+                    writer = trl.TrlWriter(output, header, stream=False)
+                writer.append(tokens, n)
+        if writer is None:
+            stopped = stop is not None and stop()
+            raise UserError("interrupted" if stopped else f"{source_name(path)}: contains no decodable video frames")
+        n = writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return writer.header(), n
 
 
 def make_header(backend, fps, frames, grid_shape, source_size, resize):

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import time
 from contextlib import contextmanager, suppress
@@ -66,7 +67,70 @@ def _check_size(path, width, height):
                         f"downscale it first (e.g. ffmpeg -vf scale=-2:1080)")
 
 
-def _frames_from_folder(path: Path, short_side, multiple, info_only=False):
+STDIN = "-"                 # the input `-`: a video container piped on stdin
+# FORMAT:SPEC, an FFmpeg input format and what it opens: a capture device (v4l2:/dev/video0,
+# avfoundation:0, x11grab::0.0) or a generated source (lavfi:testsrc=size=224x128:rate=25). Two letters or
+# more, so that a drive letter (C:) is not a format; not SPEC starting with // (a URL).
+DEVICE = re.compile(r"([A-Za-z0-9_]{2,}):(?!//)(.+)", re.S)
+# FFmpeg's video capture formats, named when a FORMAT is unknown (any input format of this FFmpeg is taken)
+CAPTURE_FORMATS = ("v4l2", "video4linux2", "avfoundation", "dshow", "gdigrab", "x11grab", "kmsgrab", "fbdev",
+                   "android_camera", "decklink", "lavfi")
+DEFAULT_FPS = 30.0          # a source whose stream gives no frame rate (and a folder of frames)
+
+
+def device_of(path):
+    """(FORMAT, SPEC) when `path` spells a capture device and no file or folder has that name, else None."""
+    m = DEVICE.fullmatch(str(path))
+    return m.groups() if m and not Path(str(path)).exists() else None
+
+
+def is_live(path):
+    """Whether `path` is read once and never again: `-` (stdin) or a capture device. A clip encoded from one
+    has no source frames to read back (keep-source renders decode every pixel)."""
+    return str(path) == STDIN or device_of(path) is not None
+
+
+def source_name(path):
+    """How messages name an input: stdin for `-`, the spelling of a device, a file's path."""
+    return "stdin" if str(path) == STDIN else str(path)
+
+
+class Source:
+    """An opened video, read once from its start: `info` is known (from the header) before any frame is
+    decoded, so a caller chooses the scaling from it and then reads. Nothing opens an input twice, since a
+    pipe or a camera cannot be read again. `read(size_of)` yields uint8 (H, W, 3) frames of the size
+    size_of(width, height) gives for the first frame, and closes the source when it ends. `name`: how
+    messages name it (source_name)."""
+
+    def __init__(self, name, info, read, close=lambda: None):
+        self.name, self.info, self._read, self.close = name, info, read, close
+
+    def frames(self, short_side=None, multiple=1):
+        """Frames resized so the short side is `short_side` (sides rounded to `multiple`)."""
+        return self._read(lambda w, h: target_size(w, h, short_side, multiple))
+
+    def cropped(self, frame_size):
+        """Frames scaled to cover frame_size (W, H) and centre-cropped to it exactly: the input of fixed-size
+        exported models. The scale is chosen from the header's size."""
+        w, h = frame_size
+        info = self.info
+        short = math.ceil(min(info.width, info.height) * max(w / info.width, h / info.height))
+        frames = self.frames(short_side=short)
+
+        def cropped():
+            try:
+                for f in frames:
+                    if f.shape[0] < h or f.shape[1] < w:
+                        raise UserError(f"{self.name}: a frame of {f.shape[1]}x{f.shape[0]} does not cover {w}x{h}; "
+                                        f"the stream changes size: re-encode it at one size")
+                    y0, x0 = (f.shape[0] - h) // 2, (f.shape[1] - w) // 2
+                    yield f[y0:y0 + h, x0:x0 + w]
+            finally:
+                frames.close()
+        return cropped()
+
+
+def _open_folder(path: Path):
     from PIL import Image  # noqa: only folders of frames need Pillow
     files = sorted(f for f in path.iterdir() if f.suffix.lower() in FRAME_EXTS)
     if not files:
@@ -74,12 +138,9 @@ def _frames_from_folder(path: Path, short_side, multiple, info_only=False):
     with Image.open(files[0]) as im:
         width, height = im.size
     _check_size(path, width, height)
-    info = VideoInfo(width, height, 30.0)
-    if info_only:
-        return info, iter(())
-    size = target_size(width, height, short_side, multiple)
 
-    def gen():
+    def read(size_of):
+        size = size_of(width, height)
         for f in files:
             with Image.open(f) as im:
                 im = im.convert("RGB")
@@ -88,49 +149,104 @@ def _frames_from_folder(path: Path, short_side, multiple, info_only=False):
                 if im.size != size:
                     im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
                 yield np.asarray(im)
-    return info, gen()
+    return Source(str(path), VideoInfo(width, height, DEFAULT_FPS), read)
+
+
+PIPE_HINT = ("pipe a stream container: MKV, MPEG-TS, NUT, or an MP4 written with its index first "
+             "(ffmpeg -movflags +faststart)")
+
+
+def _open_container(path):
+    """The PyAV container of a file, of stdin (`-`) or of a capture device (FORMAT:SPEC), or a one-line
+    UserError."""
+    name, device = source_name(path), device_of(path)
+    if str(path) == STDIN:
+        stdin = getattr(sys.stdin, "buffer", None)         # the bytes under sys.stdin (None: no stdin)
+        if stdin is None or stdin.isatty():
+            raise UserError(f"stdin is a terminal, not a pipe: {PIPE_HINT}, e.g. "
+                            f"cat clip.mkv | tokenreel encode - -o clip.trl")
+        try:        # a pipe is not seekable: PyAV reads it forward only, and nothing reads it again
+            if hasattr(stdin, "peek") and not stdin.peek(1):    # peek: looks without taking bytes from the pipe
+                raise UserError(f"stdin: empty, nothing was piped in; {PIPE_HINT}")
+            return av.open(stdin)
+        except (av.error.FFmpegError, OSError) as e:
+            raise UserError(f"stdin: not a readable video ({e.__class__.__name__}); {PIPE_HINT}")
+    if device:
+        fmt, spec = device
+        try:
+            known = av.ContainerFormat(fmt).is_input
+        except ValueError:
+            known = False
+        if not known:
+            have = ", ".join(f for f in CAPTURE_FORMATS if f in av.formats_available) or "none"
+            raise UserError(f"{name}: no file of that name, and {fmt!r} is not an input format of this PyAV's "
+                            f"FFmpeg (its capture formats: {have}); spell a device FORMAT:SPEC, "
+                            f"e.g. v4l2:/dev/video0 or lavfi:testsrc=size=224x128:rate=25")
+        try:
+            return av.open(spec, format=fmt)
+        except (av.error.FFmpegError, OSError) as e:
+            why = getattr(e, "strerror", None) or e.__class__.__name__
+            raise UserError(f"{name}: cannot open the {fmt} device {spec!r} ({why})")
+    if not Path(path).exists():
+        raise UserError(f"{path}: no such file or folder")
+    try:        # file: so that FFmpeg never reads a name with a colon (lavfi:clip.mkv) as a protocol
+        return av.open(f"file:{path}")
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a readable video ({e.__class__.__name__}); give an MP4/MOV/MKV/WebM/AVI file")
+
+
+def open_video(path) -> Source:
+    """Open a video file, a folder of frames, `-` (a container piped on stdin) or a capture device
+    FORMAT:SPEC (a file of that name wins) as a Source. fps: the stream's average rate, else its guessed
+    rate, else DEFAULT_FPS. Nothing is sized from the header's frame count or duration: a live source has
+    none."""
+    if str(path) != STDIN and Path(path).is_dir():
+        return _open_folder(Path(path))
+    name = source_name(path)
+    container = _open_container(path)
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"{name}: holds no video stream")
+    stream = container.streams.video[0]
+    try:
+        _check_size(name, stream.codec_context.width, stream.codec_context.height)
+    except UserError:
+        container.close()
+        raise
+    fps = float(stream.average_rate or stream.guessed_rate or DEFAULT_FPS)
+    stream.thread_type = "AUTO"
+
+    def read(size_of):
+        size, n = None, 0  # size fixed by the first frame: a stream that changes resolution keeps one output size
+        try:
+            for frame in container.decode(stream):
+                _check_size(name, frame.width, frame.height)
+                size = size or size_of(frame.width, frame.height)
+                yield frame.reformat(width=size[0], height=size[1], format="rgb24",
+                                     interpolation="AREA").to_ndarray()
+                n += 1
+        except av.error.FFmpegError as e:
+            if str(path) == STDIN and n == 0 and "mp4" in container.format.name:
+                # the mp4 demuxer found the index at the end and cannot seek back to the frames in a pipe
+                raise UserError(f"stdin: an MP4 with its index at the end cannot be read from a pipe; {PIPE_HINT}")
+            raise UserError(f"{name}: the video is corrupt or truncated ({e.__class__.__name__}); "
+                            f"re-export or re-download it")
+        finally:
+            container.close()
+    return Source(name, VideoInfo(stream.codec_context.width, stream.codec_context.height, fps), read,
+                  container.close)
 
 
 def open_frames(path, short_side=None, multiple=1, info_only=False):
     """(info, iterator of uint8 (H, W, 3) frames), resized so the short side is `short_side`.
 
-    Streams: memory does not grow with the clip length. info_only: check the file, read its header and
-    close it (the iterator is empty)."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file or folder")
-    if path.is_dir():
-        return _frames_from_folder(path, short_side, multiple, info_only)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a readable video ({e.__class__.__name__}); give an MP4/MOV/MKV/WebM/AVI file")
-    if not container.streams.video:
-        container.close()
-        raise UserError(f"{path}: holds no video stream")
-    stream = container.streams.video[0]
-    _check_size(path, stream.codec_context.width, stream.codec_context.height)
-    fps = float(stream.average_rate or stream.guessed_rate or 30)
-    info = VideoInfo(stream.codec_context.width, stream.codec_context.height, fps)
+    Streams: memory does not grow with the clip length. info_only: check the input, read its header and
+    close it (the iterator is empty; a pipe or a device is then used up)."""
+    source = open_video(path)
     if info_only:
-        container.close()
-        return info, iter(())
-    stream.thread_type = "AUTO"
-
-    def gen():
-        size = None  # fixed by the first frame: a stream that changes resolution keeps one output size
-        try:
-            for frame in container.decode(stream):
-                _check_size(path, frame.width, frame.height)
-                size = size or target_size(frame.width, frame.height, short_side, multiple)
-                yield frame.reformat(width=size[0], height=size[1], format="rgb24",
-                                     interpolation="AREA").to_ndarray()
-        except av.error.FFmpegError as e:
-            raise UserError(f"{path}: the video is corrupt or truncated ({e.__class__.__name__}); "
-                            f"re-export or re-download it")
-        finally:
-            container.close()
-    return info, gen()
+        source.close()
+        return source.info, iter(())
+    return source.info, source.frames(short_side, multiple)
 
 
 def _collect(path, info, frames, max_frames):
@@ -152,26 +268,11 @@ def read_video(path, short_side=None, multiple=1, max_frames=None):
     return _collect(path, *open_frames(path, short_side, multiple), max_frames)
 
 
-def open_frames_cropped(path, frame_size, source=None):
+def open_frames_cropped(path, frame_size):
     """(info, iterator of frames scaled to cover frame_size (W, H) and centre-cropped to it exactly): the
-    input of fixed-size exported models. Streams, as open_frames. source: the clip's VideoInfo, where the
-    caller has read it already."""
-    w, h = frame_size
-    info = source or open_frames(path, info_only=True)[0]     # the source size, to choose the scale
-    short = math.ceil(min(info.width, info.height) * max(w / info.width, h / info.height))
-    info, frames = open_frames(path, short_side=short)
-
-    def cropped():
-        try:
-            for f in frames:
-                if f.shape[0] < h or f.shape[1] < w:
-                    raise UserError(f"{path}: a frame of {f.shape[1]}x{f.shape[0]} does not cover {w}x{h}; "
-                                    f"the stream changes size: re-encode it at one size")
-                y0, x0 = (f.shape[0] - h) // 2, (f.shape[1] - w) // 2
-                yield f[y0:y0 + h, x0:x0 + w]
-        finally:
-            frames.close()
-    return info, cropped()
+    input of fixed-size exported models (Source.cropped). Streams, as open_frames."""
+    source = open_video(path)
+    return source.info, source.cropped(frame_size)
 
 
 def read_video_cropped(path, frame_size, max_frames):
