@@ -332,6 +332,8 @@ def build_parser():
                         "                           device (a file of that name wins), e.g.\n"
                         "                             v4l2:/dev/video0   avfoundation:0   x11grab::0.0\n"
                         "                             lavfi:testsrc=size=224x128:rate=25:duration=10\n"
+                        "                           (one PyAV's FFmpeg lacks, ffmpeg can pipe:\n"
+                        "                            ffmpeg -f v4l2 -i /dev/video0 -f nut - | tokenreel encode - ...)\n"
                         "fps: the stream's average rate, else its guessed rate, else 30.")
     sp.add_argument("input", help="a video file, a folder of frames, - (stdin) or a device FORMAT:SPEC")
     sp.add_argument("-o", "--output", required=True)
