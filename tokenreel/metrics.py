@@ -1,4 +1,6 @@
-"""Image quality measures shared by training (as losses) and evaluation. Frames in [-1, 1]."""
+"""Image quality measures shared by training (as losses) and evaluation. Frames in [-1, 1], except the
+numpy measures on uint8 frames (F, H, W, 3) at the end."""
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +44,14 @@ def psnr(a, b):
     """PSNR in dB of RGB frames in [-1, 1] (peak-to-peak 2), over the whole tensor."""
     mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) ** 2).mean()
     return float(10 * torch.log10(4 / mse.clamp_min(1e-12)))
+
+
+def gradient_energy(u8):
+    """Mean squared difference between neighbouring pixels (grey): the detail a blurred frame loses."""
+    f = u8.astype(np.float64).mean(-1)
+    return float((np.diff(f, axis=1) ** 2).mean() + (np.diff(f, axis=2) ** 2).mean())
+
+
+def motion(u8):
+    """Mean absolute frame-to-frame change, in grey levels."""
+    return float(np.abs(np.diff(u8.astype(np.float64), axis=0)).mean())

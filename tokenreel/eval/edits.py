@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..metrics import psnr, ssim
+from ..metrics import gradient_energy, motion, psnr, ssim
 from ..runtime.codec import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, extended_frames, reframed_frames
 from ..runtime.edit import DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, mirror_draft
@@ -44,15 +44,6 @@ WARMUP = 4   # latent frames encoded before the extension window: extend runs at
 
 def _t(u8):
     return torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def gradient_energy(u8):
-    f = u8.astype(np.float64).mean(-1)
-    return float((np.diff(f, axis=1) ** 2).mean() + (np.diff(f, axis=2) ** 2).mean())
-
-
-def motion(u8):
-    return float(np.abs(np.diff(u8.astype(np.float64), axis=0)).mean())
 
 
 def _region(frames, cols=None, span=None):
