@@ -10,7 +10,7 @@ import torch
 from ..metrics import gradient_energy, psnr, ssim
 from ..runtime import trl
 from ..runtime.codec import decode_tokens, encode_frames
-from ..runtime.pipeline import check_size
+from ..runtime.pipeline import check_size, make_header
 from ..runtime.video import read_video
 from . import codecs
 
@@ -37,8 +37,7 @@ def code_usage(tokens, bits):
 def coded_bpp(backend, tokens, fps, frames_u8):
     """Bits per pixel of the tokens' coded .trl payload (the default coder)."""
     T, H, W, _ = frames_u8.shape
-    data = trl.pack(tokens, {"tokenizer": backend.tokenizer_id, "tokenizer_sha256": backend.tokenizer_sha256,
-                             "bits": backend.bits, "fps": fps, "frames": T, "size": [W, H]})
+    data = trl.pack(tokens, make_header(backend, fps, T, tokens.shape, (W, H), "short side scaled, sides rounded to 8"))
     return 8 * trl.payload_length(data) / (T * H * W), 8 * len(data) / (T * H * W)
 
 
