@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tokenreel import bench  # noqa: E402
-from tokenreel.backends.exported import Artifact  # noqa: E402
+from tokenreel.backends.exported import ExportedModel  # noqa: E402
 from tokenreel.places import default_clip, sample_clips  # noqa: E402
 from tokenreel.runtime import manifest as manifest_io  # noqa: E402
 
@@ -35,7 +35,7 @@ def machine():
 
 
 def latency_ms(folder, manifest, entry, runs=7):
-    art = Artifact(folder, manifest, entry["role"], entry["format"], entry["precision"])
+    art = ExportedModel(folder, manifest, entry["role"], entry["format"], entry["precision"])
     rng = np.random.default_rng(0)
     feeds = [rng.integers(0, 513, i["shape"]) if "int" in i["dtype"] else
              rng.uniform(-1, 1, i["shape"]).astype(np.float32) for i in entry["inputs"]]
@@ -208,11 +208,11 @@ def alone_4bit(run, server):
     import io
     from coremltools.optimize.coreml import OpPalettizerConfig, OptimizationConfig, palettize_weights
     from tokenreel.export import coreml
-    from tokenreel.export.spec import transformer_artifact
+    from tokenreel.export.spec import transformer_spec
     from tokenreel.quantization.palettize import const_name, dense_weights
     from tokenreel.quantization.schemes import linear_layers
     from tokenreel.verify import measure
-    artifact = transformer_artifact(server.model)
+    artifact = transformer_spec(server.model)
     model = coreml.convert(artifact, "fp16")
     out = []
     for layer in linear_layers(artifact.module):

@@ -74,7 +74,7 @@ def write_recipe(folder, monkeypatch):
     monkeypatch.setattr(torch_backend, "TorchTokenizer", lambda: SimpleNamespace(model=None))
     monkeypatch.setattr(weights, "DEFAULT_TRANSFORMER", folder / "no-transformer")
     monkeypatch.setattr(calibration, "calibration_set", lambda *a, **k: {})
-    monkeypatch.setattr(spec, "tokenizer_artifacts", lambda *a: [])
+    monkeypatch.setattr(spec, "tokenizer_specs", lambda *a: [])
     sensitivity.main(["--out", str(folder / "recipe.json")])
     return folder / "recipe.json"
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from tokenreel.backends.exported import ENGINES
 from tokenreel.export.manifest import tensor_spec
-from tokenreel.export.spec import Artifact
+from tokenreel.export.spec import ExportSpec
 from tokenreel.models.tokenizer import LFQ, CausalConv, Tokenizer, TokenizerConfig, frame_norm, per_frame
 from tokenreel.models.transformer import Attention, TransformerConfig
 from tokenreel.runtime.tokens import bits_of, latents_of, quantize, tokens_of
@@ -39,11 +39,11 @@ def blocks():
     torch.manual_seed(0)
     cfg = TransformerConfig(dim=64, heads=4)
     return [
-        Artifact("causal_conv", "block", ConvStep().eval(), (torch.randn(1, 4, 8, 16, 24), torch.randn(1, 2, 8, 16, 24)),
+        ExportSpec("causal_conv", "block", ConvStep().eval(), (torch.randn(1, 4, 8, 16, 24), torch.randn(1, 2, 8, 16, 24)),
                  ["x", "state_in"], ["y", "state_out"]),
-        Artifact("frame_norm", "block", FrameNorm().eval(), (torch.randn(1, 4, 16, 8, 12) * 3 + 1,), ["x"], ["y"]),
-        Artifact("attention", "block", Attention(cfg).eval(), (torch.randn(1, 80, 64),), ["x"], ["y"]),
-        Artifact("head", "block", nn.Linear(64, 512).eval(), (torch.randn(1, 80, 64),), ["x"], ["y"]),
+        ExportSpec("frame_norm", "block", FrameNorm().eval(), (torch.randn(1, 4, 16, 8, 12) * 3 + 1,), ["x"], ["y"]),
+        ExportSpec("attention", "block", Attention(cfg).eval(), (torch.randn(1, 80, 64),), ["x"], ["y"]),
+        ExportSpec("head", "block", nn.Linear(64, 512).eval(), (torch.randn(1, 80, 64),), ["x"], ["y"]),
     ]
 
 

@@ -10,7 +10,7 @@ import torch
 
 from tokenreel.backends import tokenizer_backend, transformer_backend
 from tokenreel.errors import UserError
-from tokenreel.export.spec import Artifact
+from tokenreel.export.spec import ExportSpec
 from tokenreel.runtime import manifest as manifest_io
 from tokenreel.runtime.codec import decode_tokens
 from tokenreel.runtime.edit import reframe_outpaint
@@ -74,7 +74,7 @@ def test_executorch_delegates_every_heavy_op(exported):
 
 def test_executorch_export_refuses_an_undelegated_heavy_op(tmp_path):
     from tokenreel.export import executorch
-    conv3d = Artifact("conv3d", "encoder_step", torch.nn.Conv3d(3, 4, 3).eval(), (torch.zeros(1, 3, 4, 8, 8),),
+    conv3d = ExportSpec("conv3d", "encoder_step", torch.nn.Conv3d(3, 4, 3).eval(), (torch.zeros(1, 3, 4, 8, 8),),
                       ["x"], ["y"])
     with pytest.raises(UserError, match="convolution"):
         executorch.export(conv3d, tmp_path / "c.pte")

@@ -175,14 +175,14 @@ def test_lowbit_artifacts_compute_their_scheme(lowbit):
     import onnx
     from onnx import numpy_helper
     from tokenreel.backends.exported import ExportedTransformer
-    from tokenreel.export.spec import transformer_artifact
+    from tokenreel.export.spec import transformer_spec
     from tokenreel.models.weights import load_transformer
     from tokenreel.quantization import executorch_8da4w
     from tokenreel.quantization.recipe import module_of
     from tokenreel.quantization.schemes import bits_of
     from tokenreel.verify import sqnr_db
     model, _ = load_transformer(lowbit[1])
-    module = transformer_artifact(model).module
+    module = transformer_spec(model).module
     manifest = manifest_io.read(lowbit[0])
     tokens = _sub_tokens(manifest_io.find(manifest, "transformer", "onnx", "w4"))
 

@@ -58,12 +58,12 @@ def corrupt_onnx(folder, file):
 
 def corrupt_executorch(folder, file):
     from tokenreel.export import executorch
-    from tokenreel.export.spec import tokenizer_artifacts
+    from tokenreel.export.spec import tokenizer_specs
     from tokenreel.models.weights import DEFAULT_TOKENIZER, load_tokenizer
     tokenizer = copy.deepcopy(load_tokenizer(DEFAULT_TOKENIZER)[0])   # the loaded model is shared: copy it
     weight = tokenizer.encoder.blocks2[0].conv1.conv.weight
     weight.data = torch.from_numpy(perturbed(weight.detach().numpy()))
-    encoder = tokenizer_artifacts(tokenizer, 64, 152)[0]
+    encoder = tokenizer_specs(tokenizer, 64, 152)[0]
     executorch.export(encoder, folder / file)
 
 

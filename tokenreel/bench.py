@@ -292,12 +292,12 @@ def model_gflops(frame_size=EXPORT_SIZE):
     model (torch's FLOP counter)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from .export.spec import tokenizer_artifacts, transformer_artifact
+    from .export.spec import tokenizer_specs, transformer_spec
     from .models.weights import load_tokenizer, load_transformer
     tokenizer, _ = load_tokenizer()
     transformer, _ = load_transformer()
     out = {}
-    for a in tokenizer_artifacts(tokenizer, *frame_size) + [transformer_artifact(transformer)]:
+    for a in tokenizer_specs(tokenizer, *frame_size) + [transformer_spec(transformer)]:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             a.module(*a.inputs)
         out[a.role] = counter.get_total_flops() / 1e9

@@ -114,8 +114,9 @@ class CoremlEngine:
 ENGINES = {"onnx": OnnxEngine, "executorch": ExecutorchEngine, "coreml": CoremlEngine}
 
 
-class Artifact:
-    """One exported model: feeds are cast to the dtypes its manifest entry names, outputs come back fp32."""
+class ExportedModel:
+    """One exported model file, loaded and runnable (written from an export.spec.ExportSpec): feeds are cast
+    to the dtypes its manifest entry names, outputs come back fp32."""
 
     def __init__(self, folder, manifest, role, fmt, precision, threads=None, first_shape=None):
         self.entry = manifest_io.find(manifest, role, fmt, precision)
@@ -173,9 +174,9 @@ class ExportedTokenizer:
         self.tokenizer_sha256 = m["weights"]["tokenizer"]["sha256"]
         w, h, s = *self.frame_size, self.spatial
         warm = g.get("start_calls", {})
-        self.encoder = _Step(Artifact(folder, m, "encoder_step", fmt, precision, threads,
+        self.encoder = _Step(ExportedModel(folder, m, "encoder_step", fmt, precision, threads,
                                       (1, self.group, 3, h, w)), warm.get("encoder_step", 0))
-        self.decoder = _Step(Artifact(folder, m, "decoder_step", fmt, precision, threads,
+        self.decoder = _Step(ExportedModel(folder, m, "decoder_step", fmt, precision, threads,
                                       (1, 1, self.bits, h // s, w // s)), warm.get("decoder_step", 0))
 
     def _check(self, h, w):
@@ -215,7 +216,7 @@ class ExportedTransformer:
         self.window, self.bits, self.splits = tuple(g["window"]), g["bits"], g["splits"]
         self.sub_bits, self.mask_id = g["sub_bits"], g["mask_id"]
         self.tokenizer_sha256 = m["weights"]["tokenizer"]["sha256"]
-        self.model = Artifact(folder, m, "transformer", fmt, precision, threads,
+        self.model = ExportedModel(folder, m, "transformer", fmt, precision, threads,
                               (1, self.splits, int(np.prod(self.window))))
 
     def logits(self, sub_tokens):

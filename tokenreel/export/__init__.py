@@ -1,8 +1,8 @@
 """Exports of the server models for phones: ONNX, Core ML and ExecuTorch, fp32, fp16 and int8, and lower-bit
 transformer weights (pal6 / pal4 in Core ML, w4 in ONNX, 8da4w in ExecuTorch: quantization/schemes.py).
 
-What is exported is defined once (`spec.py`); each format has one module with `export(artifact, path,
-precision) -> info`; `tokenreel export` drives them and writes manifest.json beside the artifacts.
+What is exported is defined once (`spec.py`, an `ExportSpec` per file); each format has one module with
+`export(artifact, path, precision) -> info`; `tokenreel export` drives them and writes manifest.json beside the artifacts.
 """
 import importlib
 import time
@@ -17,7 +17,7 @@ from ..precisions import DEFAULT, FORMATS, NAMES, TABLE, needs_calibration
 from ..quantization.schemes import fallback
 from . import manifest as manifest_io
 from ..models.tokenizer import start_calls
-from .spec import tokenizer_artifacts, transformer_artifact
+from .spec import tokenizer_specs, transformer_spec
 
 PRECISIONS = NAMES     # the precision table (precisions.py): formats, quantizer, thresholds, files
 MIN_VERSIONS = {"onnxruntime": "1.17", "onnx_opset": 18, "executorch": "1.5", "ios": "17", "coreml_spec": 8}
@@ -66,7 +66,7 @@ def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128
     s = tokenizer.cfg.spatial_factor
     if h % s or w % s:
         raise UserError(f"--size {h}x{w}: both sides must be multiples of {s}")
-    artifacts = tokenizer_artifacts(tokenizer, h, w)
+    artifacts = tokenizer_specs(tokenizer, h, w)
     geometry = {"bits": tokenizer.cfg.bits, "spatial": s, "group": tokenizer.cfg.group, "frame_size": [w, h]}
     warm = {"encoder_step": start_calls(tokenizer.encoder), "decoder_step": start_calls(tokenizer.decoder)}
     if any(warm.values()):      # a `replicate` causal start: the runtime warms the zero states (docs/export.md)
@@ -75,7 +75,7 @@ def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128
     tf_path = Path(transformer_weights or DEFAULT_TRANSFORMER)
     if transformer_weights or tf_path.is_file():
         transformer, tf_meta = load_transformer(tf_path)
-        artifacts.append(transformer_artifact(transformer))
+        artifacts.append(transformer_spec(transformer))
         c = transformer.cfg
         geometry.update(window=list(c.window), splits=c.splits, sub_bits=c.sub_bits, mask_id=c.mask_id)
         weights["transformer"] = {"id": tf_meta["id"], "sha256": tf_meta["sha256"]}

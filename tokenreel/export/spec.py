@@ -45,7 +45,9 @@ class TransformerCall(nn.Module):
 
 
 @dataclass
-class Artifact:
+class ExportSpec:
+    """What one exported file is made from: the module, its fixed example inputs and its tensor names (the
+    loaded, runnable file is backends.exported.ExportedModel)."""
     name: str                      # file stem and manifest key
     role: str                      # encoder_step | decoder_step | transformer
     module: nn.Module
@@ -60,7 +62,7 @@ def _states(blocks_out):
 
 
 @torch.no_grad()
-def tokenizer_artifacts(tokenizer, height, width):
+def tokenizer_specs(tokenizer, height, width):
     cfg = tokenizer.cfg
     g = cfg.group
     frames = torch.zeros(1, g, 3, height, width)
@@ -73,7 +75,7 @@ def tokenizer_artifacts(tokenizer, height, width):
         n = len(states)
         first = "frames" if role == "encoder_step" else "latent"
         result = "latent" if role == "encoder_step" else "frames"
-        out.append(Artifact(
+        out.append(ExportSpec(
             name=f"{role}_{height}x{width}", role=role, module=module.eval(), inputs=(x, *_states(states)),
             input_names=[first] + [f"state_in_{i}" for i in range(n)],
             output_names=[result] + [f"state_out_{i}" for i in range(n)],
@@ -81,8 +83,8 @@ def tokenizer_artifacts(tokenizer, height, width):
     return out
 
 
-def transformer_artifact(transformer):
+def transformer_spec(transformer):
     cfg = transformer.cfg
     tokens = torch.full((1, cfg.splits, cfg.tokens), cfg.mask_id, dtype=torch.int64)
-    return Artifact(name="transformer", role="transformer", module=TransformerCall(transformer).eval(),
+    return ExportSpec(name="transformer", role="transformer", module=TransformerCall(transformer).eval(),
                     inputs=(tokens,), input_names=["sub_tokens"], output_names=["logits"])

@@ -83,7 +83,7 @@ def decide(sensitivity, weights=None, total=None):
 def main(argv=None):
     from ..backends.torch_backend import TorchTokenizer, TorchTransformer
     from ..export import onnx as onnx_export
-    from ..export.spec import tokenizer_artifacts, transformer_artifact
+    from ..export.spec import tokenizer_specs, transformer_spec
     from ..models.weights import DEFAULT_TRANSFORMER
     from .calibration import calibration_set
     from ..logs import quiet_libraries
@@ -96,9 +96,9 @@ def main(argv=None):
     tokenizer = TorchTokenizer()
     transformer = TorchTransformer() if DEFAULT_TRANSFORMER.is_file() else None
     calibration = calibration_set(tokenizer, transformer, (w, h), progress=tqdm)
-    artifacts = tokenizer_artifacts(tokenizer.model, h, w)
+    artifacts = tokenizer_specs(tokenizer.model, h, w)
     if transformer is not None:
-        artifacts.append(transformer_artifact(transformer.model))
+        artifacts.append(transformer_spec(transformer.model))
     recipe = {"rule": f"float when alone-int8 SQNR < median - {MARGIN_DB} dB, worst first, float weights "
                       f"<= {FLOAT_BUDGET:.0%} of the role's; and weightless modules below the median",
               "kept_float": {}, "sensitivity_db": {}}

@@ -20,12 +20,12 @@ ROLES = {"encoder": ["encoder_step"], "decoder": ["decoder_step"], "transformer"
          "extend": ["encoder_step", "transformer", "decoder_step"]}
 
 
-def torch_artifact(role, server_tok, server_tf, frame_size):
-    from ..export.spec import tokenizer_artifacts, transformer_artifact
+def torch_spec(role, server_tok, server_tf, frame_size):
+    from ..export.spec import tokenizer_specs, transformer_spec
     if role == "transformer":
-        return transformer_artifact(server_tf.model)
+        return transformer_spec(server_tf.model)
     w, h = frame_size
-    return {a.role: a for a in tokenizer_artifacts(server_tok.model, h, w)}[role]
+    return {a.role: a for a in tokenizer_specs(server_tok.model, h, w)}[role]
 
 
 def real_inputs(role, artifact, run):
@@ -111,7 +111,7 @@ def localise(folder, manifest, fmt, precision, failures, run, server_tok, server
     out = []
     for role in roles:
         entry = manifest_io.find(manifest, role, fmt, precision)
-        artifact = torch_artifact(role, server_tok, server_tf, tuple(manifest["geometry"]["frame_size"]))
+        artifact = torch_spec(role, server_tok, server_tf, tuple(manifest["geometry"]["frame_size"]))
         inputs = real_inputs(role, artifact, run)
         reference = reference_values(artifact, inputs)
         path = Path(folder) / entry["file"]
