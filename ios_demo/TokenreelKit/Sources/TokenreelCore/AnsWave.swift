@@ -104,9 +104,21 @@ public enum AnsWave {
     /// first: a forward pass finds the counts at the start of each group of about `groupBits` bits, then the
     /// groups are modelled again and coded backwards (memory: one group's symbols).
     public static func encode(_ tokens: TokenGrid, bits D: Int, groupBits: Int = 1 << 20) -> Data {
+        encodeRun(tokens, D: D, prev: nil, counts: nil, groupBits: groupBits).0
+    }
+
+    /// One run of a version-2 chunk (trl.encode_wave's prev and model), as `decodeRun` takes it -> (the payload,
+    /// the counts after the run).
+    static func encodeRun(_ tokens: TokenGrid, D: Int, prev: [Int32]?, counts start: [Int]?, groupBits: Int = 1 << 20)
+        -> (Data, [Int]) {
         var waves = Waves(T: tokens.t, H: tokens.h, W: tokens.w, D: D)
+        precondition(prev == nil || prev!.count == tokens.h * tokens.w, "the frame before is not H * W tokens")
+        waves.lead = prev == nil ? 0 : 1
+        if let start { waves.reset(start) }
+        let all = (prev ?? []) + tokens.data       // the frame before the run, then the run
         var coder = AnsEncoder()
-        tokens.data.withUnsafeBufferPointer { gb in
+        var after: [Int] = []
+        all.withUnsafeBufferPointer { gb in
             let g = gb.baseAddress!
             var starts: [Int] = [], counts: [[Int]] = []
             var wave = 0
@@ -122,6 +134,7 @@ public enum AnsWave {
                 }
             }
             starts.append(waves.count)
+            after = waves.counts
             var symbols: [UInt8] = [], cdfs: [UInt64] = []
             for group in stride(from: counts.count - 1, through: 0, by: -1) {
                 waves.reset(counts[group])
@@ -141,7 +154,7 @@ public enum AnsWave {
                 for j in stride(from: symbols.count - 1, through: 0, by: -1) { coder.encode(symbols[j], cdf1: cdfs[j]) }
             }
         }
-        return wordsToData(coder.compressed())
+        return (wordsToData(coder.compressed()), after)
     }
 
     /// Payload bytes -> (T, H, W) tokens, wave by wave. The coder must be empty exactly after the last bit

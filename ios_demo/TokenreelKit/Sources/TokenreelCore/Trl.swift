@@ -1,7 +1,8 @@
 import Foundation
 
 // The `.trl` token file (docs/trl-format.md, tokenreel/runtime/trl.py): versions 1 and 2 are read (version 2,
-// the stream of chunks `tokenreel encode` writes, in TrlStream.swift), version 1 is written (every reader reads it).
+// the stream of chunks `tokenreel encode` writes, in TrlStream.swift); `write` writes version 2 (TrlWriter.swift),
+// `pack` version 1 (as trl.pack: the golden files).
 //
 //     magic "\x89TRL" | version u8 | flags u8 | reserved u16 | header_len u32 | header (UTF-8 JSON)
 //     | payload_len u64 | payload | crc32 u32 (zlib CRC-32 of every byte before it)
@@ -194,11 +195,13 @@ public enum Trl {
         return body
     }
 
-    /// Write atomically (Data.write(options: .atomic): a temp file, then rename). Returns the byte count.
+    /// Write a version-2 .trl atomically (trl.write; Data.write(options: .atomic): a temp file, then rename) ->
+    /// the byte count. coder "ans-ctx" writes a version-1 file (a version-2 chunk is ans-wave or zstd).
     @discardableResult
     public static func write(_ url: URL, _ tokens: TokenGrid, meta: [String: JSONValue], coder: String? = nil,
                              zstd: ZstdEncoder? = nil) throws -> Int {
-        let data = try pack(tokens, meta: meta, coder: coder, zstd: zstd)
+        let data = coder == "ans-ctx" ? try pack(tokens, meta: meta, coder: coder, zstd: zstd)
+            : try packStream(tokens, meta: meta, coder: coder, zstd: zstd)
         try data.write(to: url, options: .atomic)
         return data.count
     }

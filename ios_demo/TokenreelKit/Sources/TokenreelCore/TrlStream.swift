@@ -18,6 +18,7 @@ extension Trl {
     public static let versionStream: UInt8 = 2
     public static let maxChunks = 1 << 16          // chunks a version-2 file
     public static let maxChunkSlack = 64           // a chunk's payload <= its packed planes + 1/256 + 64
+    public static let chunkFrames = 16             // latent frames a chunk when writing: 64 video frames, ~2 s at 30 fps
     /// A version-2 chunk's coder byte is 1 + its index here (trl.CHUNK_CODERS).
     public static let chunkCoders = ["ans-wave", "zstd"]
     /// Fields a reader derives and returns, never taken from a version-2 file's JSON (trl.FILE_FIELDS).
@@ -74,7 +75,8 @@ enum TrlStream {
     }
 
     /// What chunks carry from one to the next (trl._Coding): the frame before, the ans-wave counts (learnt
-    /// only from ans-wave chunks), the cost budget of the file's ans-wave chunks (trl._Budget), the totals.
+    /// only from ans-wave chunks), the cost budget of the file's ans-wave chunks (trl._Budget), the totals, for
+    /// reader and writer alike; `keep`: hold every chunk's tokens (the reader's).
     struct State {
         let H: Int, W: Int, D: Int
         var prev: [Int32]? = nil
@@ -83,9 +85,10 @@ enum TrlStream {
         var coders: [String] = []
         var tokens: [Int32] = []
         var budgetTokens = 0, budgetWaves = 0, budgetPayload = 0
+        var keep = true
 
-        init(H: Int, W: Int, D: Int) {
-            self.H = H; self.W = W; self.D = D
+        init(H: Int, W: Int, D: Int, keep: Bool = true) {
+            self.H = H; self.W = W; self.D = D; self.keep = keep
             counts = AnsWave.freshCounts(D: D)
         }
 
@@ -102,7 +105,7 @@ enum TrlStream {
         }
 
         mutating func done(_ chunk: [Int32], _ n: Int, _ f: Int) {
-            tokens.append(contentsOf: chunk)
+            if keep { tokens.append(contentsOf: chunk) }
             prev = Array(chunk[((n - 1) * H * W)...])
             T += n
             frames += f

@@ -108,16 +108,19 @@ object AnsWave {
     /**
      * (T, H, W) tokens -> payload bytes. The stack coder takes the symbols last first: a forward pass finds
      * the counts at the start of each group of about [GROUP_BITS] bits, then the groups are modelled again
-     * and coded backwards (memory: one group's symbols).
+     * and coded backwards (memory: one group's symbols). A version-2 chunk (trl.encode_wave's prev and model):
+     * [prev] and [counts] as [decode] takes them; [counts] holds the counts after the run on return.
      */
-    fun encode(tokens: TokenGrid, bits: Int): ByteArray {
-        val waves = Waves(tokens.t, tokens.h, tokens.w, bits, tokens.data)
+    fun encode(tokens: TokenGrid, bits: Int, prev: IntArray? = null, counts: IntArray? = null): ByteArray {
+        val (g, lead) = run(tokens, prev, counts, bits)
+        val waves = Waves(tokens.t, tokens.h, tokens.w, bits, g, lead)
+        if (counts != null) waves.reset(counts)
         val starts = ArrayList<Int>()
-        val counts = ArrayList<IntArray>()
+        val groupCounts = ArrayList<IntArray>()   // the counts at each group's start
         var wave = 0
         while (wave < waves.count) {
             starts.add(wave)
-            counts.add(waves.counts.copyOf())
+            groupCounts.add(waves.counts.copyOf())
             var n = 0L
             while (wave < waves.count && n < GROUP_BITS) {
                 waves.begin(wave++)
@@ -126,11 +129,12 @@ object AnsWave {
             }
         }
         starts.add(waves.count)
+        if (counts != null) System.arraycopy(waves.counts, 0, counts, 0, counts.size)
         val coder = Ans.Encoder()
         var symbols = ByteArray(0)
         var cuts = IntArray(0)
         for (group in starts.size - 2 downTo 0) {
-            waves.reset(counts[group])
+            waves.reset(groupCounts[group])
             var m = 0
             for (v in starts[group] until starts[group + 1]) {
                 waves.begin(v)
@@ -139,7 +143,7 @@ object AnsWave {
                     cuts = cuts.copyOf(symbols.size)
                 }
                 for (k in 0 until waves.size) {
-                    val token = tokens.data[waves.positions[k]]
+                    val token = g[waves.positions[k]]
                     for (i in 0 until bits) {
                         symbols[m] = ((token ushr i) and 1).toByte()
                         cuts[m++] = waves.cut(k, i)
@@ -152,6 +156,18 @@ object AnsWave {
         return coder.bytes()
     }
 
+    /** A run's grid with the frame before it ([prev]) in front, and how many frames that is (0 or 1). */
+    private fun run(tokens: TokenGrid, prev: IntArray?, counts: IntArray?, bits: Int): Pair<IntArray, Int> {
+        val frame = tokens.h * tokens.w
+        require(prev == null || prev.size == frame) { "the frame before is ${prev!!.size} tokens, not $frame" }
+        require(counts == null || counts.size == bits * CONTEXTS * 2) { "${counts!!.size} counts for $bits planes" }
+        if (prev == null) return Pair(tokens.data, 0)
+        val g = IntArray(frame + tokens.size)
+        System.arraycopy(prev, 0, g, 0, frame)
+        System.arraycopy(tokens.data, 0, g, frame, tokens.size)
+        return Pair(g, 1)
+    }
+
     /**
      * Payload bytes -> (T, H, W) tokens, wave by wave. The coder must be empty exactly after the last bit (once
      * empty it decodes every further bit as 0, so a payload that runs out early leaves the rest 0).
@@ -162,11 +178,7 @@ object AnsWave {
     fun decode(payload: ByteArray, t: Int, bits: Int, h: Int, w: Int, prev: IntArray? = null, counts: IntArray? = null): IntArray {
         val coder = Ans.Decoder(payload, "ans-wave")
         val frame = h * w
-        val lead = if (prev == null) 0 else 1
-        require(prev == null || prev.size == frame) { "the frame before is ${prev!!.size} tokens, not $frame" }
-        require(counts == null || counts.size == bits * CONTEXTS * 2) { "${counts!!.size} counts for $bits planes" }
-        val g = IntArray((t + lead) * frame)
-        if (prev != null) System.arraycopy(prev, 0, g, 0, frame)
+        val (g, lead) = run(TokenGrid(t, h, w), prev, counts, bits)
         val waves = Waves(t, h, w, bits, g, lead)
         if (counts != null) waves.reset(counts)
         for (wave in 0 until waves.count) {

@@ -35,10 +35,10 @@ class TrlFile(val tokens: TokenGrid, val header: Map<String, Any?>) {
 
 /**
  * The `.trl` token file, ported from tokenreel/runtime/trl.py: version 2 (a stream of chunks) and version 1 are
- * read, version 1 is written (every reader reads it).
+ * read; [write] writes version 2 ([TrlWriter]), [pack] version 1 (as trl.pack: the golden files).
  */
 object Trl {
-    private val MAGIC = byteArrayOf(0x89.toByte(), 'T'.toByte(), 'R'.toByte(), 'L'.toByte())
+    internal val MAGIC = byteArrayOf(0x89.toByte(), 'T'.toByte(), 'R'.toByte(), 'L'.toByte())
     const val VERSION = 1
     const val VERSION_STREAM = 2               // docs/trl-format.md, "Version 2: a stream of chunks"
     const val MAX_HEADER = 1 shl 16
@@ -65,6 +65,7 @@ object Trl {
     /** Fields a reader derives and returns, never taken from a version-2 file's JSON (trl.FILE_FIELDS). */
     val FILE_FIELDS = listOf("grid", "grid_hw", "frames", "coder", "planes_crc32", "version", "complete", "chunks", "stopped")
     const val MAX_CHUNKS = 1 shl 16            // version 2: chunks a file
+    const val CHUNK_FRAMES = 16                // latent frames a chunk when writing: 64 video frames, ~2 s at 30 fps
     const val MAX_CHUNK_SLACK = 64             // a chunk's payload <= its packed planes + 1/256 + 64
     /** A version-2 chunk's coder byte is 1 + its index here (trl.CHUNK_CODERS). */
     val CHUNK_CODERS = listOf(ANS_WAVE, ZSTD)
@@ -352,20 +353,54 @@ object Trl {
         return unpack(data, file.path, zstd, partial)
     }
 
-    /** Write atomically: a temp file beside the target, then rename. Returns the byte count. */
-    fun write(file: File, tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, zstd: Zstd? = null): Int {
-        val data = pack(tokens, meta, coder, zstd)
+    /**
+     * tokens -> the bytes of the version-2 .trl [write] writes (trl.pack_stream): chunks of [chunkFrames] latent
+     * frames, the video frames meta["frames"] says (default: every position of the grid) split among them.
+     */
+    fun packStream(tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, chunkFrames: Int = CHUNK_FRAMES,
+                   zstd: Zstd? = null): ByteArray {
+        val out = java.io.ByteArrayOutputStream()
+        writeStream(out, tokens, meta, coder, chunkFrames, zstd)
+        return out.toByteArray()
+    }
+
+    private fun writeStream(out: java.io.OutputStream, tokens: TokenGrid, meta: Map<String, Any?>, coder: String?,
+                            chunkFrames: Int, zstd: Zstd?): Long {
+        if (tokens.t < 1) throw IllegalArgumentException("tokens must be (T, H, W), T >= 1")
+        val frames = (meta["frames"] as? Number)?.toLong() ?: TrlWriter.frameStart(tokens.t)
+        val writer = TrlWriter(out, meta, coder, chunkFrames, zstd)
+        val plane = tokens.h * tokens.w
+        for (t0 in 0 until tokens.t step chunkFrames) {
+            val t1 = Math.min(tokens.t, t0 + chunkFrames)
+            writer.append(TokenGrid(t1 - t0, tokens.h, tokens.w, tokens.data.copyOfRange(t0 * plane, t1 * plane)),
+                TrlWriter.chunkFrames(frames, t0, t1, tokens.t))
+        }
+        return writer.close()
+    }
+
+    /**
+     * Write a version-2 .trl atomically (trl.write): a temp file beside the target, then rename -> bytes written.
+     * [coder] "ans-ctx" writes a version-1 file (a version-2 chunk is ans-wave or zstd).
+     */
+    fun write(file: File, tokens: TokenGrid, meta: Map<String, Any?>, coder: String? = null, zstd: Zstd? = null): Long {
         val tmp = File(file.absoluteFile.parentFile, ".${file.name}.${System.nanoTime()}.tmp")
         try {
-            tmp.writeBytes(data)
+            val written = java.io.FileOutputStream(tmp).use { out ->
+                val n = if (coder == ANS_CTX) pack(tokens, meta, coder, zstd).also { out.write(it) }.size.toLong()
+                    else writeStream(java.io.BufferedOutputStream(out), tokens, meta, coder, CHUNK_FRAMES, zstd)
+                out.fd.sync()
+                n
+            }
             if (!tmp.renameTo(file)) {
                 file.delete()
                 if (!tmp.renameTo(file)) throw TokenreelException("$file: cannot write the token file")
             }
+            return written
+        } catch (e: java.io.IOException) {
+            throw TokenreelException("$file: cannot write the token file (${e.message})")
         } finally {
             if (tmp.exists()) tmp.delete()
         }
-        return data.size
     }
 
     /** The loaded tokenizer must be the one that made the file (tokenreel/runtime/pipeline.py: check_tokenizer). */

@@ -18,9 +18,9 @@ import java.util.zip.CRC32
  * complete chunk before the first one missing, cut or bad.
  */
 internal object TrlStream {
-    private const val KIND_FRAMES = 0x46        // 'F'
-    private const val KIND_END = 0x45           // 'E'
-    private const val RECORD = 16               // a record's bytes before its payload (an end chunk's before its crc32)
+    const val KIND_FRAMES = 0x46                // 'F'
+    const val KIND_END = 0x45                   // 'E'
+    const val RECORD = 16               // a record's bytes before its payload (an end chunk's before its crc32)
 
     /** Where a version-2 file stops being readable, and why (trl.py's _Stop). */
     private open class Stop(why: String) : Exception(why)
@@ -53,9 +53,10 @@ internal object TrlStream {
 
     /**
      * What chunks carry from one to the next (trl._Coding): the frame before, the ans-wave counts (learnt only from
-     * ans-wave chunks), the cost budget of the file's ans-wave chunks (trl._Budget) and the totals.
+     * ans-wave chunks), the cost budget of the file's ans-wave chunks (trl._Budget) and the totals, for reader and
+     * writer alike; [keep]: hold every chunk's tokens (the reader's [grid]).
      */
-    private class State(val h: Int, val w: Int, val bits: Int) {
+    class State(val h: Int, val w: Int, val bits: Int, private val keep: Boolean = true) {
         var prev: IntArray? = null
         var counts = IntArray(bits * AnsWave.CONTEXTS * 2) { 1 }
         var t = 0
@@ -79,7 +80,7 @@ internal object TrlStream {
         }
 
         fun done(chunk: IntArray, n: Int, f: Long) {
-            parts.add(chunk)
+            if (keep) parts.add(chunk)
             prev = chunk.copyOfRange((n - 1) * h * w, n * h * w)
             t += n
             frames += f

@@ -310,7 +310,9 @@ class TrlTest {
             val f = File(dir, "a.trl")
             val meta = goldenMeta()
             Trl.write(f, goldenTokens(), meta)
-            assertArrayEquals(waveBytes, f.readBytes())
+            // version 2, as trl.write (TrlWriterTest pins its bytes); version 1 still reads
+            assertArrayEquals(Trl.packStream(goldenTokens(), meta), f.readBytes())
+            assertEquals(goldenTokens(), Trl.read(f).tokens)
             assertEquals(listOf("a.trl"), dir.list()!!.toList())
         } finally {
             dir.deleteRecursively()
