@@ -1,6 +1,9 @@
-"""What every training loop here shares: DDP set-up, the LR schedule, the EMA update."""
+"""What both trainers share: DDP set-up, the LR schedule, the EMA update and the training loop itself
+(`training_loop`); each trainer supplies its batches, loss and validation."""
+import json
 import math
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -64,3 +67,56 @@ def prepare(make_model, out, world, device, init=None, **adamw):
         ema.load_state_dict(model.state_dict())
     train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     return model, ema, opt, (state["step"] if state else 0), train_model
+
+
+def training_loop(args, rank, prepared, *, name, next_batch, loss, validate, state, shown):
+    """The loop both trainers run, from the resumed step to --steps. Each step: next_batch(step), then
+    loss(train_model, batch, step) -> (loss tensor, dict of floats) under bf16 autocast; the gradient norm
+    is clipped to 1 (a non-finite one skips the batch, counted as `skipped` in the log); AdamW at lr_at;
+    the EMA follows.
+
+    Rank 0 only: a line a step in OUT/log.jsonl, validate(ema) -> dict added (and printed) every --val-every
+    steps and at the end, and a checkpoint every --ckpt-every steps and at the end with the JSON state
+    {"step", **state, "args"} (checkpoint.save_training: what resume reads). `shown`: parts on the bar.
+    `prepared`: common.prepare's tuple. args: out, steps, lr, warmup, ema, val_every, ckpt_every."""
+    from tqdm import tqdm
+
+    from . import checkpoint
+    model, ema, opt, step, train_model = prepared
+    device = next(model.parameters()).device
+    if rank == 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+        log = open(args.out / "log.jsonl", "a")
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc=f"train {name}")
+    t0, skipped = time.time(), 0
+    while step < args.steps:
+        batch = next_batch(step)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            value, parts = loss(train_model, batch, step)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if not torch.isfinite(gnorm):  # skip a bad batch rather than poison the weights
+            skipped += 1
+            opt.zero_grad(set_to_none=True)
+        opt.step()
+        ema_update(ema, model, step, args.ema)
+        step += 1
+        bar.update(1)
+        if rank == 0:
+            rec = {"step": step, "loss": value.item(), "lr": lr_at(step - 1, args.lr, args.warmup, args.steps),
+                   "gnorm": gnorm.item(), "sec": round(time.time() - t0, 1), "skipped": skipped, **parts}
+            bar.set_postfix({k: f"{rec[k]:.3f}" for k in shown})
+            if step % args.val_every == 0 or step == args.steps:
+                rec.update(validate(ema))
+                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}))
+            log.write(json.dumps(rec) + "\n")
+            if step % args.ckpt_every == 0 or step == args.steps:
+                log.flush()
+                checkpoint.save_training(args.out, model, ema, opt, {
+                    "step": step, **state, "args": {k: str(v) for k, v in vars(args).items()}})
+    bar.close()
+    if rank == 0:
+        log.close()

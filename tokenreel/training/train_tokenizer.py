@@ -10,8 +10,6 @@ sign boundary, a hinge that ties a latent's sign to the previous latent frame's 
 still, and held-still windows (a frame repeated, or a clip that stops) so stills decode without a pulse.
 """
 import argparse
-import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,8 +20,7 @@ from tqdm import tqdm
 from ..metrics import psnr, ssim
 from ..models.tokenizer import LFQ, Tokenizer, TokenizerConfig, temporal_tie_loss
 from ..models.weights import load_tokenizer
-from . import checkpoint
-from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
+from .common import add_device_arg, prepare, setup_distributed, teardown_distributed, training_loop
 from ..places import default_data_dir
 from .data import ClipSampler, training_split, validation_windows
 from .pack import Packed
@@ -124,9 +121,9 @@ def main(argv=None):
         cfg = replace(init.cfg, causal_start=args.causal_start)
     else:
         cfg = replace(TokenizerConfig(**TINY) if args.tiny else TokenizerConfig(), causal_start=args.causal_start)
-    model, ema, opt, step, train_model = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr,
-                                                 betas=(0.9, 0.99), weight_decay=0.01,
-                                                 init=init.state_dict() if args.init else None)
+    prepared = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr, betas=(0.9, 0.99),
+                       weight_decay=0.01, init=init.state_dict() if args.init else None)
+    model, _, _, step, _ = prepared
 
     data = args.data or default_data_dir()
     if data.is_file():          # a data pack: clips, photos and validation windows in one file
@@ -141,42 +138,15 @@ def main(argv=None):
     val = val.to(device) if rank == 0 else None
 
     if rank == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        log = open(args.out / "log.jsonl", "a")
         print(f"tokenizer {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, "
               f"{len(train_clips)} train clips, {len(train_photos)} photos, {len(val)} val windows, "
               f"world {world}, from step {step}")
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc="train tokenizer")
-    t0, skipped = time.time(), 0
-    while step < args.steps:
-        x = sampler.batch(args.batch).to(device)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss, parts = losses(train_model, x, entropy_weight(step, args), args, cfg.group)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        if not torch.isfinite(gnorm):  # skip a bad batch rather than poison the weights (counted in the log)
-            skipped += 1
-            opt.zero_grad(set_to_none=True)
-        opt.step()
-        ema_update(ema, model, step, args.ema)
-        step += 1
-        bar.update(1)
-        if rank == 0:
-            rec = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, args.lr, args.warmup, args.steps),
-                   "gnorm": gnorm.item(), "sec": round(time.time() - t0, 1), "skipped": skipped, **parts}
-            bar.set_postfix(l1=f"{parts['l1']:.3f}", ssim=f"{parts['ssim']:.3f}")
-            if step % args.val_every == 0 or step == args.steps:
-                rec.update(validate(ema, val))
-                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}))
-            log.write(json.dumps(rec) + "\n")
-            if step % args.ckpt_every == 0 or step == args.steps:
-                log.flush()
-                checkpoint.save_training(args.out, model, ema, opt, {
-                    "step": step, "config": cfg.to_dict(), "args": {k: str(v) for k, v in vars(args).items()}})
-    bar.close()
+
+    def step_loss(train_model, x, step):
+        return losses(train_model, x, entropy_weight(step, args), args, cfg.group)
+    training_loop(args, rank, prepared, name="tokenizer", next_batch=lambda _: sampler.batch(args.batch).to(device),
+                  loss=step_loss, validate=lambda ema: validate(ema, val), state={"config": cfg.to_dict()},
+                  shown=("l1", "ssim"))
     teardown_distributed()
 
 

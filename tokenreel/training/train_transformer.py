@@ -8,8 +8,6 @@ training windows (T, H, W) are cut from them at random places, with MAGVIT task 
 cross-entropy of every sub-token head on the tokens to predict.
 """
 import argparse
-import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +20,7 @@ from ..backends.torch_backend import TorchTokenizer
 from ..models.weights import DEFAULT_TOKENIZER, load_transformer
 from ..runtime.codec import encode_frames
 from ..runtime.video import output_path, read_video
-from . import checkpoint
-from .common import add_device_arg, ema_update, lr_at, prepare, setup_distributed, teardown_distributed
+from .common import add_device_arg, prepare, setup_distributed, teardown_distributed, training_loop
 from ..places import cache_dir
 from ..places import default_data_dir
 from .data import camera_motion, training_split
@@ -151,8 +148,9 @@ def main(argv=None):
     encoder = TorchTokenizer(args.tokenizer, latents_per_call=8)
     cfg = TransformerConfig(**(TINY if args.tiny else {}), bits=encoder.bits)
     init = load_transformer(args.init)[0].state_dict() if args.init else None
-    model, ema, opt, step, train_model = prepare(lambda: MaskedTransformer(cfg).fused_kernels(), args.out, world,
-                                                 device, init=init, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    prepared = prepare(lambda: MaskedTransformer(cfg).fused_kernels(), args.out, world, device, init=init,
+                       lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    model, _, _, step, _ = prepared
 
     data_dir = args.data or default_data_dir()
     train_clips, val_clips, train_photos = training_split(data_dir, args.max_clips)
@@ -168,41 +166,24 @@ def main(argv=None):
     rng = np.random.default_rng(1000 * rank + step)
 
     if rank == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        log = open(args.out / "log.jsonl", "a")
         n_params = sum(p.numel() for p in model.parameters())
         print(f"transformer {n_params / 1e6:.2f} M params, window {cfg.window}, {len(train)} token grids, "
               f"world {world}, from step {step}")
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc="train transformer")
-    t0 = time.time()
-    while step < args.steps:
+
+    def next_batch(_):
         batch = make_batch(train, cfg, args.batch, rng, args.task_weights, args.draft_share)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss, acc = masked_loss(train_model, cfg, *(t.to(device) for t in batch))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema_update(ema, model, step, args.ema)
-        step += 1
-        bar.update(1)
-        if rank == 0:
-            rec = {"step": step, "loss": loss.item(), "acc": acc.item(), "gnorm": gnorm.item(),
-                   "lr": lr_at(step - 1, args.lr, args.warmup, args.steps), "sec": round(time.time() - t0, 1)}
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}")
-            if step % args.val_every == 0 or step == args.steps:
-                rec.update({f"val_{k}": v for k, v in validate(ema, cfg, val_batches).items()})
-                rec.update({f"val_draft_{k}": v for k, v in validate(ema, cfg, val_draft_batches).items()})
-                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}))
-            log.write(json.dumps(rec) + "\n")
-            if step % args.ckpt_every == 0 or step == args.steps:
-                log.flush()
-                checkpoint.save_training(args.out, model, ema, opt, {
-                    "step": step, "config": cfg.to_dict(), "tokenizer_sha256": encoder.tokenizer_sha256,
-                    "args": {k: str(v) for k, v in vars(args).items()}})
-    bar.close()
+        return [t.to(device) for t in batch]
+
+    def step_loss(train_model, batch, _):
+        loss, acc = masked_loss(train_model, cfg, *batch)
+        return loss, {"acc": acc.item()}
+
+    def validate_both(ema):
+        return {**{f"val_{k}": v for k, v in validate(ema, cfg, val_batches).items()},
+                **{f"val_draft_{k}": v for k, v in validate(ema, cfg, val_draft_batches).items()}}
+    training_loop(args, rank, prepared, name="transformer", next_batch=next_batch, loss=step_loss,
+                  validate=validate_both, shown=("loss", "acc"),
+                  state={"config": cfg.to_dict(), "tokenizer_sha256": encoder.tokenizer_sha256})
     teardown_distributed()
 
 
