@@ -102,12 +102,7 @@ object Codec {
             progress?.invoke(buf.size)
         }
         if (grids.isEmpty()) return null
-        val h = grids[0].h
-        val w = grids[0].w
-        val all = TokenGrid(grids.sumBy { it.t }, h, w)
-        var offset = 0
-        for (g in grids) { System.arraycopy(g.data, 0, all.data, offset, g.size); offset += g.size }
-        return Encoded(all, real)
+        return Encoded(TokenGrid.concat(grids), real)
     }
 
     /** Frames a grid of [latentFrames] decodes to, the last group's padding included. */

@@ -195,13 +195,9 @@ object Edit {
         } else {
             newW = tokens.w; newH = Math.max(1, pyRound(tokens.w.toDouble() * ah / aw))
         }
-        return crop(tokens, (tokens.h - newH) / 2, (tokens.w - newW) / 2, newH, newW)
-    }
-
-    private fun crop(tokens: TokenGrid, y0: Int, x0: Int, h: Int, w: Int): TokenGrid {
-        val out = TokenGrid(tokens.t, h, w)
-        for (t in 0 until tokens.t) for (y in 0 until h) for (x in 0 until w) out[t, y, x] = tokens[t, y0 + y, x0 + x]
-        return out
+        val y0 = (tokens.h - newH) / 2
+        val x0 = (tokens.w - newW) / 2
+        return tokens.slice(0, tokens.t, y0, y0 + newH, x0, x0 + newW)
     }
 
     /** A canvas and which of its tokens are known. */
@@ -314,7 +310,7 @@ object Edit {
         val draft = if (sampler != "revise") null
             else mirrorDraft(padded.h, padded.w, tokens, (h - tokens.h) / 2 + ph / 2, (w - tokens.w) / 2 + pw / 2)
         val filled = fillCanvas(backend, padded, known, n, seed, progress, draft, REVISE_THRESHOLD.getValue("reframe"))
-        return EditResult(crop(filled.tokens, ph / 2, pw / 2, h, w), filled.calls)
+        return EditResult(filled.tokens.slice(0, filled.tokens.t, ph / 2, ph / 2 + h, pw / 2, pw / 2 + w), filled.calls)
     }
 
     fun latentFramesFor(frames: Int, group: Int = 4) = (frames + group - 1) / group

@@ -11,10 +11,29 @@ class TokenGrid(val t: Int, val h: Int, val w: Int, val data: IntArray = IntArra
     operator fun set(tt: Int, y: Int, x: Int, value: Int) { data[index(tt, y, x)] = value }
     val size get() = data.size
 
+    /** grid[t0:t1, y0:y1, x0:x1], a copy (numpy slicing; the ranges must lie inside the grid). */
+    fun slice(t0: Int, t1: Int, y0: Int = 0, y1: Int = h, x0: Int = 0, x1: Int = w): TokenGrid {
+        val out = TokenGrid(t1 - t0, y1 - y0, x1 - x0)
+        for (tt in t0 until t1) for (y in y0 until y1) System.arraycopy(data, index(tt, y, x0), out.data, out.index(tt - t0, y - y0, 0), out.w)
+        return out
+    }
+
     override fun equals(other: Any?) =
         other is TokenGrid && other.t == t && other.h == h && other.w == w && other.data.contentEquals(data)
     override fun hashCode() = data.contentHashCode()
     override fun toString() = "TokenGrid($t x $h x $w)"
+
+    companion object {
+        /** Grids of one H x W joined in time (np.concatenate along axis 0). */
+        fun concat(grids: List<TokenGrid>): TokenGrid {
+            val first = grids[0]
+            require(grids.all { it.h == first.h && it.w == first.w }) { "grids joined in time must have one H x W" }
+            val out = TokenGrid(grids.sumBy { it.t }, first.h, first.w)
+            var offset = 0
+            for (g in grids) { System.arraycopy(g.data, 0, out.data, offset, g.size); offset += g.size }
+            return out
+        }
+    }
 }
 
 /** A float32 array with a shape, the currency of model calls (row-major, as numpy's default). */

@@ -369,11 +369,9 @@ object Trl {
         if (tokens.t < 1) throw IllegalArgumentException("tokens must be (T, H, W), T >= 1")
         val frames = (meta["frames"] as? Number)?.toLong() ?: TrlWriter.frameStart(tokens.t)
         val writer = TrlWriter(out, meta, coder, chunkFrames, zstd)
-        val plane = tokens.h * tokens.w
         for (t0 in 0 until tokens.t step chunkFrames) {
             val t1 = Math.min(tokens.t, t0 + chunkFrames)
-            writer.append(TokenGrid(t1 - t0, tokens.h, tokens.w, tokens.data.copyOfRange(t0 * plane, t1 * plane)),
-                TrlWriter.chunkFrames(frames, t0, t1, tokens.t))
+            writer.append(tokens.slice(t0, t1), TrlWriter.chunkFrames(frames, t0, t1, tokens.t))
         }
         return writer.close()
     }
@@ -400,15 +398,6 @@ object Trl {
             throw TokenreelException("$file: cannot write the token file (${e.message})")
         } finally {
             if (tmp.exists()) tmp.delete()
-        }
-    }
-
-    /** The loaded tokenizer must be the one that made the file (tokenreel/runtime/pipeline.py: check_tokenizer). */
-    fun checkTokenizer(file: TrlFile, tokenizerSha256: String, bits: Int, where: String) {
-        val sha = file.header["tokenizer_sha256"] as? String ?: ""
-        if (sha != tokenizerSha256 || file.bits != bits) {
-            throw TokenreelException("$where: made by tokenizer ${file.header["tokenizer"]} (${sha.take(12)}), not the loaded " +
-                "one (${tokenizerSha256.take(12)}); decode it with the weights that made it or re-encode the source video")
         }
     }
 
