@@ -98,23 +98,39 @@ public func paddedFrames(latentFrames: Int, group: Int) -> Int { 1 + group * (la
 /// (runtime/codec.py `without_padding`).
 public func keepsFrame(_ index: Int, real: Int, padded: Int) -> Bool { index < real || index >= padded }
 
+/// Decodes a (T', H', W') token grid one decoder call at a time: `next()` gives its uint8 frames in order, nil after
+/// `frames` real frames (all when nil). codec.py's `decode_tokens` generator, so that two grids can be decoded in
+/// step (an extension and its draft).
+public struct TokenDecoder<B: TokenizerBackend> {
+    let backend: B, tokens: TokenGrid, frames: Int?
+    var state: B.DecoderState? = nil
+    var t = 0, pending: [Frame] = []
+    /// Frames given so far.
+    public private(set) var emitted = 0
+
+    public init(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil) { (self.backend, self.tokens, self.frames) = (backend, tokens, frames) }
+
+    public mutating func next() throws -> Frame? {
+        if let frames, emitted >= frames { return nil }
+        while pending.isEmpty {
+            guard t < tokens.t else { return nil }
+            let chunk = tokens.slice(t..<min(t + backend.latentsPerCall, tokens.t), 0..<tokens.h, 0..<tokens.w)
+            let (out, newState) = try backend.decodeStep(latentsOf(chunk, bits: backend.bits), state: state)
+            state = newState
+            pending = toUInt8(out).reversed()
+            t += backend.latentsPerCall
+        }
+        emitted += 1
+        return pending.removeLast()
+    }
+}
+
 /// Decodes a (T', H', W') token grid, calling `emit` with each uint8 frame and stopping after `frames`
 /// real frames (all when nil). Returns how many frames were emitted.
 @discardableResult
 public func decodeTokens<B: TokenizerBackend>(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil,
                                               emit: (Frame) throws -> Void) throws -> Int {
-    var state: B.DecoderState? = nil
-    var emitted = 0
-    let k = backend.latentsPerCall
-    for t in stride(from: 0, to: tokens.t, by: k) {
-        let chunk = tokens.slice(t..<min(t + k, tokens.t), 0..<tokens.h, 0..<tokens.w)
-        let (out, newState) = try backend.decodeStep(latentsOf(chunk, bits: backend.bits), state: state)
-        state = newState
-        for f in toUInt8(out) {
-            if let frames, emitted >= frames { return emitted }
-            emitted += 1
-            try emit(f)
-        }
-    }
-    return emitted
+    var decoder = TokenDecoder(backend, tokens, frames: frames)
+    while let f = try decoder.next() { try emit(f) }
+    return decoder.emitted
 }

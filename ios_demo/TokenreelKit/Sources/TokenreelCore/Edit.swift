@@ -259,6 +259,14 @@ public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenG
 
 public func latentFramesFor(_ frames: Int, group: Int = 4) -> Int { (frames + group - 1) / group }
 
+/// The revise sampler's first draft of an extension (edit.py's `extend_draft`): `tokens`, then their last latent
+/// frame copied forward over the latent frames `frames` more video frames take.
+public func extendDraft(_ tokens: TokenGrid, frames: Int, group: Int = 4) -> TokenGrid {
+    let last = tokens.slice((tokens.t - 1)..<tokens.t, 0..<tokens.h, 0..<tokens.w)
+    let added = latentFramesFor(frames, group: group)
+    return tokens.appending(TokenGrid(t: added, h: tokens.h, w: tokens.w, data: (0..<added).flatMap { _ in last.data }))
+}
+
 /// Append latent frames covering `frames` more video frames after the end of `tokens`.
 ///
 /// Each window keeps the last `context` latent frames known and generates the rest (VideoPoet-style
