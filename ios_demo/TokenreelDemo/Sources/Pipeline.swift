@@ -41,7 +41,8 @@ struct ObservedTransformer: TransformerBackend {
 }
 
 /// Runs one edit end to end off the main thread: load (and on first use compile) the Core ML models,
-/// read and encode the clip, edit in token space, decode and write H.264. Models stay loaded per precision.
+/// read the video, and through the core's Editor and Clip encode it, edit in token space and decode it with the
+/// source's pixels kept; write H.264. Models stay loaded per precision.
 actor Pipeline {
     struct Models { let tokenizer: CoreMLTokenizer; let transformer: CoreMLTransformer }
     private var loaded: [String: Models] = [:]
@@ -113,75 +114,64 @@ actor Pipeline {
         let video = try await timed("read") { try await VideoIO.readFrames(r.source, width: fw, height: fh, maxFrames: r.maxFrames) }
         let frames = video.frames
 
+        // the core's Editor and Clip (tokenreel.Editor / Clip, docs/api.md); the transformer as the edits see it
+        var done = 0, planned = 1
+        let editor = Editor(tokenizer: tok, transformer: ObservedTransformer(base: m.transformer) {
+            done += 1
+            progress("Generating (\(done) of ≤\(planned) transformer calls)", 0.25 + 0.6 * min(1, Double(done) / Double(planned)))
+        })
+
         progress("Encoding", 0.1)
         var fed = 0
         var queue = Array(frames.reversed())
-        let encoded = try await timed("encode") {
-            try encodeFrames(tok, next: { try Task.checkCancellation(); return queue.popLast() }, progress: { n in
+        let stem = r.source.deletingPathExtension().lastPathComponent
+        let clip = try await timed("encode") {
+            try editor.encode(next: { try Task.checkCancellation(); return queue.popLast() }, fps: video.fps,
+                              sourceSize: video.sourceSize, resize: Editor.resizeCover, name: stem, progress: { n in
                 fed += n
                 progress("Encoding", 0.1 + 0.15 * Double(min(fed, frames.count)) / Double(frames.count))
             })
         }
-        guard let encoded else { throw TokenreelError("the clip has no frames") }
-        let tokens = encoded.tokens
+        let tokens = clip.tokens
 
         // the source tokens as a .trl, as `tokenreel encode` would write them
-        let stem = r.source.deletingPathExtension().lastPathComponent
         let out = try Self.outputFolder()
         let trlURL = out.appendingPathComponent("\(stem).trl")
-        let header: [String: JSONValue] = [
-            "tokenizer": .string(tok.tokenizerId), "tokenizer_sha256": .string(tok.tokenizerSHA256),
-            "bits": .int(Int64(tok.bits)), "fps": .double(video.fps), "frames": .int(Int64(encoded.frames)),
-            "size": .array([.int(Int64(fw)), .int(Int64(fh))]),
-            "source_size": .array([.int(Int64(video.sourceSize.width)), .int(Int64(video.sourceSize.height))]),
-            "resize": .string("scaled to cover, centre-cropped to the export's frame size"),
-        ]
-        let trlBytes = try Trl.write(trlURL, tokens, meta: header)
+        let trlBytes = try clip.save(trlURL)
 
         // the edit, in token space
-        // an extension decodes the source's padded last group too; the video leaves those repeats out
-        let newFrames: Int, padded: Int, label: String
+        let newFrames: Int, label: String
         switch r.kind {
         case .reframe(let aspect):
-            newFrames = 0; padded = encoded.frames; label = "reframed-\(aspect.replacingOccurrences(of: ":", with: "x"))"
+            newFrames = 0; label = "reframed-\(aspect.replacingOccurrences(of: ":", with: "x"))"
         case .extend(let seconds):
             newFrames = max(1, Int((Double(seconds) * video.fps).rounded(.toNearestOrEven)))
-            padded = paddedFrames(latentFrames: tokens.t, group: tok.group)
             label = "extended-\(seconds)s"
         }
-        let decodeCount = padded + newFrames, videoFrames = encoded.frames + newFrames
-        let planned = max(1, Self.plannedCalls(r.kind, t: tokens.t, h: tokens.h, w: tokens.w, window: m.transformer.window,
-                                               steps: 1 + (r.steps ?? EditSampler.revise.defaultSteps), group: tok.group,
-                                               newLatents: latentFramesFor(newFrames, group: tok.group)))
-        var done = 0
-        let tf = ObservedTransformer(base: m.transformer) {
-            done += 1
-            progress("Generating (\(done) of ≤\(planned) transformer calls)", 0.25 + 0.6 * min(1, Double(done) / Double(planned)))
-        }
-        let (edited, calls) = try await timed("edit") { () async throws -> (TokenGrid, Int) in
+        planned = max(1, Self.plannedCalls(r.kind, t: tokens.t, h: tokens.h, w: tokens.w, window: m.transformer.window,
+                                           steps: 1 + (r.steps ?? EditSampler.revise.defaultSteps), group: tok.group,
+                                           newLatents: latentFramesFor(newFrames, group: tok.group)))
+        let edited = try await timed("edit") { () async throws -> Clip in
             switch r.kind {
-            case .reframe(let aspect): return try reframeOutpaint(tf, tokens, aspect: aspect, steps: r.steps, seed: r.seed)
-            case .extend: return try extend(tf, tokens, frames: newFrames, steps: r.steps, seed: r.seed, group: tok.group)
+            case .reframe(let aspect): return try clip.reframe(aspect, seed: r.seed, steps: r.steps)
+            case .extend: return try clip.extend(frames: newFrames, seed: r.seed, steps: r.steps)
             }
         }
 
-        // decode and write H.264
+        // decode, keeping the source's own pixels where it is known (as `tokenreel reframe` / `extend` render), and write H.264
         let videoURL = out.appendingPathComponent("\(stem).\(label).mp4")
-        let writer = try VideoWriter(url: videoURL, width: edited.w * tok.spatial, height: edited.h * tok.spatial, fps: video.fps)
+        let writer = try VideoWriter(url: videoURL, width: edited.size.width, height: edited.size.height, fps: video.fps)
         try await timed("decode") {
-            var position = 0
-            try decodeTokens(tok, edited, frames: decodeCount) { frame in
+            try edited.frames { frame in
                 try Task.checkCancellation()
-                defer { position += 1 }
-                guard keepsFrame(position, real: encoded.frames, padded: padded) else { return }
                 try writer.append(frame)
-                progress("Decoding", 0.85 + 0.15 * Double(writer.count) / Double(videoFrames))
+                progress("Decoding", 0.85 + 0.15 * min(1, Double(writer.count) / Double(edited.frameCount)))
             }
             try await writer.finish()
         }
         progress("Done", 1)
         let summary = "\(frames.count) frames \(fw)x\(fh) → tokens \(tokens.t)x\(tokens.h)x\(tokens.w) "
-            + "(.trl \(trlBytes / 1024) kB); \(label): \(edited.t)x\(edited.h)x\(edited.w) tokens, "
+            + "(.trl \(trlBytes / 1024) kB); \(label): \(edited.tokens.t)x\(edited.tokens.h)x\(edited.tokens.w) tokens, "
             + "\(done) transformer calls; \(writer.count) frames \(writer.width)x\(writer.height) at \(r.precision). "
             + times.joined(separator: ", ")
         return EditResult(video: videoURL, trl: trlURL, summary: summary)
