@@ -49,7 +49,7 @@ def latency_ms(folder, manifest, entry, runs=7):
 
 
 FIGURES = [("encoder.bits_equal", "enc bits =", "{:.2%}"), ("decoder.psnr_db", "dec PSNR dB", "{:.1f}"),
-           ("tokenizer.truth_drop_db", "codec drop dB", "{:+.2f}"), ("transformer.top1_agree", "top-1", "{:.1%}"),
+           ("tokenizer.truth_drop_db", "tokenizer drop dB", "{:+.2f}"), ("transformer.top1_agree", "top-1", "{:.1%}"),
            ("reframe.truth_drop_db", "reframe drop dB", "{:+.2f}"), ("extend.truth_drop_db", "extend drop dB", "{:+.2f}")]
 
 

@@ -190,6 +190,6 @@ def test_bench_prints_every_table(tmp_path, exported):
                   "Compute utilisation", "Targets"):
         assert f"## {title}" in r.stdout
     figures = json.loads((tmp_path / "b.json").read_text())
-    assert figures["codec"]["onnx fp32"]["encode_fps"] > 0 and figures["edits"]["samplers"]["revise"]["reframe_calls"] > 0
+    assert figures["tokenizer"]["onnx fp32"]["encode_fps"] > 0 and figures["edits"]["samplers"]["revise"]["reframe_calls"] > 0
     assert figures["edits"]["long"]["reframe_s_per_s"] > 0 and figures["int8_peak_gops"] > 0
     assert figures["stream"]["170"]["frames"] == 170

@@ -3,7 +3,7 @@ import numpy as np
 
 from tokenreel.eval.tokenizer import evaluate, held_still, table
 from tokenreel.metrics import motion
-from tokenreel.runtime.codec import decode_tokens, encode_frames
+from tokenreel.runtime.tokenizing import decode_tokens, encode_frames
 from tokenreel.runtime.video import read_video
 
 

@@ -12,7 +12,7 @@ from tokenreel.backends import tokenizer_backend, transformer_backend
 from tokenreel.errors import UserError
 from tokenreel.export.spec import ExportSpec
 from tokenreel.runtime import manifest as manifest_io
-from tokenreel.runtime.codec import decode_tokens
+from tokenreel.runtime.tokenizing import decode_tokens
 from tokenreel.runtime.edit import reframe_outpaint
 from tokenreel.runtime.pipeline import encode_video
 

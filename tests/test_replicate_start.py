@@ -8,7 +8,7 @@ import pytest
 
 from tokenreel.backends import tokenizer_backend
 from tokenreel.runtime import manifest as manifest_io
-from tokenreel.runtime.codec import decode_tokens
+from tokenreel.runtime.tokenizing import decode_tokens
 from tokenreel.runtime.pipeline import encode_video
 
 

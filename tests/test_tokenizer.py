@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from tokenreel.models.tokenizer import Tokenizer, TokenizerConfig
-from tokenreel.runtime.codec import decode_tokens, encode_frames, to_float
+from tokenreel.runtime.tokenizing import decode_tokens, encode_frames, to_float
 from tokenreel.runtime.tokens import bits_of, latents_of, quantize, tokens_of
 from tokenreel.runtime.video import read_video
 

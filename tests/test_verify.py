@@ -120,7 +120,7 @@ def test_write_golden(exported, verify_golden):
     assert picks.tolist() == case["tokens_out"]
     # the encoder tokens follow from the stored frames on the exported encoder
     from tokenreel.backends import tokenizer_backend
-    from tokenreel.runtime.codec import encode_frames
+    from tokenreel.runtime.tokenizing import encode_frames
     frames = np.frombuffer((g / "encoder-frames.u8").read_bytes(), np.uint8).reshape(index["encoder-frames.u8"]["shape"])
     tokens = encode_frames(tokenizer_backend("onnx", models=folder), iter(frames)).tokens
     assert tokens.tolist() == json.loads((g / "encoder-tokens.json").read_text())

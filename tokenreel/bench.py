@@ -20,7 +20,7 @@ from .precisions import FP32, INT8, PHONE
 
 CONFIGS = [("torch", FP32), ("onnx", FP32), ("onnx", INT8), ("executorch", FP32), ("executorch", INT8)]
 EDIT_CONFIG = ("onnx", PHONE)         # the phone-like runtime the edit targets are stated for
-FRAMES = 33                           # codec runs: the first call plus 8 groups of 4 frames
+FRAMES = 33                           # tokenizer runs: the first call plus 8 groups of 4 frames
 LONG_SECONDS = 5                      # the clip length of the seconds-per-second figures
 
 
@@ -103,8 +103,8 @@ def _outpaint_window(tf, tokens):
                                                              tf.sub_bits, tf.mask_id)
 
 
-def work_codec(backend, precision, models, clip, runs):
-    from .runtime.codec import decode_tokens, encode_frames
+def work_tokenizer(backend, precision, models, clip, runs):
+    from .runtime.tokenizing import decode_tokens, encode_frames
     tok, _ = _backends(backend, precision, models)
     timed = _Timed(tok)
     frames = _frames(clip, tok, FRAMES)
@@ -123,7 +123,7 @@ def work_codec(backend, precision, models, clip, runs):
 
 def work_stream(backend, precision, models, clip, frames):
     """Encode then decode `frames` frames, streaming from the file to nowhere: memory must not grow."""
-    from .runtime.codec import decode_tokens, encode_frames
+    from .runtime.tokenizing import decode_tokens, encode_frames
     from .runtime.video import open_frames
     tok, _ = _backends(backend, precision, models)
     w, h = tok_size(tok)
@@ -141,7 +141,7 @@ def work_stream(backend, precision, models, clip, frames):
 
 
 def work_transformer(backend, precision, models, clip, runs):
-    from .runtime.codec import encode_frames
+    from .runtime.tokenizing import encode_frames
     tok, tf = _backends(backend, precision, models, with_transformer=True)
     tokens = encode_frames(tok, iter(_frames(clip, tok, 17))).tokens
     _, _, sub = _outpaint_window(tf, tokens)
@@ -223,7 +223,7 @@ def tok_size(tok):
     return getattr(tok, "frame_size", (EXPORT_SIZE[1], EXPORT_SIZE[0]))
 
 
-WORKERS = {"codec": work_codec, "stream": work_stream, "transformer": work_transformer, "edits": work_edits}
+WORKERS = {"tokenizer": work_tokenizer, "stream": work_stream, "transformer": work_transformer, "edits": work_edits}
 
 
 def _in_process(kind, backend, precision, models, clip, arg):
@@ -315,7 +315,7 @@ def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, p
         if backend != "torch":
             folders[backend, precision] = models or cached_models(backend, precision)[0]
     edit_config = EDIT_CONFIG if EDIT_CONFIG in configs else configs[-1]
-    steps = [("codec", c, runs) for c in configs] + [("transformer", c, runs) for c in configs] + \
+    steps = [("tokenizer", c, runs) for c in configs] + [("transformer", c, runs) for c in configs] + \
         [("stream", edit_config, 17), ("stream", edit_config, 170), ("edits", edit_config, max(1, runs // 2))]
     frame_size, shipped = EXPORT_SIZE, True
     if models:
@@ -326,7 +326,7 @@ def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, p
         shipped = {m["weights"][k]["sha256"] for k in ("tokenizer", "transformer") if k in m["weights"]} == \
             {manifest_io.file_sha256(p) for p in (DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER)}
     results = {"machine": machine(), "clip": Path(clip).name, "runs": runs, "frame_size": list(frame_size),
-               "codec": {}, "transformer": {}, "stream": {}}
+               "tokenizer": {}, "transformer": {}, "stream": {}}
     bar = progress(steps, desc="bench") if progress else steps
     for kind, (backend, precision), arg in bar:
         r = _in_process(kind, backend, precision, folders.get((backend, precision)), clip, arg)
@@ -365,8 +365,8 @@ def _utilisation(r, gf, peak, int8_peak):
             f"for float runs, int8 matmul {int8_peak:.0f} GOP/s (the best of ONNX Runtime's MatMulInteger, "
             "QLinearMatMul and an equal 1x1 QLinearConv, uint8 x int8, at 1024 and 2048, all cores) for int8 runs.", ""]
     rows = []
-    for k in r["codec"]:
-        c, t = r["codec"][k], r["transformer"][k]
+    for k in r["tokenizer"]:
+        c, t = r["tokenizer"][k], r["transformer"][k]
         scale = c["frames_per_call"] / 4        # FLOPs are counted for one 4-frame step call
         for role, ms, flops in (("encoder step", c["encode_call_ms"], gf["encoder_step"] * scale),
                                 ("decoder step", c["decode_call_ms"], gf["decoder_step"] * scale),
@@ -391,7 +391,7 @@ def markdown(r):
             "models) after the runs.", ""]
     out.append(_table(["backend", "encoder fps", "decoder fps", "encoder ms/call", "decoder ms/call", "peak MB"],
                       [[k, f"{v['encode_fps']:.1f}", f"{v['decode_fps']:.1f}", f"{v['encode_call_ms']:.1f}",
-                        f"{v['decode_call_ms']:.1f}", f"{v['peak_rss_mb']:.0f}"] for k, v in r["codec"].items()]))
+                        f"{v['decode_call_ms']:.1f}", f"{v['peak_rss_mb']:.0f}"] for k, v in r["tokenizer"].items()]))
     s17, s170 = r["stream"]["17"], r["stream"]["170"]
     out += ["", f"Streaming ({s17['config']}, encode then decode, frames read from the file "
             "and dropped after use):", "",
@@ -449,10 +449,10 @@ def markdown(r):
             out += [f"![rate-distortion: x264 and x265 CRF sweeps, tokenreel points]({r['rate_distortion_plot']})", ""]
         out.append(table(rd["clips"], rd["mean"]))
     out += ["", "## Targets", ""]
-    int8 = [k for k in r["codec"] if _precision(k) == INT8]
+    int8 = [k for k in r["tokenizer"] if _precision(k) == INT8]
     checks = [(f"encoder and decoder >= 30 fps at int8 ({k})",
-               min(r["codec"][k]["encode_fps"], r["codec"][k]["decode_fps"]) >= 30,
-               f"{r['codec'][k]['encode_fps']:.1f} / {r['codec'][k]['decode_fps']:.1f} fps") for k in int8]
+               min(r["tokenizer"][k]["encode_fps"], r["tokenizer"][k]["decode_fps"]) >= 30,
+               f"{r['tokenizer'][k]['encode_fps']:.1f} / {r['tokenizer'][k]['decode_fps']:.1f} fps") for k in int8]
     rv, long = e["samplers"]["revise"], e["long"]
     tf_int8 = r["transformer"].get(e["config"])
     checks += [("17-frame reframe to 9:16 <= 2 s", rv["reframe_s"] <= 2, f"{rv['reframe_s']:.2f} s"),

@@ -43,7 +43,7 @@ def cmd_encode(args):
 
 
 def cmd_decode(args):
-    from .runtime.codec import decode_tokens
+    from .runtime.tokenizing import decode_tokens
     from .runtime.pipeline import read_tokens
     from .runtime.video import ensure_writable, write_video
     ensure_writable(args.output, [args.input], ["video"])

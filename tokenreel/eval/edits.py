@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..metrics import gradient_energy, motion, psnr, ssim
-from ..runtime.codec import decode_tokens, encode_frames
+from ..runtime.tokenizing import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, extended_frames, reframed_frames
 from ..runtime.edit import DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, mirror_draft
 from ..runtime.pipeline import check_size

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.codec import frame_groups, to_float
+from ..runtime.tokenizing import frame_groups, to_float
 from ..runtime.tokens import latents_of, quantize, sub_tokens_of
 
 SEED = 20261125

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from . import trl
-from .codec import decode_tokens, encode_calls, encode_frames, without_padding
+from .tokenizing import decode_tokens, encode_calls, encode_frames, without_padding
 from .composite import extended_frames, reframed_frames
 from .video import is_live, open_video, source_name, target_size
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..models.transformer import MaskedTransformer, TransformerConfig, split_tokens
 from ..backends.torch_backend import TorchTokenizer
 from ..models.weights import DEFAULT_TOKENIZER, load_transformer
-from ..runtime.codec import encode_frames
+from ..runtime.tokenizing import encode_frames
 from ..runtime.video import output_path, read_video
 from .common import add_device_arg, prepare, setup_distributed, teardown_distributed, training_loop
 from ..places import cache_dir

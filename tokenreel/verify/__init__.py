@@ -20,7 +20,7 @@ import numpy as np
 from ..backends import tokenizer_backend, transformer_backend
 from ..errors import UserError
 from ..runtime import manifest as manifest_io
-from ..runtime.codec import decode_tokens, encode_frames
+from ..runtime.tokenizing import decode_tokens, encode_frames
 from ..runtime.edit import check_sampler, extend, reframe_outpaint
 from ..runtime.tokens import sub_tokens_of
 from ..runtime.video import read_video_cropped

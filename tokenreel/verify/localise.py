@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.codec import to_float
+from ..runtime.tokenizing import to_float
 from ..runtime.tokens import latents_of
 from ..precisions import TABLE
 from .thresholds import LAYER_SQNR_DB

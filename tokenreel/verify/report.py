@@ -3,7 +3,7 @@ the layer table around the first divergence."""
 
 COLUMNS = [("encoder.tokens_equal", "enc tok=", "{:.2%}"), ("encoder.bits_equal", "enc bit=", "{:.3%}"),
            ("encoder.latent_sqnr_db", "latent SQNR", "{:.1f}"), ("decoder.psnr_db", "dec PSNR", "{:.1f}"),
-           ("tokenizer.truth_drop_db", "codec drop dB", "{:+.2f}"),
+           ("tokenizer.truth_drop_db", "tokenizer drop dB", "{:+.2f}"),
            ("transformer.logits_sqnr_db", "logit SQNR", "{:.1f}"), ("transformer.top1_agree", "top-1", "{:.2%}"),
            ("reframe.tokens_equal", "reframe tok=", "{:.2%}"), ("reframe.truth_drop_db", "reframe drop dB", "{:+.2f}"),
            ("extend.tokens_equal", "extend tok=", "{:.2%}"), ("extend.truth_drop_db", "extend drop dB", "{:+.2f}")]
