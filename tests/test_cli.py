@@ -172,7 +172,7 @@ def test_peak_memory_does_not_grow_with_length(tmp_path, bikes):
     """Encoding streams: peak RSS for 169 frames stays within 10% of that for 17 frames. The child's own peak
     (VmHWM): ru_maxrss would carry pytest's peak over fork and exec, and could not fail."""
     code = ("import sys; from tokenreel.backends import tokenizer_backend; "
-            "from tokenreel.runtime.pipeline import encode_video; b=tokenizer_backend(); "
+            "from tokenreel.runtime.file_ops import encode_video; b=tokenizer_backend(); "
             "encode_video(b, sys.argv[1], 128, max_frames=int(sys.argv[2]), quiet=True); "
             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     peaks = {n: int(subprocess.run([sys.executable, "-c", code, str(bikes), str(n)], capture_output=True,

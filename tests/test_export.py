@@ -14,7 +14,7 @@ from tokenreel.export.spec import ExportSpec
 from tokenreel.runtime import manifest as manifest_io
 from tokenreel.runtime.tokenizing import decode_tokens
 from tokenreel.runtime.edit import reframe_outpaint
-from tokenreel.runtime.pipeline import encode_video
+from tokenreel.runtime.file_ops import encode_video
 
 from conftest import FORMATS, RUNNABLE, run_cli
 

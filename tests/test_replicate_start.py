@@ -9,7 +9,7 @@ import pytest
 from tokenreel.backends import tokenizer_backend
 from tokenreel.runtime import manifest as manifest_io
 from tokenreel.runtime.tokenizing import decode_tokens
-from tokenreel.runtime.pipeline import encode_video
+from tokenreel.runtime.file_ops import encode_video
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ class Editor:
         gets the clip scaled to cover it and centre-cropped); `frames`: only the first this many. Rendering
         an edit of the clip keeps the source's own pixels, read again from the file (a pipe or a device
         cannot be read again: its clip's renders decode every pixel)."""
-        from .runtime.pipeline import encode_video
+        from .runtime.file_ops import encode_video
         from .runtime.video import is_live, source_name
         if frames is not None and frames < 1:
             raise UserError(f"frames {frames}: encode at least 1 frame")
@@ -188,7 +188,7 @@ class Clip:
 
     def _editor(self):
         """The editor that runs this clip's models, once it is known to hold this tokenizer's tokens."""
-        from .runtime.pipeline import check_tokenizer
+        from .runtime.file_ops import check_tokenizer
         editor = self.editor or default_editor()
         check_tokenizer(self.header, editor.tokenizer, self.name)
         return editor
@@ -272,7 +272,7 @@ class Clip:
         return self._derived(canvas, f"reframed {aspect}", draft=draft, calls=calls, plan=self._reframed)
 
     def _reframed(self, tokenizer, canvas, keep_source):
-        from .runtime.pipeline import reframed_video
+        from .runtime.file_ops import reframed_video
         return reframed_video(tokenizer, canvas, self.grid, self.frame_count,
                               self._source_frames(tokenizer) if keep_source else None)
 
@@ -297,7 +297,7 @@ class Clip:
         draft_tokens = extend_draft(self.tokens, frames, group)
 
         def plan(tokenizer, tokens, keep_source):
-            from .runtime.pipeline import extended_video
+            from .runtime.file_ops import extended_video
             return extended_video(tokenizer, tokens, self.frame_count, padded, total,
                                   self._source_frames(tokenizer) if keep_source else None, draft_tokens)
         draft = self._derived(draft_tokens, f"+{frames} frames draft", frames=total, plan=plan)
@@ -312,7 +312,7 @@ class Clip:
     def _source_frames(self, tokenizer):
         if self._source is None:
             return None
-        from .runtime.pipeline import source_frames
+        from .runtime.file_ops import source_frames
         return source_frames(tokenizer, *self._source)
 
     def frames(self, keep_source=True):

@@ -17,12 +17,12 @@ def _backend(args):
 
 
 def cmd_encode(args):
-    """Streams while it reads (pipeline.encode_to_trl): from a file, a pipe (`-`) or a capture device,
+    """Streams while it reads (file_ops.encode_to_trl): from a file, a pipe (`-`) or a capture device,
     memory does not grow with the video; killed, the output keeps its old file; a failure leaves nothing;
     Ctrl-C ends a recording: the file holds the frames read so far."""
     import signal
     import threading
-    from .runtime.pipeline import encode_to_trl
+    from .runtime.file_ops import encode_to_trl
     from .runtime.video import ensure_writable, is_live, source_name
     ensure_writable(args.output, [] if is_live(args.input) else [args.input], ["tokens"])
     if args.frames is not None and args.frames < 1:
@@ -44,14 +44,14 @@ def cmd_encode(args):
 
 def cmd_decode(args):
     from .runtime.tokenizing import decode_tokens
-    from .runtime.pipeline import read_tokens
+    from .runtime.file_ops import read_tokens
     from .runtime.video import ensure_writable, write_video
     ensure_writable(args.output, [args.input], ["video"])
     backend = _backend(args)
     from tqdm import tqdm
     if args.partial:                # every complete chunk of a file cut short or still being written
         from .runtime import trl
-        from .runtime.pipeline import check_tokenizer
+        from .runtime.file_ops import check_tokenizer
         tokens, header = trl.read(args.input, partial=True)
         check_tokenizer(header, backend, args.input)
         if not len(tokens):

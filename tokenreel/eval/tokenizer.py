@@ -10,7 +10,7 @@ import torch
 from ..metrics import gradient_energy, psnr, ssim
 from ..runtime import trl
 from ..runtime.tokenizing import decode_tokens, encode_frames
-from ..runtime.pipeline import check_size, make_header
+from ..runtime.file_ops import check_size, make_header
 from ..runtime.video import read_video
 from . import codecs
 
