@@ -1,6 +1,6 @@
 """The hostile `.trl` files every reader must refuse, written once for the three of them: tokenreel/runtime/trl.py
 (tests/test_bad_trl.py), the Kotlin port (android_demo/core, TrlTest) and the Swift one (ios_demo/TokenreelKit,
-TrlGoldenTests). Each is a small change to the golden files of tokenreel/runtime/golden.py, one fault each, with
+TrlGoldenTests). Each is a small change to the spec cases of tokenreel/runtime/spec_cases.py, one fault each, with
 the file checksum made right again where the fault is not the checksum itself (what a careless or hostile
 writer produces). tests/golden/bad-trl/index.json says, per file, what is wrong, its class (the check of
 docs/trl-format.md, "Limits for readers (all ports)", that refuses it), a fragment every reader's one-line
@@ -21,11 +21,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from tokenreel.errors import UserError  # noqa: E402
-from tokenreel.runtime import golden, trl  # noqa: E402
+from tokenreel.runtime import spec_cases, trl  # noqa: E402
 
 FOLDER = ROOT / "tests/golden/bad-trl"
-ANS, ZSTD, WAVE = (golden.trl_cases()[f"tokens-{c}.trl"] for c in ("ans-ctx", "zstd", "ans-wave"))
-V2 = trl.pack_stream(golden.trl_tokens(), golden.TRL_META, None, 2)     # tests/golden/tokens-v2.trl: 2 chunks
+ANS, ZSTD, WAVE = (spec_cases.trl_cases()[f"tokens-{c}.trl"] for c in ("ans-ctx", "zstd", "ans-wave"))
+V2 = trl.pack_stream(spec_cases.trl_tokens(), spec_cases.TRL_META, None, 2)     # tests/golden/tokens-v2.trl: 2 chunks
 
 
 def parts(data):
@@ -113,7 +113,7 @@ def v2_budget():
     """1 x 1 tokens of 1 bit: a real ans-wave chunk of 500 latent frames (999 waves, within its own bound), then
     one that claims 500 more with a 4-byte payload: within the bound alone (999 <= 4 + 1024), over it summed with
     the first (1998 waves for a few bytes), so refused before it is decoded."""
-    w = trl.TrlWriter(None, dict(golden.TRL_META, bits=1, frames=1997, size=[8, 8]), "ans-wave", 500)
+    w = trl.TrlWriter(None, dict(spec_cases.TRL_META, bits=1, frames=1997, size=[8, 8]), "ans-wave", 500)
     w.append(np.zeros((500, 1, 1), np.int32), 1997)
     w.close()
     first = w.data[:v2_records(w.data)[1][2]]
@@ -130,8 +130,8 @@ def v2_payload(data, record, payload):
 
 def other_payload(coder="ans-ctx"):
     """The `coder` payload of another grid of the golden shape: decodes, but not to the golden header's planes."""
-    tokens = golden.trl_tokens() ^ 1
-    return parts(trl.pack(tokens, golden.TRL_META, coder))[1]
+    tokens = spec_cases.trl_tokens() ^ 1
+    return parts(trl.pack(tokens, spec_cases.TRL_META, coder))[1]
 
 
 def cases():
@@ -144,7 +144,7 @@ def cases():
     flipped[len(ANS) // 2] ^= 0x10
     deep = b"[" * 9 + b"]" * 9
     import zstandard
-    raw = trl.pack_planes(golden.trl_tokens(), 18)
+    raw = trl.pack_planes(spec_cases.trl_tokens(), 18)
     unsized = zstandard.ZstdCompressor(level=19, write_content_size=False).compress(raw)
     out = {
         # the container
@@ -287,7 +287,7 @@ def cases():
                                                                          v2_records(V2)[2][2] - 4]), "ans-end",
                                     "a word before chunk 2's payload (the coder's stack bottom)",
                                     "chunk 2 does not decode (the ans-wave payload holds more than the grid"),
-        "v2-zstd-declared-size.trl": (v2_patched(trl.pack_stream(golden.trl_tokens(), golden.TRL_META, "zstd", 2), 1,
+        "v2-zstd-declared-size.trl": (v2_patched(trl.pack_stream(spec_cases.trl_tokens(), spec_cases.TRL_META, "zstd", 2), 1,
                                                  2, struct.pack("<H", 3)), "zstd-size",
                                       "a zstd chunk of 2 latent frames (216 bytes of planes) that claims 3",
                                       "declares 216 content size; the grid needs 324 bytes"),

@@ -48,9 +48,9 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def verify_golden(exported, tmp_path_factory):
-    """Golden vectors written by `tokenreel verify --write-golden` from the test export (the app ports'
-    model cases)."""
+def model_cases(exported, tmp_path_factory):
+    """The app ports' model cases (with the spec cases) written by `tokenreel verify --write-golden` from the
+    test export."""
     from tokenreel.places import default_clip
     folder, tf = exported
     g = tmp_path_factory.mktemp("verify") / "golden"

@@ -1,6 +1,6 @@
-"""The Android app's plain Kotlin module (android_demo/core) against the golden vectors: the sampler, the
-.trl coder, the verify golden folder, the manifest of a real export and the edits' windows and seeds
-(tests/edit_cases.py: the Python runtime's reframe/extend on a fake transformer, shared with the Swift
+"""The Android app's plain Kotlin module (android_demo/core) against the spec cases (the sampler, the .trl
+coder), the model cases of `verify --write-golden`, the manifest of a real export and the edits' windows and
+seeds (tests/edit_cases.py: the Python runtime's reframe/extend on a fake transformer, shared with the Swift
 port's tests). Needs kotlinc and junit4 (setup.sh installs them); compiling with kotlinc 1.3 takes about a
 minute."""
 import json
@@ -13,11 +13,11 @@ from conftest import ROOT
 from edit_cases import edit_cases
 
 
-def test_android_core(exported, verify_golden, tmp_path, capsys):
+def test_android_core(exported, model_cases, tmp_path, capsys):
     assert shutil.which("kotlinc") and shutil.which("java"), \
         "kotlinc not found: run setup.sh (apt-get install kotlin junit4) to test android_demo/core"
     folder, _ = exported
-    g = verify_golden
+    g = model_cases
     cases = tmp_path / "edit-cases.json"
     cases.write_text(json.dumps(edit_cases()))
     env = dict(os.environ, TOKENREEL_EDIT_CASES=str(cases), TOKENREEL_EXPORT_DIR=str(folder))

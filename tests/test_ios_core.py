@@ -1,6 +1,6 @@
-"""The iOS port's Swift package (ios_demo/TokenreelKit) against the golden vectors, as test_android_core.py
+"""The iOS port's Swift package (ios_demo/TokenreelKit) against the spec and model cases, as test_android_core.py
 tests the Kotlin one: `swift build` and `swift test` of TokenreelCore (TokenreelCoreML compiles to nothing
-where Core ML is absent) with the sampler and .trl files of tests/golden, the verify golden folder, the
+where Core ML is absent) with the spec cases of tests/golden (sampler, .trl files), the model cases of verify, the
 manifest of a real export, the zstd bit planes as Python packs them and the edit cases of
 tests/edit_cases.py (the same file the Kotlin tests read). Needs a Swift toolchain (`swift` on PATH, or
 /opt/swift/usr/bin/swift); skipped without one. A first build takes about a minute on 2 cores."""
@@ -46,7 +46,7 @@ def run(args, env):
     return r, time.monotonic() - t
 
 
-def test_ios_core(exported, verify_golden, tmp_path, capsys):
+def test_ios_core(exported, model_cases, tmp_path, capsys):
     swift = find_swift()
     if swift is None:
         pytest.skip("no Swift toolchain (`swift` not on PATH, none in /opt/swift): install one from swift.org "
@@ -57,7 +57,7 @@ def test_ios_core(exported, verify_golden, tmp_path, capsys):
     raw = tmp_path / "tokens-zstd.planes"
     raw.write_bytes(zstd_raw(ROOT / "tests/golden/tokens-zstd.trl"))
     env = dict(os.environ, PATH=f"{os.path.dirname(swift)}{os.pathsep}{os.environ.get('PATH', '')}",
-               TOKENREEL_GOLDEN=str(ROOT / "tests/golden"), TOKENREEL_VERIFY_GOLDEN=str(verify_golden),
+               TOKENREEL_GOLDEN=str(ROOT / "tests/golden"), TOKENREEL_VERIFY_GOLDEN=str(model_cases),
                TOKENREEL_EDIT_CASES=str(cases), TOKENREEL_EXPORT_DIR=str(folder), TOKENREEL_ZSTD_RAW=str(raw))
     common = ["-c", "debug", "--build-path", str(BUILD)]
     build, build_s = run([swift, "build", *common, "--build-tests"], env)

@@ -1,4 +1,4 @@
-"""The sampler's generator and MaskGIT decoding: specified, deterministic, pinned by golden vectors."""
+"""The sampler's generator and MaskGIT decoding: specified, deterministic, pinned by spec cases (tests/golden)."""
 import json
 import math
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokenreel.runtime.golden import composite_case, sampler_case
+from tokenreel.runtime.spec_cases import composite_case, sampler_case
 from tokenreel.runtime.sampler import (Generator, cosine_remaining, draft_scores, maskgit_decode, revise_decode,
                                       sample_categorical)
 

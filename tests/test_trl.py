@@ -89,7 +89,7 @@ def test_golden_token_files():
     """The committed .trl files pin both coders byte for byte, for the Kotlin and Swift readers."""
     import json
     from pathlib import Path
-    from tokenreel.runtime.golden import trl_cases
+    from tokenreel.runtime.spec_cases import trl_cases
     golden = Path(__file__).parent / "golden"
     tokens = np.array(json.loads((golden / "tokens.json").read_text()))
     for name, data in trl_cases().items():

@@ -77,7 +77,7 @@ def test_frames_are_kept_and_split_by_latent_frame():
 def test_golden_stream_file():
     """The committed version-2 file pins the format byte for byte for the Kotlin and Swift readers (the
     tokens of the other golden files, chunks of 2 latent frames). TOKENREEL_WRITE_GOLDEN=1 rewrites it."""
-    from tokenreel.runtime.golden import TRL_META, trl_tokens
+    from tokenreel.runtime.spec_cases import TRL_META, trl_tokens
     data = trl.pack_stream(trl_tokens(), TRL_META, None, 2)
     path = GOLDEN / "tokens-v2.trl"
     if os.environ.get("TOKENREEL_WRITE_GOLDEN"):

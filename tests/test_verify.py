@@ -1,5 +1,5 @@
 """`tokenreel verify`: exported artifacts vs the server model on a real clip, the edits on every backend,
-localisation of a corrupted artifact, and the golden vectors for the app ports."""
+localisation of a corrupted artifact, and the model cases for the app ports."""
 import copy
 import json
 import shutil
@@ -106,8 +106,8 @@ def test_edits_on_exported_backends_match_torch(exported, bikes, tmp_path, fmt):
         assert a.shape == b.shape and (a == b).mean() >= 0.999, edit
 
 
-def test_write_golden(exported, verify_golden):
-    folder, g = exported[0], verify_golden
+def test_write_golden(exported, model_cases):
+    folder, g = exported[0], model_cases
     index = json.loads((g / "golden.json").read_text())["files"]
     assert {"sampler-v1.json", "tokens-zstd.trl"} <= {p.name for p in g.iterdir()}
     # the picks follow from the stored logits with the runtime's own sampler

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from tokenreel.errors import UserError  # noqa: E402
-from tokenreel.runtime import golden, trl  # noqa: E402
+from tokenreel.runtime import spec_cases, trl  # noqa: E402
 
 PATH = ROOT / "tests/golden/trl-stream-cases.json"
 
@@ -60,12 +60,12 @@ def moving(T, H, W, bits, seed):
 
 def files():
     """name -> (bytes, tokens, where it comes from)."""
-    mixed_meta = dict(golden.TRL_META, bits=7, frames=23, size=[40, 24])
-    thin_meta = dict(golden.TRL_META, bits=24, frames=18, size=[8, 32])
+    mixed_meta = dict(spec_cases.TRL_META, bits=7, frames=23, size=[40, 24])
+    thin_meta = dict(spec_cases.TRL_META, bits=24, frames=18, size=[8, 32])
     mixed = moving(7, 3, 5, 7, 21)
     thin = moving(6, 4, 1, 24, 22)
     return {
-        "tokens-v2.trl": ((ROOT / "tests/golden/tokens-v2.trl").read_bytes(), golden.trl_tokens(),
+        "tokens-v2.trl": ((ROOT / "tests/golden/tokens-v2.trl").read_bytes(), spec_cases.trl_tokens(),
                           "tests/golden/tokens-v2.trl: golden.trl_tokens() in chunks of 2 latent frames"),
         "mixed.trl": (written(mixed, mixed_meta, ("ans-wave", "zstd", "ans-wave", "ans-wave"), 2), mixed,
                       "7 x 3 x 5 tokens of 7 bits, 23 frames (the last chunk's latent frame stands for 2), chunks "

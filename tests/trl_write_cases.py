@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
-from tokenreel.runtime import golden, trl  # noqa: E402
+from tokenreel.runtime import spec_cases, trl  # noqa: E402
 from trl_stream_cases import moving  # noqa: E402
 
 PATH = ROOT / "tests/golden/trl-write-cases.json"
@@ -32,14 +32,14 @@ def appends_of(T, frames, chunk):
 
 def cases():
     """name -> (tokens, meta, coder, chunk_frames, appends, what it is)."""
-    tokens, meta = golden.trl_tokens(), golden.TRL_META
-    mixed_meta = dict(golden.TRL_META, bits=7, frames=23, size=[40, 24])
-    thin_meta = dict(golden.TRL_META, bits=24, frames=18, size=[8, 32])
+    tokens, meta = spec_cases.trl_tokens(), spec_cases.TRL_META
+    mixed_meta = dict(spec_cases.TRL_META, bits=7, frames=23, size=[40, 24])
+    thin_meta = dict(spec_cases.TRL_META, bits=24, frames=18, size=[8, 32])
     mixed, thin = moving(7, 3, 5, 7, 21), moving(6, 4, 1, 24, 22)
     noise = np.random.default_rng(5).integers(0, 1 << 24, (4, 4, 4)).astype(np.int32)
-    noise_meta = dict(golden.TRL_META, bits=24, frames=13, size=[32, 32])
+    noise_meta = dict(spec_cases.TRL_META, bits=24, frames=13, size=[32, 32])
     still = np.zeros((600, 1, 1), np.int32)
-    still_meta = dict(golden.TRL_META, bits=1, frames=2397, size=[8, 8])
+    still_meta = dict(spec_cases.TRL_META, bits=1, frames=2397, size=[8, 8])
     return {
         "golden": (tokens, meta, None, trl.CHUNK_FRAMES, appends_of(3, 9, trl.CHUNK_FRAMES),
                    "golden.trl_tokens() as trl.write writes it: one chunk"),

@@ -236,11 +236,11 @@ def cmd_verify(args):
     clips = args.clips or sample_clips()
     split = lambda text: text.split(",") if text else None  # noqa: E731
     report = verify(args.models, clips, split(args.formats), split(args.precision), args.steps, args.weights,
-                    args.transformer, progress=None if args.quiet else tqdm, golden_dir=args.write_golden)
+                    args.transformer, progress=None if args.quiet else tqdm, cases_dir=args.write_golden)
     print(table(report))
     _write_json(args.json, report)
     if args.write_golden:
-        print(f"wrote golden vectors (runtime cases and model cases from {clips[0]}) to {args.write_golden}")
+        print(f"wrote the app ports' spec cases and model cases (from {clips[0]}) to {args.write_golden}")
     if not report["pass"]:
         sys.exit(1)
 
@@ -470,7 +470,8 @@ def build_parser():
     sp.add_argument("--steps", type=int, default=None, help="decoding steps of the end-to-end edits "
                     "(default: the revise sampler's)")
     sp.add_argument("--json", type=Path, help="also write the full report here")
-    sp.add_argument("--write-golden", type=Path, metavar="DIR", help="write golden vectors for the app ports")
+    sp.add_argument("--write-golden", type=Path, metavar="DIR", help="write the app ports' test files: model cases "
+                    "computed by the server model on the first clip, and the spec cases of tests/golden")
     sp.add_argument("--weights", type=Path, default=None, help="server tokenizer weights (default: shipped)")
     sp.add_argument("--transformer", type=Path, default=None, help="server transformer weights (default: shipped)")
     sp.set_defaults(fn=cmd_verify)

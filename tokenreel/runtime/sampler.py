@@ -2,7 +2,7 @@
 counter-based generator (docs/sampler.md).
 
 Numpy only. The Kotlin and Swift ports reproduce `Generator` bit for bit and `maskgit_decode` /
-`revise_decode` pick for pick given the same logits; golden vectors in tests/golden pin them down.
+`revise_decode` pick for pick given the same logits; the spec cases in tests/golden (runtime/spec_cases.py) pin them down.
 """
 import math
 

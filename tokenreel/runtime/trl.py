@@ -7,7 +7,7 @@ and a reader recovers from when it was cut short,
     | chunk ... | end chunk        (a chunk: a few latent frames, coded by ans-wave or zstd, + crc32)
 
 every crc32 the CRC-32 of all the file's bytes before it; only a file ending in an end chunk whose totals
-match is complete. Version 1, still read (and written by `pack`, for the ports' golden files):
+match is complete. Version 1, still read (and written by `pack`, for the ports' spec cases):
 
     magic b"\\x89TRL" | version u8 | flags u8 | reserved u16 | header_len u32 | header (UTF-8 JSON)
     | payload_len u64 | payload | crc32 u32 (zlib CRC-32 of every byte before it)
@@ -545,7 +545,7 @@ def ans_admissible(T, H, W, payload_len, coder="ans-ctx"):
 # ---------------------------------------------------------------- the file
 def pack(tokens: np.ndarray, meta: dict, coder=None) -> bytes:
     """tokens (T, H, W) int -> the bytes of a version-1 .trl file (one payload: what the Kotlin and Swift
-    readers read today and their golden files pin; `write` writes version 2). meta: the header fields
+    readers read today and their spec cases pin; `write` writes version 2). meta: the header fields
     except grid/coder/planes_crc32.
     The header is checked as a reader checks it: the writer never writes a file readers refuse."""
     tokens = np.asarray(tokens)

@@ -158,9 +158,10 @@ def measure(server, tok, tf):
 
 
 def verify(folder, clips, formats=None, precisions=None, steps=None, weights=None, transformer_weights=None,
-           localise_failures=True, progress=None, golden_dir=None):
-    """-> report dict: {"rows": [one per (format, precision)], "pass": bool, ...}. With `golden_dir`, the
-    golden vectors for the app ports are written from the first clip's server run (verify/golden.py)."""
+           localise_failures=True, progress=None, cases_dir=None):
+    """-> report dict: {"rows": [one per (format, precision)], "pass": bool, ...}. With `cases_dir`, the app
+    ports' model cases (from the first clip's server run) and spec cases are written there
+    (verify/model_cases.py)."""
     from .localise import localise
     steps = check_sampler("revise", steps)
     manifest = manifest_io.read(folder)
@@ -184,9 +185,9 @@ def verify(folder, clips, formats=None, precisions=None, steps=None, weights=Non
         if len(frames) < 17:
             raise UserError(f"{clip}: {len(frames)} frames; verify needs at least 17")
         runs.append((Path(clip).name, ServerRun(frames, server_tok, server_tf, steps)))
-    if golden_dir:
-        from . import golden
-        golden.write(golden_dir, runs[0][1], server_tf)
+    if cases_dir:
+        from . import model_cases
+        model_cases.write(cases_dir, runs[0][1], server_tf)
     rows = []
     jobs = [(fmt, precision) for fmt, precision in kinds]
     for fmt, precision in (progress(jobs, desc="verify") if progress else jobs):

@@ -1,7 +1,8 @@
-"""Golden vectors that pin the sampler, the .trl coders and the pixel compositing for the Kotlin and Swift
-ports (and for regressions here).
+"""Spec cases: fixed inputs and the outputs the spec gives for them (no model), pinning the sampler, the .trl
+coders and the pixel compositing for the Kotlin and Swift ports (and for regressions here). They live in
+tests/golden; `tokenreel verify --write-golden` writes them again beside its model cases (verify/model_cases.py).
 
-    python -m tokenreel.runtime.golden tests/golden      # rewrite them (only when the spec version changes)
+    python -m tokenreel.runtime.spec_cases tests/golden      # rewrite them (only when the spec version changes)
 """
 import json
 import sys

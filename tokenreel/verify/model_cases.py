@@ -1,7 +1,7 @@
-"""`tokenreel verify --write-golden DIR`: small files the Kotlin and Swift ports test against.
+"""Model cases, `tokenreel verify --write-golden DIR`: small files the Kotlin and Swift ports test against.
 
-Beside the runtime's own cases (generator stream, a MaskGIT decode from fixed logits, `.trl` files of
-each coder: `runtime/golden.py`), it writes model cases from a real clip, computed by the server model:
+Beside the spec cases (no model: generator stream, a MaskGIT decode from fixed logits, `.trl` files of
+each coder: `runtime/spec_cases.py`), it writes model cases from a real clip, computed by the server model:
 - `encoder-frames.u8` (F, H, W, 3) uint8 frames at the export's size and `encoder-tokens.json`: the
   tokens the encoder step must give (checked with the bit-equality threshold of its precision);
 - `transformer-sub-tokens.json` (a realistic masked window), `transformer-logits.f32` (splits, N, V)
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import golden as runtime_golden
+from ..runtime import spec_cases
 from ..runtime.sampler import SPEC_VERSION, maskgit_decode
 
 SEED, STEPS = 20261125, 12
 
 
 def write(folder, run, transformer=None):
-    """Write the golden files for the server run `run` (verify.ServerRun) into folder."""
+    """Write the spec cases and the model cases of the server run `run` (verify.ServerRun) into folder."""
     folder = Path(folder)
-    runtime_golden.write(folder)
+    spec_cases.write(folder)
     files = {}
     frames = run.frames[:5]      # two latent frames: the first call (1 frame) and one group of 4
     (folder / "encoder-frames.u8").write_bytes(np.ascontiguousarray(frames).tobytes())
