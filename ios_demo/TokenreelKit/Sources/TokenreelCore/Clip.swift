@@ -200,7 +200,7 @@ public struct Clip: CustomStringConvertible {
     }
 
     /// A reframed canvas decoded, with `source` pasted in where this clip sits and feathered into the margins
-    /// (pipeline.reframed_video).
+    /// (file_ops.reframed_video).
     func reframedVideo(_ tokenizer: any TokenizerBackend, _ canvas: TokenGrid, source: [Frame]?,
                        emit: (Frame) throws -> Void) throws -> Int {
         guard let source else { return try decodeTokens(tokenizer, canvas, frames: frameCount, emit: emit) }
@@ -215,7 +215,7 @@ public struct Clip: CustomStringConvertible {
         return n
     }
 
-    /// An extended grid decoded (pipeline.extended_video): this clip's frames, then the generated ones (positions
+    /// An extended grid decoded (file_ops.extended_video): this clip's frames, then the generated ones (positions
     /// [padded, total)); with `source`, its own frames and then its last frame plus the model's change against
     /// `draft`, the two grids decoded in step.
     func extendedVideo<B: TokenizerBackend>(_ tokenizer: B, _ grid: TokenGrid, padded: Int, total: Int, source: [Frame]?,

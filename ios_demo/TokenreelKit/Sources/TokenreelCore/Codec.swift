@@ -1,7 +1,7 @@
 import Foundation
 
 // Video <-> token grid through a tokenizer backend, streaming: one group of latent frames per call, so
-// memory stays constant however long the video is (tokenreel/runtime/codec.py).
+// memory stays constant however long the video is (tokenreel/runtime/tokenizing.py).
 
 public struct Encoded {
     public var tokens: TokenGrid   // (T', H', W')
@@ -95,11 +95,11 @@ public func paddedFrames(latentFrames: Int, group: Int) -> Int { 1 + group * (la
 
 /// Whether decoded position `index` of an extended grid is kept in the video: the encoder filled the source's
 /// last group by repeating its last frame, so positions [real, padded) are those repeats
-/// (runtime/codec.py `without_padding`).
+/// (runtime/tokenizing.py `without_padding`).
 public func keepsFrame(_ index: Int, real: Int, padded: Int) -> Bool { index < real || index >= padded }
 
 /// Decodes a (T', H', W') token grid one decoder call at a time: `next()` gives its uint8 frames in order, nil after
-/// `frames` real frames (all when nil). codec.py's `decode_tokens` generator, so that two grids can be decoded in
+/// `frames` real frames (all when nil). tokenizing.py's `decode_tokens` generator, so that two grids can be decoded in
 /// step (an extension and its draft).
 public struct TokenDecoder<B: TokenizerBackend> {
     let backend: B, tokens: TokenGrid, frames: Int?

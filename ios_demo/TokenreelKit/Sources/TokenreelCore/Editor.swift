@@ -9,7 +9,7 @@ public final class Editor {
     let transformerBackend: (any TransformerBackend)?
     public let zstd: (any ZstdDecoder & ZstdEncoder)?
 
-    /// The header's `resize` for frames scaled to cover an export's fixed frame size (pipeline.open_source's text).
+    /// The header's `resize` for frames scaled to cover an export's fixed frame size (file_ops.open_source's text).
     public static let resizeCover = "scaled to cover, centre-cropped to the export's frame size"
 
     public init(tokenizer: any TokenizerBackend, transformer: (any TransformerBackend)? = nil,
@@ -42,7 +42,7 @@ public final class Editor {
         guard let encoded else { throw TokenreelError("\(name): contains no decodable video frames") }
         let t = encoded.tokens, s = tokenizer.spatial
         func pair(_ w: Int, _ h: Int) -> JSONValue { .array([.int(Int64(w)), .int(Int64(h))]) }
-        // the .trl header as pipeline.make_header builds it
+        // the .trl header as file_ops.make_header builds it
         let header: [String: JSONValue] = [
             "tokenizer": .string(tokenizer.tokenizerId), "tokenizer_sha256": .string(tokenizer.tokenizerSHA256),
             "bits": .int(Int64(tokenizer.bits)), "fps": .double(fps), "frames": .int(Int64(encoded.frames)),
@@ -59,7 +59,7 @@ public final class Editor {
         return clip
     }
 
-    /// The clip holds this tokenizer's tokens (pipeline.check_tokenizer).
+    /// The clip holds this tokenizer's tokens (file_ops.check_tokenizer).
     func checkTokenizer(_ clip: Clip) throws {
         let sha = clip.header["tokenizer_sha256"]?.stringValue ?? ""
         if sha != tokenizer.tokenizerSHA256 || clip.header["bits"]?.intValue != tokenizer.bits {

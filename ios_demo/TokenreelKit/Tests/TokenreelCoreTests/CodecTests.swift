@@ -25,7 +25,7 @@ final class FakeTokenizer: TokenizerBackend {
     }
 }
 
-/// codec.py and tiles.py behaviour that needs no golden file: frame grouping, streaming encode/decode,
+/// tokenizing.py and tiles.py behaviour that needs no golden file: frame grouping, streaming encode/decode,
 /// pixel conversions, LFQ, tiled decoding's coverage and states.
 final class CodecTests: XCTestCase {
     func frames(_ n: Int) -> [Frame] {

@@ -1,7 +1,7 @@
 import TokenreelCore
 import XCTest
 
-/// tests/golden/composite.json (tokenreel/runtime/golden.py's composite_case): reframe's feathered paste and
+/// tests/golden/composite.json (tokenreel/runtime/spec_cases.py's composite_case): reframe's feathered paste and
 /// extend's change on the source's last frame give Python's bytes.
 final class CompositeGoldenTests: XCTestCase {
     /// {"shape": [F, H, W, 3], "data": [...]} -> F frames.

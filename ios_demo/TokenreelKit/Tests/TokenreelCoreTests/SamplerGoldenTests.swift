@@ -1,7 +1,7 @@
 import TokenreelCore
 import XCTest
 
-/// tests/golden/sampler-v1.json (tokenreel/runtime/golden.py): the generator bit for bit, a MaskGIT decode
+/// tests/golden/sampler-v1.json (tokenreel/runtime/spec_cases.py): the generator bit for bit, a MaskGIT decode
 /// and a draft-and-revise decode pick for pick (the draft scores bit for bit).
 final class SamplerGoldenTests: XCTestCase {
     func testSpecVersion() throws {

@@ -3,11 +3,11 @@ import TokenreelCore
 import XCTest
 
 /// tests/golden/tokens.json + tokens-ans-wave.trl + tokens-ans-ctx.trl + tokens-zstd.trl
-/// (tokenreel/runtime/golden.py): the same tokens give the same .trl bytes, and the bytes read back to the
+/// (tokenreel/runtime/spec_cases.py): the same tokens give the same .trl bytes, and the bytes read back to the
 /// same tokens. This core codes ans-wave and ans-ctx itself; zstd only through an injected ZstdDecoder / ZstdEncoder (Apple's Compression has no Zstandard),
 /// so here the bit planes around the Zstandard frame are checked against Python's, not libzstd itself.
 final class TrlGoldenTests: XCTestCase {
-    /// golden.py's TRL_META
+    /// spec_cases.py's TRL_META
     let meta: [String: JSONValue] = [
         "tokenizer": .string("golden"), "tokenizer_sha256": .string(String(repeating: "0", count: 64)),
         "bits": .int(18), "fps": .double(25.0), "size": .array([.int(64), .int(48)]), "frames": .int(9),

@@ -2,7 +2,7 @@ import Foundation
 import TokenreelCore
 import XCTest
 
-/// The model case of `tokenreel verify DIR --write-golden GDIR` (tokenreel/verify/golden.py): from the
+/// The model case of `tokenreel verify DIR --write-golden GDIR` (tokenreel/verify/model_cases.py): from the
 /// server transformer's logits of one real window (the same logits at every step), maskgitDecode must pick
 /// exactly the tokens Python picked.
 final class VerifyGoldenTests: XCTestCase {

@@ -167,7 +167,7 @@ class Clip(val tokens: TokenGrid, header: Map<String, Any?>, val editor: Editor?
         return plan?.invoke(tokenizer, keepSource) ?: Codec.decodeTokens(tokenizer, tokens, frameCount)
     }
 
-    /** A reframed canvas decoded, with [source] pasted in where this clip sits and feathered into the margins (pipeline.reframed_video). */
+    /** A reframed canvas decoded, with [source] pasted in where this clip sits and feathered into the margins (file_ops.reframed_video). */
     private fun reframedVideo(tokenizer: TokenizerBackend, canvas: TokenGrid, source: List<Frame>?): Sequence<Frame> {
         val decoded = Codec.decodeTokens(tokenizer, canvas, frameCount)
         if (source == null) return decoded
@@ -178,7 +178,7 @@ class Clip(val tokens: TokenGrid, header: Map<String, Any?>, val editor: Editor?
     }
 
     /**
-     * An extended grid decoded (pipeline.extended_video): this clip's frames, then the generated ones (positions
+     * An extended grid decoded (file_ops.extended_video): this clip's frames, then the generated ones (positions
      * [padded, total)); with [source], its own frames and then its last frame plus the model's change against [draft].
      */
     private fun extendedVideo(tokenizer: TokenizerBackend, grid: TokenGrid, padded: Int, total: Int, source: List<Frame>?,

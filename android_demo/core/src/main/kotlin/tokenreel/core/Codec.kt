@@ -31,7 +31,7 @@ class Frame(val width: Int, val height: Int, val rgb: ByteArray = ByteArray(widt
 /** A token grid and the number of real frames it holds (the last group may be padding). */
 class Encoded(val tokens: TokenGrid, val frames: Int)
 
-/** Video <-> token grid through a tokenizer backend, one call at a time (tokenreel/runtime/codec.py). */
+/** Video <-> token grid through a tokenizer backend, one call at a time (tokenreel/runtime/tokenizing.py). */
 object Codec {
     /** Frames -> (F, 3, H, W) float32 in [-1, 1], computed in float32 as numpy does. */
     fun toFloat(frames: List<Frame>): FloatTensor {
@@ -111,7 +111,7 @@ object Codec {
     /**
      * An extended grid's frames minus the source's padding: the encoder filled the source's last group by
      * repeating its last frame, so positions [real, padded) of the decoded stream are those repeats
-     * (runtime/codec.py `without_padding`).
+     * (runtime/tokenizing.py `without_padding`).
      */
     fun <T> withoutPadding(frames: Sequence<T>, real: Int, padded: Int): Sequence<T> =
         frames.filterIndexed { i, _ -> i < real || i >= padded }

@@ -27,7 +27,7 @@ class Editor(val tokenizer: TokenizerBackend, private val transformerBackend: Tr
             ?: throw TokenreelException("$name: contains no decodable video frames")
         val t = encoded.tokens
         val size = listOf(t.w.toLong() * tokenizer.spatial, t.h.toLong() * tokenizer.spatial)
-        // the .trl header as pipeline.make_header builds it
+        // the .trl header as file_ops.make_header builds it
         val header = mapOf("tokenizer" to tokenizer.tokenizerId, "tokenizer_sha256" to tokenizer.tokenizerSha256,
             "bits" to tokenizer.bits.toLong(), "fps" to fps, "frames" to encoded.frames.toLong(), "size" to size,
             "source_size" to (sourceSize?.map { it.toLong() } ?: size), "resize" to resize)
@@ -37,7 +37,7 @@ class Editor(val tokenizer: TokenizerBackend, private val transformerBackend: Tr
     /** A .trl file as a Clip, checked against this editor's tokenizer (the weights that made it). */
     fun load(file: File): Clip = Clip.load(file, this).also { checkTokenizer(it) }
 
-    /** The clip holds this tokenizer's tokens (pipeline.check_tokenizer). */
+    /** The clip holds this tokenizer's tokens (file_ops.check_tokenizer). */
     internal fun checkTokenizer(clip: Clip) {
         val sha = clip.header["tokenizer_sha256"] as? String ?: ""
         if (sha != tokenizer.tokenizerSha256 || (clip.header["bits"] as Number).toInt() != tokenizer.bits) {
@@ -48,7 +48,7 @@ class Editor(val tokenizer: TokenizerBackend, private val transformerBackend: Tr
     }
 
     companion object {
-        /** The header's `resize` for frames scaled to cover an export's fixed frame size (pipeline.open_source's text). */
+        /** The header's `resize` for frames scaled to cover an export's fixed frame size (file_ops.open_source's text). */
         const val RESIZE_COVER = "scaled to cover, centre-cropped to the export's frame size"
     }
 }

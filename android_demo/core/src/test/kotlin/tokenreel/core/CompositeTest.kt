@@ -6,7 +6,7 @@ import org.junit.Test
 import java.io.File
 
 /**
- * tests/golden/composite.json (tokenreel/runtime/golden.py's composite_case): reframe's feathered paste and
+ * tests/golden/composite.json (tokenreel/runtime/spec_cases.py's composite_case): reframe's feathered paste and
  * extend's change on the source's last frame give Python's bytes.
  */
 class CompositeTest {

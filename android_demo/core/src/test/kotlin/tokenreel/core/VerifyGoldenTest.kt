@@ -8,7 +8,7 @@ import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
-/** Against a folder written by `tokenreel verify DIR --write-golden GDIR` (tokenreel/verify/golden.py). */
+/** Against a folder written by `tokenreel verify DIR --write-golden GDIR` (tokenreel/verify/model_cases.py). */
 class VerifyGoldenTest {
     private fun index(dir: File) = (Golden.json(File(dir, "golden.json")) as Map<*, *>)
 
