@@ -182,3 +182,45 @@ def test_outpaint_draft_sits_on_the_source_when_the_canvas_is_padded_to_the_wind
     src = np.random.default_rng(5).integers(0, 256, (1, 4, 5))
     out, _ = reframe_outpaint(AgreeWithInput((1, 6, 6)), src, "1:1", seed=0)
     assert out.shape == (1, 5, 5) and (out[:, :4] == src).all() and (out[:, 4] == src[:, 3]).all()
+
+
+def test_outpaint_keeps_a_given_canvas_draft_where_the_model_agrees():
+    """reframe_outpaint(draft=...): the margins and the regenerated source edges start from the given canvas
+    draft (a pixel draft, edit.outpaint_pixel_draft), the source's inner tokens stay the source's."""
+    rng = np.random.default_rng(6)
+    src = rng.integers(0, 256, (1, 4, 5))
+    draft = rng.integers(0, 256, (1, 5, 5))            # the canvas of "1:1": one row of margin below
+    out, _ = reframe_outpaint(AgreeWithInput((1, 6, 6)), src, "1:1", seed=0, draft=draft)
+    assert (out[:, :3] == src[:, :3]).all()            # inner rows: the source's own tokens
+    assert (out[:, 3:] == draft[:, 3:]).all()          # its edge row facing the margin and the margin: the draft
+    with pytest.raises(ValueError, match="draft"):
+        reframe_outpaint(AgreeWithInput((1, 6, 6)), src, "1:1", draft=draft[:, :4])
+
+
+class BlockMeanTokenizer:
+    """A stand-in tokenizer with no state or context: each 2x2 pixel block's channel means, as 3 bits."""
+    bits, spatial, group, latents_per_call = 3, 2, 4, 1
+
+    def __init__(self, frame_size=None):
+        self.frame_size = frame_size
+
+    def encode_step(self, frames, state):
+        assert self.frame_size is None or (frames.shape[3], frames.shape[2]) == self.frame_size
+        f = frames.reshape(frames.shape[0], 3, frames.shape[2] // 2, 2, frames.shape[3] // 2, 2)
+        return f.mean(axis=(0, 3, 5))[None], state
+
+
+def test_outpaint_pixel_draft_encodes_the_mirrored_canvas_on_any_encoder():
+    from tokenreel.runtime.edit import outpaint_pixel_draft
+    from tokenreel.runtime.tokenizing import encode_frames
+    frames = np.random.default_rng(7).integers(0, 256, (5, 8, 12, 3), dtype=np.uint8)   # 4 x 6 tokens, 2 latent frames
+    grid = (2, 4, 6)
+    whole = BlockMeanTokenizer()
+    draft = outpaint_pixel_draft(whole, iter(frames), grid, "1:1")        # canvas 6 x 6, the source at row 1
+    mirrored = np.pad(frames, ((0, 0), (2, 2), (0, 0), (0, 0)), mode="symmetric")
+    assert draft.shape == (2, 6, 6) and (draft == encode_frames(whole, iter(mirrored)).tokens).all()
+    # an exported encoder of one frame size: tiles over a larger canvas, a drafted-larger-then-cut smaller one
+    assert (outpaint_pixel_draft(BlockMeanTokenizer((12, 10)), iter(frames), grid, "1:1") == draft).all()
+    big = outpaint_pixel_draft(BlockMeanTokenizer((16, 16)), iter(frames), grid, "1:1")
+    wide = np.pad(frames, ((0, 0), (4, 4), (2, 2), (0, 0)), mode="symmetric")      # the 8 x 8-token tile
+    assert (big == encode_frames(whole, iter(wide)).tokens[:, 1:7, 1:7]).all()

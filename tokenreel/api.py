@@ -257,7 +257,7 @@ class Clip:
     def reframe(self, aspect, fit="outpaint", seed=0, steps=None, sampler="revise"):
         """Change the aspect ratio W:H ("9:16") in token space. fit "outpaint": keep the whole picture and
         generate the margins (the transformer); "crop": centre-crop (no model)."""
-        from .runtime.edit import check_sampler, outpaint_draft, parse_aspect, reframe_crop, reframe_outpaint
+        from .runtime.edit import check_sampler, parse_aspect, reframe_crop, reframe_outpaint
         parse_aspect(aspect)
         if fit not in FITS:
             raise UserError(f"fit {fit!r}: choose one of {', '.join(FITS)}")
@@ -265,11 +265,25 @@ class Clip:
             return self._derived(reframe_crop(self.tokens, aspect), f"cropped to {aspect}")
         check_sampler(sampler, steps)
         editor = self._editor()
+        draft_tokens = self._outpaint_draft(editor.tokenizer, aspect)
         with editor._bar("reframe") as bar:
             canvas, calls = reframe_outpaint(editor.transformer, self.tokens, aspect, steps, seed, bar.update,
-                                             sampler)
-        draft = self._derived(outpaint_draft(self.tokens, aspect), f"{aspect} draft", plan=self._reframed)
+                                             sampler, draft=draft_tokens if sampler == "revise" else None)
+        draft = self._derived(draft_tokens, f"{aspect} draft", plan=self._reframed)
         return self._derived(canvas, f"reframed {aspect}", draft=draft, calls=calls, plan=self._reframed)
+
+    def _outpaint_draft(self, tokenizer, aspect):
+        """The reframe's draft: this clip's pixels (the source's own, else decoded) mirrored into the margins
+        and encoded (edit.outpaint_pixel_draft); the source's tokens mirrored (edit.outpaint_draft) where
+        the clip is smaller than an exported tokenizer's frame size and so cannot be decoded."""
+        from .runtime.edit import outpaint_draft, outpaint_pixel_draft
+        from .runtime.tokenizing import decode_tokens
+        fixed = getattr(tokenizer, "frame_size", None)
+        T, H, W = self.grid
+        if fixed is not None and (W * tokenizer.spatial < fixed[0] or H * tokenizer.spatial < fixed[1]):
+            return outpaint_draft(self.tokens, aspect)
+        frames = self._source_frames(tokenizer) or decode_tokens(tokenizer, self.tokens, self.frame_count)
+        return outpaint_pixel_draft(tokenizer, frames, self.grid, aspect)
 
     def _reframed(self, tokenizer, canvas, keep_source):
         from .runtime.file_ops import reframed_video

@@ -3,9 +3,12 @@
 Everything happens on one window of the transformer's size cut from the clip's tokens. Every method is
 scored on the generated region only, against the truth, and every method that makes tokens is decoded by
 the same tokenizer decoder:
-- outpainting: the central vertical band of columns is known, the side margins are generated.
-  Baselines: edge replication and mirroring of the known band — in tokens, in pixels (no tokenizer), and
-  in pixels then through the tokenizer (encode, decode); ceiling: the tokenizer's reconstruction.
+- outpainting: the central vertical band of columns is the user's video: its pixels are encoded on their
+  own (as a reframe's source is, so its tokens know nothing of the margins), and the model reframes it to
+  the window's aspect with `edit.reframe_outpaint`, the product's path (draft: the band's pixels mirrored
+  and encoded). Baselines: edge replication and mirroring of the band — in tokens, in pixels (no
+  tokenizer), and in pixels then through the tokenizer (encode, decode; "mirror pixels+tokenizer" is the
+  revise sampler's draft); ceiling: the tokenizer's reconstruction of the whole window.
 - extension: a window after WARMUP latent frames of the clip (extend runs at a clip's end, where the
   causal state has settled), its first `context` latent frames known, the rest generated. Baselines: the last known
   latent frame's tokens copied forward (copy-last-latent), the last known frame held still in pixels, and
@@ -32,7 +35,8 @@ import torch
 from ..metrics import gradient_energy, motion, psnr, ssim
 from ..runtime.tokenizing import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, extended_frames, reframed_frames
-from ..runtime.edit import DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, mirror_draft
+from ..runtime.edit import (DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, outpaint_pixel_draft,
+                            reframe_outpaint)
 from ..runtime.file_ops import check_size
 from ..runtime.preview import side_by_side
 from ..runtime.video import read_video, write_video
@@ -68,10 +72,9 @@ def seam(frames, xs):
     return float(np.mean([np.abs(f[:, :, x] - f[:, :, x - 1]).mean() for x in xs]))
 
 
-def outpaint_baselines(window, known_cols):
-    """Edge replication and mirroring of the known band, in token space."""
-    band = window[:, :, known_cols]
-    pads = ((0, 0), (0, 0), (known_cols.start, window.shape[2] - known_cols.stop))
+def outpaint_baselines(band, known_cols, width):
+    """Edge replication and mirroring of the band's tokens (T, H, band width) into a window `width` wide."""
+    pads = ((0, 0), (0, 0), (known_cols.start, width - known_cols.stop))
     return {name: np.pad(band, pads, mode=mode) for name, mode in PAD_MODES.items()}
 
 
@@ -125,17 +128,16 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     ceiling = decode(window)
     rows, first = {}, {}
 
-    def model_rows(edit, tokens, known, draft, score, composed=None):
-        """The model's scores per sampler, the mean over `seeds` samples, with its calls and seconds; with
-        `composed`, also the scores of the video a user gets (the source's pixels kept) as "+source"."""
+    def model_rows(edit, run, score, composed=None):
+        """The model's scores per sampler, the mean over `seeds` samples, with its calls and seconds
+        (run(sampler, steps, seed) -> (grid, calls)); with `composed`, also the scores of the video a user
+        gets (the source's pixels kept) as "+source"."""
         for sampler in samplers:
             n = DEFAULT_STEPS[sampler] if steps is None else steps
             samples, kept = [], []
             for k in range(seeds):
                 t0 = time.perf_counter()
-                grid, calls = fill(transformer, tokens, known, n, seed + k,
-                                   draft=draft if sampler == "revise" else None,
-                                   threshold=REVISE_THRESHOLD["reframe" if edit == "outpaint" else "extend"])
+                grid, calls = run(sampler, n, seed + k)
                 seconds = time.perf_counter() - t0
                 samples.append(dict(score(grid), calls=calls, seconds=seconds))
                 if composed:
@@ -148,8 +150,6 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     # ---- outpainting: keep the central band of columns
     kw = max(1, round(WW * band))
     cols = slice((WW - kw) // 2, (WW - kw) // 2 + kw)
-    known = np.zeros(window.shape, bool)
-    known[:, :, cols] = True
     px_band = slice(cols.start * s, cols.stop * s)
     px = [slice(0, px_band.start), slice(px_band.stop, WW * s)]
     borders = [px_band.start, px_band.stop]
@@ -173,9 +173,16 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         row["kept"] = psnr(_t(written[:, :, kept_cols]), _t(truth[:, :, kept_cols]))
         row["kept_writer_alone"] = writer_psnr
         return row
-    model_rows("outpaint", window, known, mirror_draft(window.shape, window[:, :, cols], 0, cols.start),
-               outpaint_model_scores)
-    for name, grid in outpaint_baselines(window, cols).items():
+    band_pixels = truth[:, :, px_band]
+    band_tokens = encode(band_pixels)           # the user's video: encoded without the margins
+    aspect = f"{WW}:{WH}"
+    draft = outpaint_pixel_draft(tokenizer, iter(band_pixels), band_tokens.shape, aspect)
+
+    def outpaint_run(sampler, n, sample_seed):
+        return reframe_outpaint(transformer, band_tokens, aspect, n, sample_seed, sampler=sampler,
+                                draft=draft if sampler == "revise" else None)
+    model_rows("outpaint", outpaint_run, outpaint_model_scores)
+    for name, grid in outpaint_baselines(band_tokens, cols, WW).items():
         rows[f"outpaint/{name} tokens"] = outpaint_scores(grid)
     for name, pixels in pixel_baselines(truth, px_band).items():
         rows[f"outpaint/{name} pixels"] = outpaint_scores(None, pixels)
@@ -207,7 +214,10 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         """What `extend` writes: the source's frames, then its last frame plus the model's change."""
         out = extended_frames(ext_truth[:first_new], decode_ext(grid)[first_new:], draft_decoded[first_new:])
         return extend_scores(None, np.stack(list(out)))
-    model_rows("extend", ext_window, known, copy_last, extend_scores, extend_composed)
+    def extend_run(sampler, n, sample_seed):
+        return fill(transformer, ext_window, known, n, sample_seed, draft=copy_last if sampler == "revise" else None,
+                    threshold=REVISE_THRESHOLD["extend"])
+    model_rows("extend", extend_run, extend_scores, extend_composed)
     last = skip + first_new - 1                  # the last known frame, in the whole clip
     held_clip = np.concatenate([video[:last + 1], np.repeat(video[last:last + 1], g * WT - first_new, 0)])
     held = held_clip[skip:, y0 * s:(y0 + WH) * s, x0 * s:(x0 + WW) * s]
@@ -219,7 +229,6 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         stem = Path(path).name
         known_band = np.zeros_like(truth)
         known_band[:, :, px_band] = truth[:, :, px_band]
-        draft = mirror_draft(window.shape, window[:, :, cols], 0, cols.start)
         outpaint = [("source", known_band), ("draft (mirror)", decode(draft))]
         for sampler in samplers:
             out = reframed_frames(decode(first[("outpaint", sampler)]), truth[:, :, px_band], box)

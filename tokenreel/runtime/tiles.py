@@ -55,3 +55,50 @@ def decode_tiled(step, latents, states, tile, spatial):
         out[..., ys, xs] += frames * w
         weight[ys, xs] += w
     return out / weight, new_states
+
+
+def _owners(length, size, min_overlap=MIN_OVERLAP):
+    """[(start, lo, hi)]: each tile of tile_starts and the span [lo, hi) it supplies, the overlaps split
+    at their middle (a position comes from the tile it lies deepest in)."""
+    starts = tile_starts(length, size, min_overlap)
+    cuts = [0] + [(b + a + size) // 2 for a, b in zip(starts, starts[1:])] + [length]
+    return [(s, cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
+
+
+class TiledEncoder:
+    """An encoder backend of a fixed frame size (an export) as one that takes larger frames: each step runs
+    over overlapping tiles of that size (encode_tiled). Used for drafts only: tile borders are not the
+    server's tokens."""
+
+    def __init__(self, backend):
+        self.backend, self.tile = backend, (backend.frame_size[1] // backend.spatial,
+                                            backend.frame_size[0] // backend.spatial)
+        self.bits, self.spatial, self.group = backend.bits, backend.spatial, backend.group
+        self.latents_per_call = backend.latents_per_call
+
+    def encode_step(self, frames, state):
+        return encode_tiled(self.backend.encode_step, frames, state, self.tile, self.spatial)
+
+
+def encode_tiled(step, frames, states, tile, spatial):
+    """One encoder step over frames larger than `tile` (h, w) latent positions: a reframe's canvas drafted
+    in pixels, on an encoder exported for the source's size.
+
+    step(frames_tile, state) -> (latent (..., h, w), state); frames (F, 3, H*s, W*s); states: None at the
+    start of a video, then what this returned. -> (latent (..., H, W), states). Each tile keeps its own
+    causal state; a latent position comes from the tile it lies deepest in, so it saw the most real
+    surroundings (a tile's border positions saw zero padding)."""
+    H, W = frames.shape[-2] // spatial, frames.shape[-1] // spatial
+    th, tw = tile
+    if H < th or W < tw:
+        raise ValueError(f"frames of {W}x{H} latent positions are smaller than the encoder tile {tw}x{th}")
+    states = states or {}
+    out, new_states = None, {}
+    for y, y_lo, y_hi in _owners(H, th):
+        for x, x_lo, x_hi in _owners(W, tw):
+            ys, xs = slice(y * spatial, (y + th) * spatial), slice(x * spatial, (x + tw) * spatial)
+            latent, new_states[y, x] = step(frames[..., ys, xs], states.get((y, x)))
+            if out is None:
+                out = np.zeros(latent.shape[:-2] + (H, W), latent.dtype)
+            out[..., y_lo:y_hi, x_lo:x_hi] = latent[..., y_lo - y:y_hi - y, x_lo - x:x_hi - x]
+    return out, new_states
