@@ -11,8 +11,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from tqdm import tqdm
-
 from tokenreel import bench
 from tokenreel.eval.plot import rate_distortion
 from tokenreel.runtime.video import write_atomic
@@ -25,7 +23,7 @@ def main(argv=None):
     p.add_argument("--json", type=Path)
     p.add_argument("--models", type=Path, help="an export folder with every config (default: exported once)")
     args = p.parse_args(argv)
-    results = bench.run(args.models, None, args.runs, progress=tqdm)
+    results = bench.run(args.models, None, args.runs, quiet=False)
     picture = args.out.parent / "benchmarks" / "rate-distortion.png"
     rate_distortion(results["rate_distortion"]["clips"], picture)
     results["rate_distortion_plot"] = str(picture.relative_to(args.out.parent))

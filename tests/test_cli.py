@@ -173,7 +173,7 @@ def test_peak_memory_does_not_grow_with_length(tmp_path, bikes):
     (VmHWM): ru_maxrss would carry pytest's peak over fork and exec, and could not fail."""
     code = ("import sys; from tokenreel.backends import tokenizer_backend; "
             "from tokenreel.runtime.file_ops import encode_video; b=tokenizer_backend(); "
-            "encode_video(b, sys.argv[1], 128, max_frames=int(sys.argv[2]), quiet=True); "
+            "encode_video(b, sys.argv[1], 128, max_frames=int(sys.argv[2])); "
             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     peaks = {n: int(subprocess.run([sys.executable, "-c", code, str(bikes), str(n)], capture_output=True,
                                    text=True, check=True).stdout) for n in (17, 169)}

@@ -21,7 +21,7 @@ from conftest import FORMATS, RUNNABLE, run_cli
 
 @pytest.fixture(scope="module")
 def server_tokens(bikes):
-    tokens, _ = encode_video(tokenizer_backend("torch"), bikes, 64, max_frames=17, quiet=True)
+    tokens, _ = encode_video(tokenizer_backend("torch"), bikes, 64, max_frames=17)
     return tokens
 
 
@@ -85,7 +85,7 @@ def test_executorch_export_refuses_an_undelegated_heavy_op(tmp_path):
 def test_exported_tokenizer_gives_the_server_tokens_and_frames(exported, bikes, server_tokens, fmt):
     folder, _ = exported
     tok = tokenizer_backend(fmt, models=folder)
-    tokens, _ = encode_video(tok, bikes, 64, max_frames=17, quiet=True)
+    tokens, _ = encode_video(tok, bikes, 64, max_frames=17)
     assert tokens.shape == server_tokens.shape == (5, 8, 19) and (tokens == server_tokens).mean() >= 0.999
     ours = np.stack(list(decode_tokens(tok, server_tokens))).astype(np.float64)
     server = np.stack(list(decode_tokens(tokenizer_backend("torch"), server_tokens))).astype(np.float64)
@@ -96,7 +96,7 @@ def test_exported_tokenizer_gives_the_server_tokens_and_frames(exported, bikes, 
 @pytest.mark.parametrize("fmt", RUNNABLE)
 def test_exported_fp16_stays_close(exported, bikes, server_tokens, fmt):
     tok = tokenizer_backend(fmt, models=exported[0], precision="fp16")
-    tokens, _ = encode_video(tok, bikes, 64, max_frames=17, quiet=True)
+    tokens, _ = encode_video(tok, bikes, 64, max_frames=17)
     bits_equal = ((tokens[..., None] >> np.arange(18)) & 1) == ((server_tokens[..., None] >> np.arange(18)) & 1)
     assert bits_equal.mean() >= 0.99
 
@@ -114,7 +114,7 @@ def test_exported_transformer_makes_the_server_edit(exported, server_tokens, fmt
 @pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML predictions need macOS (coremltools)")
 def test_coreml_predicts_the_server_tokens(exported, bikes, server_tokens):
     tok = tokenizer_backend("coreml", models=exported[0])
-    tokens, _ = encode_video(tok, bikes, 64, max_frames=17, quiet=True)
+    tokens, _ = encode_video(tok, bikes, 64, max_frames=17)
     assert (tokens == server_tokens).mean() >= 0.999
 
 

@@ -37,8 +37,8 @@ def test_exported_steps_give_the_server_replicate_start(replicate_export, bikes)
     folder, weights = replicate_export
     server = tokenizer_backend("torch", weights)
     exported = tokenizer_backend("onnx", models=folder)
-    want, _ = encode_video(server, bikes, 64, max_frames=17, quiet=True)
-    got, _ = encode_video(exported, bikes, 64, max_frames=17, quiet=True)
+    want, _ = encode_video(server, bikes, 64, max_frames=17)
+    got, _ = encode_video(exported, bikes, 64, max_frames=17)
     assert got.shape == want.shape and (got == want).mean() >= 0.999
     ours = np.stack(list(decode_tokens(exported, want))).astype(np.float64)
     theirs = np.stack(list(decode_tokens(server, want))).astype(np.float64)
@@ -47,5 +47,5 @@ def test_exported_steps_give_the_server_replicate_start(replicate_export, bikes)
 
     # without the warm-up calls the zero states show: the first latent frames come out different
     exported.encoder.start_calls = 0
-    cold, _ = encode_video(exported, bikes, 64, max_frames=17, quiet=True)
+    cold, _ = encode_video(exported, bikes, 64, max_frames=17)
     assert (cold[0] == want[0]).mean() < 0.9

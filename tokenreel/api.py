@@ -32,15 +32,15 @@ class Editor:
     backend: "onnx", "executorch" or "coreml" run an export folder (`tokenreel export -o DIR`) given as
     `models`; without one, the shipped weights are exported once into the cache (that one time needs torch).
     "torch" runs the PyTorch server model (`tokenizer_weights` / `transformer_weights`, default: shipped).
-    precision: which exported precision to run ("fp32", "int8", ...). progress: show progress bars.
+    precision: which exported precision to run ("fp32", "int8", ...). quiet=False: show progress bars.
     tokenizer / transformer: ready backend objects (runtime/backend.py, runtime/edit.py protocols) to use
     instead of loading them."""
 
     def __init__(self, backend="onnx", models=None, precision=PHONE, *, tokenizer_weights=None,
-                 transformer_weights=None, progress=False, tokenizer=None, transformer=None):
+                 transformer_weights=None, quiet=True, tokenizer=None, transformer=None):
         self.backend, self.models, self.precision = backend, models, precision
         self.tokenizer_weights, self.transformer_weights = tokenizer_weights, transformer_weights
-        self.progress = progress
+        self.quiet = quiet
         self._tokenizer, self._transformer = tokenizer, transformer
 
     def __repr__(self):
@@ -50,7 +50,7 @@ class Editor:
         """The export folder, exporting the shipped weights into the cache when none was given."""
         if self.backend != "torch" and self.models is None:
             from .cache import cached_models
-            self.models, _ = cached_models(self.backend, self.precision, quiet=not self.progress)
+            self.models, _ = cached_models(self.backend, self.precision, quiet=self.quiet)
         return self.models
 
     @property
@@ -77,10 +77,11 @@ class Editor:
         an edit of the clip keeps the source's own pixels, read again from the file (a pipe or a device
         cannot be read again: its clip's renders decode every pixel)."""
         from .runtime.file_ops import encode_video
-        from .runtime.video import is_live, source_name
+        from .runtime.video import is_live, short_name, source_name
         if frames is not None and frames < 1:
             raise UserError(f"frames {frames}: encode at least 1 frame")
-        tokens, header = encode_video(self.tokenizer, video, size, max_frames=frames, quiet=not self.progress)
+        with self._bar(f"encode {short_name(video)}", "frame") as bar:
+            tokens, header = encode_video(self.tokenizer, video, size, max_frames=frames, progress=bar.update)
         source = None if is_live(video) else (str(video), size, frames)
         return Clip(tokens, header, self, name=source_name(video), source=source)
 
@@ -92,7 +93,7 @@ class Editor:
 
     def _bar(self, desc, unit="call", total=None):
         from tqdm import tqdm
-        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress, leave=False)
+        return tqdm(total=total, desc=desc, unit=unit, disable=self.quiet, leave=False)
 
 
 _default = None

@@ -304,9 +304,10 @@ def model_gflops(frame_size=EXPORT_SIZE):
     return out
 
 
-def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, progress=None):
+def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, quiet=True):
     """All figures -> a dict (also what --json writes). models: an export folder holding every config;
     default: the shipped weights exported once per format and precision (cache.py)."""
+    from tqdm import tqdm
     from .places import default_clip, sample_clips
     rd_clips = [clip] if clip else sample_clips()
     clip = clip or default_clip()
@@ -327,8 +328,7 @@ def run(models=None, clip=None, runs=5, configs=CONFIGS, rate_distortion=True, p
             {manifest_io.file_sha256(p) for p in (DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER)}
     results = {"machine": machine(), "clip": Path(clip).name, "runs": runs, "frame_size": list(frame_size),
                "tokenizer": {}, "transformer": {}, "stream": {}}
-    bar = progress(steps, desc="bench") if progress else steps
-    for kind, (backend, precision), arg in bar:
+    for kind, (backend, precision), arg in tqdm(steps, desc="bench", disable=quiet):
         r = _in_process(kind, backend, precision, folders.get((backend, precision)), clip, arg)
         key = f"{backend} {precision}"
         if kind == "stream":

@@ -22,8 +22,9 @@ def cmd_encode(args):
     Ctrl-C ends a recording: the file holds the frames read so far."""
     import signal
     import threading
+    from tqdm import tqdm
     from .runtime.file_ops import encode_to_trl
-    from .runtime.video import ensure_writable, is_live, source_name
+    from .runtime.video import ensure_writable, is_live, short_name, source_name
     ensure_writable(args.output, [] if is_live(args.input) else [args.input], ["tokens"])
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames {args.frames}: encode at least 1 frame")
@@ -32,8 +33,9 @@ def cmd_encode(args):
     main_thread = threading.current_thread() is threading.main_thread()       # where signals can be caught
     interrupt = signal.signal(signal.SIGINT, lambda *_: stop.append(1)) if main_thread else None  # Ctrl-C: finish
     try:
-        h, n = encode_to_trl(backend, args.input, args.output, args.size, args.frames, stop=lambda: bool(stop),
-                             quiet=args.quiet)
+        with tqdm(desc=f"encode {short_name(args.input)}", unit="frame", disable=args.quiet, leave=False) as bar:
+            h, n = encode_to_trl(backend, args.input, args.output, args.size, args.frames,
+                                 stop=lambda: bool(stop), progress=bar.update)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, interrupt)
@@ -96,7 +98,7 @@ def _edit_setup(args):
     if args.preview:
         ensure_writable(args.preview, [args.input, args.output], ["picture"])
     return Editor(args.backend, args.models, args.precision, tokenizer=_backend(args),
-                  transformer_weights=args.transformer, progress=not args.quiet)
+                  transformer_weights=args.transformer, quiet=args.quiet)
 
 
 def cmd_reframe(args):
@@ -191,7 +193,8 @@ def cmd_eval_tokenizer(args):
     if args.json:
         from .runtime.video import ensure_writable
         ensure_writable(args.json)
-    rows, summary = evaluate(_backend(args), args.clips, args.size, args.frames, not args.no_codecs, tqdm)
+    with tqdm(total=len(args.clips), desc="eval tokenizer") as bar:
+        rows, summary = evaluate(_backend(args), args.clips, args.size, args.frames, not args.no_codecs, bar.update)
     print(table(rows, summary))
     _write_json(args.json, {"clips": rows, "mean": summary})
 
@@ -212,7 +215,9 @@ def cmd_eval_edits(args):
             args.preview.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"--preview {args.preview}: cannot create the folder ({e.strerror})")
-    per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, tqdm, args.seeds, args.preview)
+    with tqdm(total=len(args.clips), desc="eval edits") as bar:
+        per_clip, mean = evaluate(tok, tf, args.clips, args.size, args.steps, args.seed, bar.update, args.seeds,
+                                  args.preview)
     if not per_clip:
         raise UserError("no clip was long and large enough for one transformer window; give longer clips")
     print(table(mean, len(per_clip), args.seeds))
@@ -227,7 +232,6 @@ def _write_json(path, obj):
 
 
 def cmd_verify(args):
-    from tqdm import tqdm
     from .verify import verify
     from .verify.report import table
     if args.json:
@@ -236,7 +240,7 @@ def cmd_verify(args):
     clips = args.clips or sample_clips()
     split = lambda text: text.split(",") if text else None  # noqa: E731
     report = verify(args.models, clips, split(args.formats), split(args.precision), args.steps, args.weights,
-                    args.transformer, progress=None if args.quiet else tqdm, cases_dir=args.write_golden)
+                    args.transformer, quiet=args.quiet, cases_dir=args.write_golden)
     print(table(report))
     _write_json(args.json, report)
     if args.write_golden:
@@ -263,7 +267,6 @@ def cmd_demo(args):
 
 
 def cmd_bench(args):
-    from tqdm import tqdm
     from . import bench
     if args.json:
         from .runtime.video import ensure_writable
@@ -274,14 +277,12 @@ def cmd_bench(args):
     for c in configs:
         if len(c) != 2 or c[0] not in ("torch", "onnx", "executorch"):
             raise UserError(f"--configs {args.configs}: give backend:precision pairs, e.g. onnx:int8,torch:fp32")
-    results = bench.run(args.models, args.clip, args.runs, configs, not args.no_rate_distortion,
-                        None if args.quiet else tqdm)
+    results = bench.run(args.models, args.clip, args.runs, configs, not args.no_rate_distortion, args.quiet)
     print(bench.markdown(results))
     _write_json(args.json, results)
 
 
 def cmd_data_pack(args):
-    from tqdm import tqdm
     from .runtime.video import ensure_writable
     from .places import default_data_dir
     from .training.pack import pack
@@ -289,7 +290,7 @@ def cmd_data_pack(args):
     data = args.data or default_data_dir()
     if not (data / "clips").is_dir():
         raise UserError(f"{data}: no clips/ folder here; pass --data DIR (the folder with clips/ and photos/)")
-    n, frames = pack(data, args.output, args.max_mib, args.short, args.frames, None if args.quiet else tqdm)
+    n, frames = pack(data, args.output, args.max_mib, args.short, args.frames, args.quiet)
     print(f"wrote {args.output}: {n / 2 ** 20:.1f} MiB, {frames} frames per clip at {args.short} px; train with "
           f"`tokenreel train tokenizer --data {args.output} --device cuda`")
 

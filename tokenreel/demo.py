@@ -48,7 +48,7 @@ def run(clip, out: Path, backend="onnx", precision=PHONE, models=None, frames=17
             result.stages.append(Stage("export", seconds, f"shipped weights -> {backend} {precision}, cached"))
     t = time.perf_counter()
     editor = Editor(backend, models, precision, tokenizer_weights=tokenizer_weights,
-                    transformer_weights=transformer_weights, progress=not quiet)
+                    transformer_weights=transformer_weights, quiet=quiet)
     editor.transformer      # loads the tokenizer too
     stage("load", t, f"{backend} {precision} models from {models}" if models else "torch server models")
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..metrics import gradient_energy, motion, psnr, ssim
+from ..progress import counted
 from ..runtime.tokenizing import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, extended_frames, reframed_frames
 from ..runtime.edit import (DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, outpaint_pixel_draft,
@@ -245,7 +246,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
 
 def evaluate(tokenizer, transformer, clips, size=128, steps=None, seed=0, progress=None, seeds=3, preview=None):
     per_clip = {}
-    for c in (progress(clips, desc="eval edits") if progress else clips):
+    for c in counted(clips, progress):
         r = evaluate_clip(tokenizer, transformer, c, size, steps, seed, seeds=seeds, preview=preview)
         if r is not None:
             per_clip[Path(c).name] = r

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..metrics import gradient_energy, psnr, ssim
+from ..progress import counted
 from ..runtime import trl
 from ..runtime.tokenizing import decode_tokens, encode_frames
 from ..runtime.file_ops import check_size, make_header
@@ -87,7 +88,7 @@ def evaluate_clip(backend, path, size, frames, with_codecs=True):
 
 def evaluate(backend, clips, size=128, frames=17, with_codecs=True, progress=None):
     rows = []
-    for c in (progress(clips, desc="eval tokenizer") if progress else clips):
+    for c in counted(clips, progress):
         rows.append(evaluate_clip(backend, c, size, frames, with_codecs))
     pooled = np.concatenate([r.pop("tokens").reshape(-1) for r in rows])
     summary = {k: float(np.mean([r[k] for r in rows])) for k in

@@ -85,10 +85,12 @@ def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128
     tokenizer_too = roles is None or {"encoder_step", "decoder_step"} & set(roles)
     if needs_calibration(precisions, tokenizer_too):
         from ..backends.torch_backend import TorchTokenizer, TorchTransformer
-        from ..quantization.calibration import calibration_set
-        calibration = calibration_set(TorchTokenizer(tokenizer_weights),
-                                      TorchTransformer(tf_path) if "transformer" in weights else None,
-                                      (w, h), calibration_clips, None if quiet else tqdm)
+        from ..quantization.calibration import calibration_set, default_clips
+        clips = calibration_clips or default_clips()
+        with tqdm(total=len(clips), desc="calibrate", disable=quiet) as bar:
+            calibration = calibration_set(TorchTokenizer(tokenizer_weights),
+                                          TorchTransformer(tf_path) if "transformer" in weights else None,
+                                          (w, h), clips, bar.update)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries = {}

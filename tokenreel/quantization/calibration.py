@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..progress import counted
 from ..runtime.tokenizing import frame_groups, to_float
 from ..runtime.tokens import latents_of, quantize, sub_tokens_of
 
@@ -76,11 +77,12 @@ def role_inputs(tokenizer, transformer, frames):
 
 
 def calibration_set(tokenizer, transformer, frame_size, clips=None, progress=None):
-    """{role: [input tuples]} over the calibration clips (server model: backends.torch_backend objects)."""
+    """{role: [input tuples]} over the calibration clips (server model: backends.torch_backend objects);
+    progress(1) after each clip."""
     from ..runtime.video import read_video_cropped
     clips = clips or default_clips()
     out = {"encoder_step": [], "decoder_step": [], "transformer": []}
-    for clip in (progress(clips, desc="calibrate") if progress else clips):
+    for clip in counted(clips, progress):
         frames = read_video_cropped(clip, frame_size, 17).frames
         if len(frames) < 17:
             continue

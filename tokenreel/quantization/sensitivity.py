@@ -85,7 +85,7 @@ def main(argv=None):
     from ..export import onnx as onnx_export
     from ..export.spec import tokenizer_specs, transformer_spec
     from ..models.weights import DEFAULT_TRANSFORMER
-    from .calibration import calibration_set
+    from .calibration import calibration_set, default_clips
     from ..logs import quiet_libraries
     quiet_libraries()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,7 +95,9 @@ def main(argv=None):
     h, w = (int(v) for v in args.size.split("x"))
     tokenizer = TorchTokenizer()
     transformer = TorchTransformer() if DEFAULT_TRANSFORMER.is_file() else None
-    calibration = calibration_set(tokenizer, transformer, (w, h), progress=tqdm)
+    clips = default_clips()
+    with tqdm(total=len(clips), desc="calibrate") as bar:
+        calibration = calibration_set(tokenizer, transformer, (w, h), clips, bar.update)
     artifacts = tokenizer_specs(tokenizer.model, h, w)
     if transformer is not None:
         artifacts.append(transformer_spec(transformer.model))

@@ -2,15 +2,12 @@
 grids -> video frames."""
 from contextlib import contextmanager
 from itertools import islice, takewhile
-from pathlib import Path
-
-from tqdm import tqdm
 
 from ..errors import UserError
 from . import trl
 from .tokenizing import decode_tokens, encode_calls, encode_frames, without_padding
 from .composite import extended_frames, reframed_frames
-from .video import is_live, open_video, source_name, target_size
+from .video import open_video, source_name, target_size
 
 DEFAULT_SIZE = 128
 MIN_SIZE, MAX_SIZE = 16, 1024
@@ -40,13 +37,13 @@ def open_source(backend, path, size=DEFAULT_SIZE):
 def source_frames(backend, path, size=DEFAULT_SIZE, max_frames=None):
     """Yield the frames `encode_video` encoded (same scaling and cropping), reading the file again (not
     for a pipe or a device, which cannot be read again: video.is_live)."""
-    with _reading(backend, path, size, quiet=True, max_frames=max_frames) as (_, _, frames, _):
+    with _reading(backend, path, size, max_frames=max_frames) as (_, _, frames):
         yield from frames
 
 
 @contextmanager
-def _reading(backend, path, size, quiet, max_frames=None, stop=None):
-    """(info, resize text, frames, progress bar) of open_source's input, the frames cut after `max_frames`
+def _reading(backend, path, size, max_frames=None, stop=None):
+    """(info, resize text, frames) of open_source's input, the frames cut after `max_frames`
     or once stop() is true (checked as each frame comes); the input is closed on the way out, also when
     the caller stops early."""
     info, frames, resize = open_source(backend, path, size)
@@ -54,35 +51,35 @@ def _reading(backend, path, size, quiet, max_frames=None, stop=None):
         taken = islice(frames, max_frames)
         if stop is not None:
             taken = takewhile(lambda _: not stop(), taken)
-        name = source_name(path) if is_live(path) else Path(path).name
-        with tqdm(desc=f"encode {name}", unit="frame", disable=quiet, leave=False) as bar:
-            yield info, resize, taken, bar
+        yield info, resize, taken
     finally:
         frames.close()      # stopping early must still close the container now, not at GC
 
 
-def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, quiet=False):
-    """-> (tokens (T', H', W'), header dict for the .trl); frames as `open_source` gives them."""
-    with _reading(backend, path, size, quiet, max_frames) as (info, resize, frames, bar):
-        enc = encode_frames(backend, frames, progress=bar.update)
+def encode_video(backend, path, size=DEFAULT_SIZE, max_frames=None, progress=None):
+    """-> (tokens (T', H', W'), header dict for the .trl); frames as `open_source` gives them; progress(n):
+    the frames each encoder call took."""
+    with _reading(backend, path, size, max_frames) as (info, resize, frames):
+        enc = encode_frames(backend, frames, progress)
     if enc is None:
         raise UserError(f"{source_name(path)}: contains no decodable video frames")
     return enc.tokens, make_header(backend, info.fps, enc.frames, enc.tokens.shape, (info.width, info.height),
                                    resize)
 
 
-def encode_to_trl(backend, path, output, size=DEFAULT_SIZE, max_frames=None, stop=None, quiet=False):
+def encode_to_trl(backend, path, output, size=DEFAULT_SIZE, max_frames=None, stop=None, progress=None):
     """Encode open_source's input into the .trl `output` while reading it -> (header, bytes written).
 
     Each chunk of latent frames is written as soon as it is encoded (trl.TrlWriter), so memory does not
     grow with the video, which may be a pipe or a camera of unknown length. The file being written is
     .OUTPUT.PID.XXXXXXXX.trl beside the output (readable meanwhile: `info`, `decode --partial`), renamed
     over it at the end: killed, the output keeps its old file; a failure leaves nothing. stop(): checked
-    as each frame comes; once true, the file is finished with the frames read so far (a recording ended)."""
+    as each frame comes; once true, the file is finished with the frames read so far (a recording ended).
+    progress(n): the frames each encoder call took."""
     writer = None
     try:
-        with _reading(backend, path, size, quiet, max_frames, stop) as (info, resize, frames, bar):
-            for tokens, n in encode_calls(backend, frames, progress=bar.update):
+        with _reading(backend, path, size, max_frames, stop) as (info, resize, frames):
+            for tokens, n in encode_calls(backend, frames, progress):
                 if writer is None:      # the first call fixes the grid's size (the writer counts the frames)
                     header = make_header(backend, info.fps, 1, tokens.shape, (info.width, info.height), resize)
                     writer = trl.TrlWriter(output, header, stream=False)

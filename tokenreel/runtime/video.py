@@ -95,6 +95,11 @@ def source_name(path):
     return "stdin" if str(path) == STDIN else str(path)
 
 
+def short_name(path):
+    """How a progress bar names an input: a file's name, else as source_name."""
+    return source_name(path) if is_live(path) else Path(path).name
+
+
 class Source:
     """An opened video, read once from its start: `info` is known (from the header) before any frame is
     decoded, so a caller chooses the scaling from it and then reads. Nothing opens an input twice, since a

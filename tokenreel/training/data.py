@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..places import cache_dir
+from ..progress import counted
 from ..runtime.video import list_clips, output_path, read_video
 
 VAL_SOURCES = ("mdn", "sam2", "torchcodec", "VideoDepthAnything")
@@ -106,8 +107,8 @@ class ClipSampler:
                  cache_short=160, max_frames=600, progress=None, still_share=0.0):
         self.frames, self.size, self.photo_share, self.still_share = frames, size, photo_share, still_share
         self.rng = np.random.default_rng(seed)
-        it = progress(clips, desc="load clips") if progress else clips
-        videos = (c if isinstance(c, np.ndarray) else load_cached(c, cache_short, max_frames) for c in it)
+        videos = (c if isinstance(c, np.ndarray) else load_cached(c, cache_short, max_frames)
+                  for c in counted(clips, progress))
         self.videos = [v for v in videos if len(v) >= frames]
         self.photos = []
         for p in photos:     # paths, or uint8 (H, W, 3) arrays (a data pack's)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import zstandard
 from PIL import Image
+from tqdm import tqdm
 from safetensors.numpy import load as st_load, save as st_save
 
 from ..errors import UserError
@@ -35,11 +36,11 @@ def _compress(arrays, meta):
     return MAGIC + zstandard.ZstdCompressor(level=12, threads=-1).compress(blob)
 
 
-def pack(data_dir, out, budget_mib=32, short=72, frames=96, progress=None):
+def pack(data_dir, out, budget_mib=32, short=72, frames=96, quiet=True):
     """Write the pack; -> (bytes written, frames per clip kept)."""
     train, val, photos = training_split(Path(data_dir))
-    it = progress(train, desc="pack clips") if progress else train
-    clips = [np.ascontiguousarray(load_cached(c, short, frames)) for c in it]
+    loading = tqdm(train, desc="pack clips", disable=quiet)
+    clips = [np.ascontiguousarray(load_cached(c, short, frames)) for c in loading]
     clips = [c for c in clips if len(c) >= 17]
     val_windows = ((validation_windows(val) + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 1, 3, 4, 2)
     fixed = {"val": np.ascontiguousarray(val_windows.numpy())}

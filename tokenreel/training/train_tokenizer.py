@@ -132,9 +132,9 @@ def main(argv=None):
     else:
         train_clips, val_clips, train_photos = training_split(data, args.max_clips)
         val = validation_windows(val_clips, frames=args.frames, size=2 * args.size) if rank == 0 else None
-    sampler = ClipSampler(train_clips, train_photos, frames=args.frames, size=args.size,
-                          seed=1000 * rank + step, progress=tqdm if rank == 0 else None,
-                          still_share=args.still_share)
+    with tqdm(total=len(train_clips), desc="load clips", disable=rank != 0) as bar:
+        sampler = ClipSampler(train_clips, train_photos, frames=args.frames, size=args.size,
+                              seed=1000 * rank + step, progress=bar.update, still_share=args.still_share)
     val = val.to(device) if rank == 0 else None
 
     if rank == 0:

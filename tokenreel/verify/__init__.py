@@ -158,10 +158,11 @@ def measure(server, tok, tf):
 
 
 def verify(folder, clips, formats=None, precisions=None, steps=None, weights=None, transformer_weights=None,
-           localise_failures=True, progress=None, cases_dir=None):
+           localise_failures=True, quiet=True, cases_dir=None):
     """-> report dict: {"rows": [one per (format, precision)], "pass": bool, ...}. With `cases_dir`, the app
     ports' model cases (from the first clip's server run) and spec cases are written there
     (verify/model_cases.py)."""
+    from tqdm import tqdm
     from .localise import localise
     steps = check_sampler("revise", steps)
     manifest = manifest_io.read(folder)
@@ -190,7 +191,7 @@ def verify(folder, clips, formats=None, precisions=None, steps=None, weights=Non
         model_cases.write(cases_dir, runs[0][1], server_tf)
     rows = []
     jobs = [(fmt, precision) for fmt, precision in kinds]
-    for fmt, precision in (progress(jobs, desc="verify") if progress else jobs):
+    for fmt, precision in tqdm(jobs, desc="verify", disable=quiet):
         row = {"format": fmt, "precision": precision, "clips": [n for n, _ in runs]}
         if fmt not in RUNNABLE_HERE and not _can_run(fmt):
             row.update(status="skipped", reason="Core ML predictions need macOS")
