@@ -1,7 +1,9 @@
 """The edit cases both app ports are tested against, written once: the Python runtime's tiling, crop,
-reframe and extend (tokenreel/runtime/edit.py, both samplers) on a fake transformer, and its tiled decode
-(runtime/tiles.py) on a fake decoder step, with edit.py's defaults (steps, the revise threshold of each
-edit) and `fill` on one window at each threshold. tests/test_android_core.py and tests/test_ios_core.py write
+reframe (with the token mirror's draft and with a given canvas draft) and extend (tokenreel/runtime/edit.py,
+both samplers) on a fake transformer, its tiled decode and tiled encode (runtime/tiles.py) on fake decoder
+and encoder steps, the reframe's pixel draft (edit.outpaint_pixel_draft) on a fake tokenizer, whole and
+exported for one frame size, with edit.py's defaults (steps, the revise threshold of each edit) and `fill`
+on one window at each threshold. tests/test_android_core.py and tests/test_ios_core.py write
 them to a file and hand its path to the Kotlin and Swift tests in TOKENREEL_EDIT_CASES.
 
     .venv/bin/python tests/edit_cases.py OUT.json      # the same file, for running a port's tests by hand
@@ -12,6 +14,7 @@ import sys
 import numpy as np
 
 from tokenreel.runtime import edit, tiles
+from tokenreel.runtime.tokenizing import to_float
 
 
 class FakeTransformer:
@@ -46,6 +49,41 @@ def fake_decoder_step(latents, state):
     return (px + c * 0.25 + y * 0.125 + x * 0.0625 - calls * 0.5).astype(np.float32), calls + 1
 
 
+def fake_encoder_step(frames, state):
+    """(F, 3, 2h, 2w) frames -> ((1, 3, h, w) latent, the call count as state), exact in float32 in every
+    language: channel c of a latent position is the sum of its 2x2 pixel block's channel c over the frames, as
+    the integers they came from (rint((x + 1) * 127.5)), less 127.5 for each value summed (so never 0: its sign
+    is the token bit), plus ((3y + 5x + c + calls) % 7 - 3) * 16 by the position (y, x) in the frames given and
+    the calls before: a tile's tokens depend on where the tile starts and on its own state."""
+    calls = 0 if state is None else state
+    F, C, H2, W2 = frames.shape
+    h, w = H2 // 2, W2 // 2
+    v = np.rint((frames + 1) * np.float32(127.5)).astype(np.float32)
+    block = v.reshape(F, C, h, 2, w, 2).sum(axis=(0, 3, 5)) - np.float32(127.5 * F * 4)
+    y, x, c = np.arange(h)[None, :, None], np.arange(w)[None, None, :], np.arange(C)[:, None, None]
+    pos = ((3 * y + 5 * x + c + calls) % 7 - 3) * 16
+    return (block + pos.astype(np.float32))[None].astype(np.float32), calls + 1
+
+
+class FakeTokenizer:
+    """A tokenizer stand-in for the pixel drafts: fake_encoder_step, 3 bits, 2 pixels a token. `frame_size`
+    (w, h): an encoder exported for that frame size (it refuses others), None: one that takes any size."""
+    bits, spatial, group, latents_per_call = 3, 2, 4, 1
+
+    def __init__(self, frame_size=None):
+        self.frame_size = frame_size
+
+    def encode_step(self, frames, state):
+        if self.frame_size is not None and (frames.shape[3], frames.shape[2]) != tuple(self.frame_size):
+            raise ValueError(f"frames of {frames.shape[3]}x{frames.shape[2]}, the encoder takes {self.frame_size}")
+        return fake_encoder_step(frames, state)
+
+
+def pixels(a):
+    """uint8 (F, H, W, 3) frames -> their bytes."""
+    return {"shape": list(a.shape), "data": np.asarray(a, np.uint8).reshape(-1).tolist()}
+
+
 def bits(a):
     """float32 array -> its bit patterns (compared exactly)."""
     return {"shape": list(a.shape), "bits": np.asarray(a, np.float32).reshape(-1).view(np.uint32).tolist()}
@@ -60,6 +98,40 @@ def tiles_case():
     second, states = tiles.decode_tiled(fake_decoder_step, -latents, states, tile, 2)
     return {"latents": bits(latents), "tile": list(tile), "spatial": 2, "out": [bits(first), bits(second)],
             "states": [{"y": int(y), "x": int(x), "calls": s} for (y, x), s in sorted(states.items())]}
+
+
+def encode_tiles_case():
+    """encode_tiled twice in a row (a first call of one frame, then a group of four: the second continues the
+    first's per-tile states) over frames 11 x 15 latent positions, tiles of 6 x 8 (overlaps split in the middle)."""
+    rng = np.random.default_rng(8)
+    tile = (6, 8)
+    first = to_float(rng.integers(0, 256, (1, 22, 30, 3), dtype=np.uint8))
+    second = to_float(rng.integers(0, 256, (4, 22, 30, 3), dtype=np.uint8))
+    one, states = tiles.encode_tiled(fake_encoder_step, first, None, tile, 2)
+    two, states = tiles.encode_tiled(fake_encoder_step, second, states, tile, 2)
+    return {"frames": [bits(first), bits(second)], "tile": list(tile), "spatial": 2, "out": [bits(one), bits(two)],
+            "owners": [{"length": n, "size": size, "spans": [list(o) for o in tiles._owners(n, size)]}
+                       for n, size in [(11, 6), (15, 8), (50, 16), (6, 6), (100, 37)]],
+            "states": [{"y": int(y), "x": int(x), "calls": s} for (y, x), s in sorted(states.items())]}
+
+
+def pixel_draft_cases():
+    """edit.outpaint_pixel_draft on FakeTokenizer: a whole encoder, one exported for a smaller frame (tiles over
+    the canvas), a larger one (the canvas drafted larger, then cut) and one larger across but smaller down; margins
+    wider than the source (the mirror reflects again); a source wider than the aspect (the canvas grows down);
+    frames that do not fill their last group."""
+    rng = np.random.default_rng(9)
+    out = []
+    for frames_shape, grid_shape, aspect, frame_size in [
+            ((5, 8, 12, 3), (2, 4, 6), "1:1", None), ((5, 8, 12, 3), (2, 4, 6), "1:1", (12, 10)),
+            ((5, 8, 12, 3), (2, 4, 6), "1:1", (16, 16)), ((5, 8, 12, 3), (2, 4, 6), "1:1", (16, 10)),
+            ((3, 4, 4, 3), (2, 2, 2), "4:1", None), ((6, 6, 16, 3), (3, 3, 8), "1:1", (12, 10)),
+            ((7, 12, 10, 3), (3, 6, 5), "16:9", (12, 12))]:
+        frames = rng.integers(0, 256, frames_shape, dtype=np.uint8)
+        draft = edit.outpaint_pixel_draft(FakeTokenizer(frame_size), iter(frames), grid_shape, aspect)
+        out.append({"frames": pixels(frames), "grid": list(grid_shape), "aspect": aspect,
+                    "frame_size": None if frame_size is None else list(frame_size), "out": grid(draft)})
+    return out
 
 
 def fill_cases(rng, b):
@@ -96,7 +168,9 @@ def check_thresholds_told_apart(b, cases):
                     continue
                 tokens = np.asarray(c["in"]["data"]).reshape(c["in"]["shape"])
                 if kind == "reframe":
-                    out, _ = edit.reframe_outpaint(b, tokens, c["aspect"], steps=c["steps"], seed=c["seed"])
+                    draft = c.get("draft")
+                    draft = None if draft is None else np.asarray(draft["data"]).reshape(draft["shape"])
+                    out, _ = edit.reframe_outpaint(b, tokens, c["aspect"], steps=c["steps"], seed=c["seed"], draft=draft)
                 else:
                     out, _ = edit.extend(b, tokens, c["frames"], steps=c["steps"], seed=c["seed"])
                 differ += grid(out) != c["out"]
@@ -118,7 +192,8 @@ def edit_cases():
         tokens = rng.integers(0, 1 << b.bits, shape)
         canvas, known = edit.outpaint_canvas(tokens, aspect)
         cases["crop"].append({"in": grid(tokens), "aspect": aspect, "out": grid(edit.reframe_crop(tokens, aspect)),
-                              "canvas": grid(canvas), "canvas_known": known.reshape(-1).astype(int).tolist()})
+                              "canvas": grid(canvas), "canvas_known": known.reshape(-1).astype(int).tolist(),
+                              "box": list(edit.outpaint_box(shape[1], shape[2], aspect))})
     # a tall canvas tiled in space and time; a wide one; one smaller than the window (padded in space and time);
     # margins wider than the source (its mirrored draft reflects again); the sampler's default steps (None);
     # then MaskGIT from masks
@@ -131,6 +206,20 @@ def edit_cases():
         out, calls = edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed, sampler=sampler)
         cases["reframe"].append({"in": grid(tokens), "aspect": aspect, "steps": steps, "seed": seed,
                                  "sampler": sampler, "out": grid(out), "calls": calls})
+    # a given canvas draft (reframe_outpaint(draft=), a pixel draft in the product): one the window's size, one
+    # smaller than the window (the draft padded symmetric), and MaskGIT, which leaves it
+    draws = np.random.default_rng(4)
+    for shape, aspect, steps, seed, sampler in [((4, 6, 8), "9:16", 3, 5, "revise"), ((2, 4, 5), "1:1", 4, 0, "revise"),
+                                                ((2, 6, 3), "16:9", None, 7, "revise"),
+                                                ((2, 4, 5), "1:1", 4, 0, "maskgit")]:
+        tokens = draws.integers(0, 1 << b.bits, shape)
+        canvas, _ = edit.outpaint_canvas(tokens, aspect)
+        draft = draws.integers(0, 1 << b.bits, canvas.shape)
+        out, calls = edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed, sampler=sampler, draft=draft)
+        mirrored = grid(edit.reframe_outpaint(b, tokens, aspect, steps=steps, seed=seed, sampler=sampler)[0])
+        assert (grid(out) != mirrored) == (sampler == "revise"), "the given draft is not the revise sampler's alone"
+        cases["reframe"].append({"in": grid(tokens), "aspect": aspect, "steps": steps, "seed": seed,
+                                 "sampler": sampler, "draft": grid(draft), "out": grid(out), "calls": calls})
     for shape, frames, steps, seed, sampler in [((3, 6, 8), 9, 3, 11, "revise"), ((2, 6, 6), 1, 2, -4, "revise"),
                                                 ((4, 7, 6), 20, 2, 0, "revise"), ((3, 6, 6), 8, None, 3, "revise"),
                                                 ((3, 6, 8), 9, 3, 11, "maskgit")]:
@@ -141,6 +230,8 @@ def edit_cases():
     check_thresholds_told_apart(b, cases)
     cases["fill"] = fill_cases(rng, b)
     cases["tiles"] = tiles_case()
+    cases["encode_tiled"] = encode_tiles_case()
+    cases["outpaint_pixel_draft"] = pixel_draft_cases()
     return cases
 
 

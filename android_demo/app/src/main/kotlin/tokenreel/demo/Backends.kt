@@ -29,8 +29,8 @@ class ExportedTokenizer(manifest: Manifest, choice: EngineChoice) : TokenizerBac
     override val spatial = geometry.spatial
     override val group = geometry.group
     override val latentsPerCall = 1
-    /** (width, height) the step models were exported for. */
-    val frameSize: IntArray = geometry.frameSize
+    /** (width, height) the step models were exported for (a reframe's pixel draft encodes a larger canvas in tiles of it). */
+    override val frameSize: IntArray = geometry.frameSize
     private val encoderEngine = choice.open(manifest, "encoder_step")
     private val decoderEngine = choice.open(manifest, "decoder_step")
     // with geometry.start_calls, a video's (a decoder tile's) first input warms the zero states first

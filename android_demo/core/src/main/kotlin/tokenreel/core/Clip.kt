@@ -120,7 +120,8 @@ class Clip(val tokens: TokenGrid, header: Map<String, Any?>, val editor: Editor?
 
     /**
      * Change the aspect ratio W:H ("9:16") in token space. [fit] "outpaint": keep the whole picture and generate
-     * the margins (the transformer; [progress] gets its calls); "crop": centre-crop (no model).
+     * the margins (the transformer; [progress] gets its calls; the revise sampler starts from [outpaintDraft]'s
+     * draft); "crop": centre-crop (no model).
      */
     fun reframe(aspect: String, fit: String = "outpaint", seed: Long = 0, steps: Int? = null, sampler: String = "revise",
                 progress: ((Int) -> Unit)? = null): Clip {
@@ -128,9 +129,25 @@ class Clip(val tokens: TokenGrid, header: Map<String, Any?>, val editor: Editor?
         if (fit !in FITS) throw TokenreelException("fit '$fit': choose one of ${FITS.joinToString(", ")}")
         if (fit == "crop") return derived(Edit.reframeCrop(tokens, aspect), "cropped to $aspect")
         Edit.checkSampler(sampler, steps)
-        val r = Edit.reframeOutpaint(models().transformer, tokens, aspect, steps, seed, progress, sampler)
+        val e = models()
+        val draft = if (sampler == "revise") outpaintDraft(e.tokenizer, aspect) else null
+        val r = Edit.reframeOutpaint(e.transformer, tokens, aspect, steps, seed, progress, sampler, draft)
         return derived(r.tokens, "reframed $aspect", calls = r.calls,
             plan = { tokenizer, keepSource -> reframedVideo(tokenizer, r.tokens, if (keepSource) source else null) })
+    }
+
+    /**
+     * The reframe's draft: this clip's pixels (the source's own, else decoded) mirrored into the margins and
+     * encoded ([Edit.outpaintPixelDraft]); the source's tokens mirrored ([Edit.outpaintDraft]) where the clip is
+     * smaller than an exported tokenizer's frame size and so cannot be decoded (api.py `Clip._outpaint_draft`).
+     */
+    private fun outpaintDraft(tokenizer: TokenizerBackend, aspect: String): TokenGrid {
+        val fixed = tokenizer.frameSize
+        if (fixed != null && (tokens.w * tokenizer.spatial < fixed[0] || tokens.h * tokenizer.spatial < fixed[1])) {
+            return Edit.outpaintDraft(tokens, aspect)
+        }
+        val frames = source?.iterator() ?: Codec.decodeTokens(tokenizer, tokens, frameCount).iterator()
+        return Edit.outpaintPixelDraft(tokenizer, frames, grid, aspect)
     }
 
     /** Continue the clip in time by [seconds] (or by [frames] frames) with the transformer. */

@@ -15,6 +15,11 @@ interface TokenizerBackend {
     val spatial: Int          // pixels per token side
     val group: Int            // frames per latent frame after the first
     val latentsPerCall: Int
+    /**
+     * (width, height) of the frames an encoder exported for one frame size takes (an export's step models), null
+     * for one that takes any size (backend.py's `frame_size`): a reframe's pixel draft tiles a larger canvas over it.
+     */
+    val frameSize: IntArray? get() = null
 
     /** First call: 1 + group*k frames; later calls: group*k frames. Returns the pre-quantization latent. */
     fun encodeStep(frames: FloatTensor, state: Any?): StepOutput

@@ -21,8 +21,9 @@ class EditResult(val tokens: TokenGrid, val calls: Int)
  * what is known, the drafts and the sampler.
  *
  * Samplers: "revise" (the default, [Sampler.reviseDecode]) starts every window from a draft that is already
- * as good as the best trivial edit — the last known latent frame copied forward for extend, the source
- * mirrored into the margins for reframe — and lets the model re-predict only the drafted tokens it rates
+ * as good as the best trivial edit — the last known latent frame copied forward for extend, the source's
+ * pixels mirrored into the margins and encoded for reframe ([outpaintPixelDraft]; its tokens mirrored where
+ * there are no pixels, [outpaintDraft]) — and lets the model re-predict only the drafted tokens it rates
  * unlikely; "maskgit" ([Sampler.maskgitDecode]) starts from all-[MASK].
  */
 object Edit {
@@ -214,21 +215,30 @@ object Edit {
         return Canvas(canvas, known)
     }
 
-    /** The source in the middle of the smallest canvas of aspect W:H that holds it whole. */
-    fun outpaintCanvas(tokens: TokenGrid, aspect: String): Canvas {
+    /**
+     * (canvas height, canvas width, y0, x0) in tokens: the smallest canvas of aspect W:H that holds a source of
+     * [height] x [width] whole, the source in its middle at (y0, x0).
+     */
+    fun outpaintBox(height: Int, width: Int, aspect: String): IntArray {
         val (aw, ah) = parseAspect(aspect).toList()
         val newW: Int
         val newH: Int
-        if (tokens.w.toLong() * ah > tokens.h.toLong() * aw) {   // source wider than the target: grow the height
-            newW = tokens.w; newH = pyRound(tokens.w.toDouble() * ah / aw)
+        if (width.toLong() * ah > height.toLong() * aw) {   // source wider than the target: grow the height
+            newW = width; newH = pyRound(width.toDouble() * ah / aw)
         } else {
-            newW = pyRound(tokens.h.toDouble() * aw / ah); newH = tokens.h
+            newW = pyRound(height.toDouble() * aw / ah); newH = height
         }
         if (Math.max(newW, newH) > MAX_CANVAS_SIDE) {
             throw TokenreelException("aspect $aspect: the canvas would be ${newW}x$newH tokens, over the " +
                 "$MAX_CANVAS_SIDE limit; choose an aspect closer to the source's")
         }
-        return place(tokens, newH, newW, (newH - tokens.h) / 2, (newW - tokens.w) / 2)
+        return intArrayOf(newH, newW, (newH - height) / 2, (newW - width) / 2)
+    }
+
+    /** The source in the middle of the smallest canvas of aspect W:H that holds it whole. */
+    fun outpaintCanvas(tokens: TokenGrid, aspect: String): Canvas {
+        val (newH, newW, y0, x0) = outpaintBox(tokens.h, tokens.w, aspect).toList()
+        return place(tokens, newH, newW, y0, x0)
     }
 
     /** Source token rows/columns along a generated margin that are generated again (runtime/edit.py). */
@@ -267,10 +277,6 @@ object Edit {
      * where a margin is wider than the source the reflections repeat (period 2 * side).
      */
     fun mirrorDraft(canvasH: Int, canvasW: Int, tokens: TokenGrid, y0: Int, x0: Int): TokenGrid {
-        fun mirror(p: Int, n: Int): Int {   // position p relative to the source's start -> a source index
-            val m = ((p % (2 * n)) + 2 * n) % (2 * n)
-            return if (m < n) m else 2 * n - 1 - m
-        }
         val out = TokenGrid(tokens.t, canvasH, canvasW)
         val ys = IntArray(canvasH) { mirror(it - y0, tokens.h) }
         val xs = IntArray(canvasW) { mirror(it - x0, tokens.w) }
@@ -278,21 +284,75 @@ object Edit {
         return out
     }
 
-    /** The revise sampler's draft of a reframed canvas (before any padding to the window): the source mirrored into the margins. */
+    /** np.pad(mode="symmetric") as an index: position [p] relative to a side's start -> an index into its [n]. */
+    private fun mirror(p: Int, n: Int): Int {
+        val m = ((p % (2 * n)) + 2 * n) % (2 * n)
+        return if (m < n) m else 2 * n - 1 - m
+    }
+
+    /**
+     * The revise sampler's draft of a reframed canvas in token space (before any padding to the window): the
+     * source's tokens mirrored into the margins (for a clip with no pixels to draft from: [outpaintPixelDraft]
+     * is the better draft).
+     */
     fun outpaintDraft(tokens: TokenGrid, aspect: String): TokenGrid {
         val c = outpaintCanvas(tokens, aspect).tokens
         return mirrorDraft(c.h, c.w, tokens, (c.h - tokens.h) / 2, (c.w - tokens.w) / 2)
     }
 
     /**
-     * Reframe by generating the margins of the new aspect ratio ([sampler] "revise" from the mirrored draft, or
-     * "maskgit"; [steps] null: the sampler's default) -> the canvas and the transformer calls made.
+     * The revise sampler's draft of a reframed canvas from pixels -> (T, canvas H, canvas W) tokens: the clip's
+     * [frames] ([grid] (T, H, W) tokens' worth) mirrored into the margins in pixels (np.pad(mode="symmetric")
+     * around the source's place) and the canvas encoded ([Codec.encodeFrames]). Mirrored tokens are not mirrored
+     * pictures (and a source's edge tokens describe the frame's border). An encoder exported for one frame size
+     * ([TokenizerBackend.frameSize]) runs over tiles of it ([TiledEncoder]); a canvas smaller than that size is
+     * drafted larger, then cut (edit.py `outpaint_pixel_draft`).
+     */
+    fun outpaintPixelDraft(tokenizer: TokenizerBackend, frames: Iterator<Frame>, grid: List<Int>, aspect: String): TokenGrid {
+        val (T, H, W) = grid
+        val (newH, newW, y0, x0) = outpaintBox(H, W, aspect).toList()
+        val fixed = tokenizer.frameSize
+        val s = tokenizer.spatial
+        val encoder = if (fixed != null) TiledEncoder(tokenizer) else tokenizer
+        val tileH = if (fixed != null) fixed[1] / s else 1
+        val tileW = if (fixed != null) fixed[0] / s else 1
+        val growH = Math.max(0, tileH - newH)
+        val growW = Math.max(0, tileW - newW)
+        val top = (y0 + growH / 2) * s
+        val left = (x0 + growW / 2) * s
+        val bottom = (newH + growH - y0 - growH / 2 - H) * s
+        val right = (newW + growW - x0 - growW / 2 - W) * s
+        val mirrored = frames.asSequence().map { f ->
+            val outW = left + f.width + right
+            val ys = IntArray(top + f.height + bottom) { mirror(it - top, f.height) }
+            val xs = IntArray(outW) { mirror(it - left, f.width) }
+            val out = Frame(outW, ys.size)
+            for ((y, sy) in ys.withIndex()) for ((x, sx) in xs.withIndex()) {
+                System.arraycopy(f.rgb, (sy * f.width + sx) * 3, out.rgb, (y * outW + x) * 3, 3)
+            }
+            out
+        }
+        val encoded = Codec.encodeFrames(encoder, mirrored.iterator())
+        require(encoded != null && encoded.tokens.t == T) {
+            "outpaintPixelDraft: the frames give ${encoded?.tokens?.t ?: 0} latent frames, the clip has $T"
+        }
+        return encoded!!.tokens.slice(0, T, growH / 2, growH / 2 + newH, growW / 2, growW / 2 + newW)
+    }
+
+    /**
+     * Reframe by generating the margins of the new aspect ratio ([sampler] "revise" from a draft, or "maskgit";
+     * [steps] null: the sampler's default) -> the canvas and the transformer calls made. [draft]: the revise
+     * sampler's draft of the whole canvas ([outpaintPixelDraft]); null: [outpaintDraft].
      */
     fun reframeOutpaint(backend: TransformerBackend, tokens: TokenGrid, aspect: String, steps: Int? = null, seed: Long = 0,
-                        progress: ((Int) -> Unit)? = null, sampler: String = "revise"): EditResult {
+                        progress: ((Int) -> Unit)? = null, sampler: String = "revise", draft: TokenGrid? = null): EditResult {
         val n = checkSampler(sampler, steps)
         val placed = outpaintCanvas(tokens, aspect)
         val canvas = Canvas(placed.tokens, sourceEdgesRegenerated(placed.known, placed.tokens.t, placed.tokens.h, placed.tokens.w))
+        require(draft == null || (draft.t == placed.tokens.t && draft.h == placed.tokens.h && draft.w == placed.tokens.w)) {
+            "reframeOutpaint: a draft of ${draft!!.t}x${draft.h}x${draft.w} for a canvas of " +
+                "${placed.tokens.t}x${placed.tokens.h}x${placed.tokens.w}"
+        }
         val (_, wh, ww) = backend.window.toList()
         // grow the canvas to at least one window, keeping the source centred, then cut back
         val h = canvas.tokens.h
@@ -306,10 +366,12 @@ object Edit {
             padded.data[dst] = canvas.tokens[t, y, x]
             known[dst] = canvas.known[canvas.tokens.index(t, y, x)]
         }
-        // the source sits where outpaintCanvas put it, moved by the padding
-        val draft = if (sampler != "revise") null
+        // a given draft padded symmetric as the canvas; else the source mirrored from where outpaintCanvas put it,
+        // moved by the padding
+        val windowDraft = if (sampler != "revise") null
+            else if (draft != null) mirrorDraft(padded.h, padded.w, draft, ph / 2, pw / 2)
             else mirrorDraft(padded.h, padded.w, tokens, (h - tokens.h) / 2 + ph / 2, (w - tokens.w) / 2 + pw / 2)
-        val filled = fillCanvas(backend, padded, known, n, seed, progress, draft, REVISE_THRESHOLD.getValue("reframe"))
+        val filled = fillCanvas(backend, padded, known, n, seed, progress, windowDraft, REVISE_THRESHOLD.getValue("reframe"))
         return EditResult(filled.tokens.slice(0, filled.tokens.t, ph / 2, ph / 2 + h, pw / 2, pw / 2 + w), filled.calls)
     }
 

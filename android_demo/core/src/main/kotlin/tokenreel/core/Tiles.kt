@@ -2,8 +2,9 @@ package tokenreel.core
 
 /**
  * Decoding token grids larger than a fixed-size exported decoder (a reframed canvas): overlapping tiles of
- * the decoder's size, each with its own causal state, cross-faded with linear ramps in the overlaps
- * (ported from tokenreel/runtime/tiles.py).
+ * the decoder's size, each with its own causal state, cross-faded with linear ramps in the overlaps; and
+ * encoding frames larger than a fixed-size exported encoder (a reframe's pixel draft) over such tiles, each
+ * latent position from the tile it lies deepest in (ported from tokenreel/runtime/tiles.py).
  */
 object Tiles {
     const val MIN_OVERLAP = 4       // latent positions shared by neighbouring tiles
@@ -56,5 +57,72 @@ object Tiles {
         val plane = outH * outW
         for (i in result.data.indices) result.data[i] /= weight[i % plane]
         return Pair(result, newStates)
+    }
+
+    /**
+     * [(start, lo, hi)]: each tile of [Edit.tileStarts] and the span [lo, hi) it supplies, the overlaps split at
+     * their middle (a position comes from the tile it lies deepest in; tiles.py `_owners`).
+     */
+    fun owners(length: Int, size: Int, minOverlap: Int = MIN_OVERLAP): List<IntArray> {
+        val starts = Edit.tileStarts(length, size, minOverlap)
+        val cuts = IntArray(starts.size + 1) { i -> if (i == 0) 0 else if (i == starts.size) length else (starts[i] + starts[i - 1] + size) / 2 }
+        return starts.mapIndexed { i, s -> intArrayOf(s, cuts[i], cuts[i + 1]) }
+    }
+
+    /**
+     * One encoder step over (F, 3, H*s, W*s) frames larger than [tileH] x [tileW] latent positions: a reframe's
+     * canvas drafted in pixels, on an encoder exported for the source's size. [step] encodes one tile of frames
+     * with its state into a (..., tileH, tileW) latent. [states]: null at the start of a video, then what this
+     * returned. -> the (..., H, W) latent. Each tile keeps its own causal state; a latent position comes from
+     * the tile it lies deepest in, so it saw the most real surroundings (a tile's border saw zero padding).
+     */
+    fun encodeTiled(step: (FloatTensor, Any?) -> StepOutput, frames: FloatTensor, states: Map<List<Int>, Any?>?,
+                    tileH: Int, tileW: Int, spatial: Int): Pair<FloatTensor, Map<List<Int>, Any?>> {
+        val (f, c, ph, pw) = frames.shape.toList()
+        val hh = ph / spatial
+        val ww = pw / spatial
+        require(hh >= tileH && ww >= tileW) { "frames of ${ww}x$hh latent positions are smaller than the encoder tile ${tileW}x$tileH" }
+        val th = tileH * spatial
+        val tw = tileW * spatial
+        var out: FloatTensor? = null
+        val newStates = LinkedHashMap<List<Int>, Any?>()
+        for ((y, yLo, yHi) in owners(hh, tileH)) for ((x, xLo, xHi) in owners(ww, tileW)) {
+            val tile = FloatTensor(intArrayOf(f, c, th, tw))
+            for (a in 0 until f * c) for (row in 0 until th) {
+                System.arraycopy(frames.data, (a * ph + y * spatial + row) * pw + x * spatial, tile.data, (a * th + row) * tw, tw)
+            }
+            val corner = listOf(y, x)
+            val result = step(tile, states?.get(corner))
+            newStates[corner] = result.state
+            val latent = result.tensor
+            val n = latent.shape.size
+            val lh = latent.shape[n - 2]
+            val lw = latent.shape[n - 1]
+            val lead = latent.data.size / (lh * lw)
+            val acc = out ?: FloatTensor(latent.shape.copyOf().also { it[n - 2] = hh; it[n - 1] = ww }).also { out = it }
+            for (a in 0 until lead) for (yy in yLo until yHi) {
+                System.arraycopy(latent.data, (a * lh + yy - y) * lw + xLo - x, acc.data, (a * hh + yy) * ww + xLo, xHi - xLo)
+            }
+        }
+        return Pair(out!!, newStates)
+    }
+}
+
+/**
+ * An encoder backend of a fixed frame size (an export) as one that takes larger frames: each step runs over
+ * overlapping tiles of that size ([Tiles.encodeTiled]); decoding is the backend's. Used for drafts only: tile
+ * borders are not the server's tokens (tiles.py `TiledEncoder`).
+ */
+class TiledEncoder(val backend: TokenizerBackend) : TokenizerBackend by backend {
+    private val size = backend.frameSize ?: throw IllegalArgumentException("TiledEncoder: the encoder takes frames of any size")
+    val tileH = size[1] / backend.spatial
+    val tileW = size[0] / backend.spatial
+    override val frameSize: IntArray? get() = null
+
+    override fun encodeStep(frames: FloatTensor, state: Any?): StepOutput {
+        @Suppress("UNCHECKED_CAST")
+        val states = state as Map<List<Int>, Any?>?
+        val (latent, next) = Tiles.encodeTiled({ tile, s -> backend.encodeStep(tile, s) }, frames, states, tileH, tileW, backend.spatial)
+        return StepOutput(latent, next)
     }
 }

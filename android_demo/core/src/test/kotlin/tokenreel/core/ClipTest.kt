@@ -121,7 +121,8 @@ class ClipTest {
         val clip = Editor(tokenizer, transformer).encode(source.iterator(), 25.0)
 
         val square = clip.reframe("1:1", seed = 3)
-        val outpainted = Edit.reframeOutpaint(transformer, clip.tokens, "1:1", seed = 3)
+        val outpainted = Edit.reframeOutpaint(transformer, clip.tokens, "1:1", seed = 3,
+            draft = Edit.outpaintPixelDraft(tokenizer, source.iterator(), clip.grid, "1:1"))
         assertEquals(outpainted.tokens, square.tokens)
         assertEquals(outpainted.calls, square.calls)
         assertEquals(listOf(48, 48), square.size)
@@ -141,5 +142,41 @@ class ClipTest {
         assertEquals(bytes(Codec.withoutPadding(Codec.decodeTokens(tokenizer, longer.tokens, 19), 10, 13)),
             bytes(longer.frames(keepSource = false)))
         assertEquals(13 + 5, clip.extend(seconds = 0.2).frameCount)     // 0.2 s at 25 fps
+    }
+
+    /**
+     * Clip.reframe's revise draft (api.py `Clip._outpaint_draft`): the source's own pixels mirrored and encoded, a
+     * loaded clip's decoded ones, over tiles on an encoder exported for the clip's size, and the source's tokens
+     * mirrored where the export is larger than the clip (it cannot be decoded); MaskGIT takes no draft.
+     */
+    @Test fun reframeDraftsFromPixels() {
+        val transformer = FakeTransformer(intArrayOf(2, 6, 6), 3, 1, 3)
+        val source = pictures(5, 20, 12)      // 6 x 10 tokens of DraftTokenizer, 2 latent frames
+        val whole = DraftTokenizer()
+        val clip = Editor(whole, transformer).encode(source.iterator(), 25.0)
+        fun reframed(draft: TokenGrid?, sampler: String = "revise") =
+            Edit.reframeOutpaint(transformer, clip.tokens, "1:1", seed = 2, sampler = sampler, draft = draft).tokens
+
+        val fromSource = Edit.outpaintPixelDraft(whole, source.iterator(), clip.grid, "1:1")
+        assertEquals(reframed(fromSource), clip.reframe("1:1", seed = 2).tokens)
+        val fromDecoded = Edit.outpaintPixelDraft(whole, Codec.decodeTokens(whole, clip.tokens, 5).iterator(), clip.grid, "1:1")
+        val loaded = Clip(clip.tokens, clip.header, clip.editor)
+        assertEquals(reframed(fromDecoded), loaded.reframe("1:1", seed = 2).tokens)
+
+        val exported = DraftTokenizer(intArrayOf(20, 12))
+        val encoded = Editor(exported, transformer).encode(source.iterator(), 25.0)
+        assertEquals(clip.tokens, encoded.tokens)       // one tile: the whole frame
+        val tiled = Edit.outpaintPixelDraft(exported, source.iterator(), clip.grid, "1:1")
+        assertEquals(reframed(tiled), encoded.reframe("1:1", seed = 2).tokens)
+
+        val mirrored = Edit.outpaintDraft(clip.tokens, "1:1")
+        assertEquals(reframed(mirrored), Clip(clip.tokens, clip.header, Editor(DraftTokenizer(intArrayOf(24, 12)), transformer))
+            .reframe("1:1", seed = 2).tokens)
+        assertEquals(reframed(mirrored), reframed(null))
+        // the drafts differ, and so do the reframes they give
+        val drafts = listOf(fromSource, fromDecoded, tiled, mirrored)
+        for (i in 0 until 4) for (j in 0 until i) assertTrue("drafts $i and $j", drafts[i] != drafts[j])
+        for (i in 0 until 4) for (j in 0 until i) assertTrue("reframes $i and $j", reframed(drafts[i]) != reframed(drafts[j]))
+        assertEquals(reframed(null, "maskgit"), clip.reframe("1:1", seed = 2, sampler = "maskgit").tokens)
     }
 }

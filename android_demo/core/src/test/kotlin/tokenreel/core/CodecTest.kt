@@ -4,7 +4,10 @@ import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Test
 
-/** A tokenizer stand-in: each latent is the mean of its frames' first channel, each decoded frame the latent. */
+/**
+ * A tokenizer stand-in: each latent is -1 or 0.5 by its place and the video's call count (the state), each
+ * decoded frame the first latent value.
+ */
 class FakeTokenizer(override val bits: Int = 3, override val latentsPerCall: Int = 1) : TokenizerBackend {
     override val tokenizerId = "fake"
     override val tokenizerSha256 = "00"
@@ -15,10 +18,11 @@ class FakeTokenizer(override val bits: Int = 3, override val latentsPerCall: Int
     override fun encodeStep(frames: FloatTensor, state: Any?): StepOutput {
         val (f, _, h, w) = frames.shape.toList()
         callSizes.add(f)
+        val calls = (state as Int? ?: 0) + 1
         val latents = if (state == null) 1 + (f - 1) / group else f / group
         val out = FloatTensor(intArrayOf(latents, bits, h / spatial, w / spatial))
-        for (i in out.data.indices) out.data[i] = if ((i + callSizes.size) % 3 == 0) -1f else 0.5f
-        return StepOutput(out, callSizes.size)
+        for (i in out.data.indices) out.data[i] = if ((i + calls) % 3 == 0) -1f else 0.5f
+        return StepOutput(out, calls)
     }
 
     override fun decodeStep(latents: FloatTensor, state: Any?): StepOutput {

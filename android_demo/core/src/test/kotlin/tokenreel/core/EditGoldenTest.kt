@@ -29,6 +29,63 @@ class FakeTransformer(override val window: IntArray, override val bits: Int, ove
     }
 }
 
+/**
+ * tests/edit_cases.py's fake_encoder_step: channel c of a latent position is the sum of its 2x2 pixel block's
+ * channel c over the frames, as the integers they came from (rint((x + 1) * 127.5)), less 127.5 a value, plus
+ * ((3y + 5x + c + calls) % 7 - 3) * 16 by its place in the frames given and the calls before (the state).
+ */
+fun fakeEncoderStep(frames: FloatTensor, state: Any?): StepOutput {
+    val calls = state as Int? ?: 0
+    val (f, c, ph, pw) = frames.shape.toList()
+    val h = ph / 2
+    val w = pw / 2
+    val out = FloatTensor(intArrayOf(1, c, h, w))
+    for (ch in 0 until c) for (y in 0 until h) for (x in 0 until w) {
+        var sum = 0f
+        for (k in 0 until f) for (dy in 0 until 2) for (dx in 0 until 2) {
+            val v = frames.data[((k * c + ch) * ph + 2 * y + dy) * pw + 2 * x + dx]
+            sum += Math.rint(((v + 1f) * 127.5f).toDouble()).toFloat()
+        }
+        out.data[(ch * h + y) * w + x] = sum - 127.5f * (f * 4) + (Math.floorMod(3 * y + 5 * x + ch + calls, 7) - 3) * 16
+    }
+    return StepOutput(out, calls + 1)
+}
+
+/**
+ * tests/edit_cases.py's FakeTokenizer: [fakeEncoderStep], 3 bits, 2 pixels a token; [frameSize] (width, height): an
+ * encoder exported for that size (it refuses others). Its decoder (not Python's: for Clip tests) gives each pixel
+ * the channels of the token to its right, halved, plus a term by place, so that decoded frames differ from the
+ * source's and mirroring them differs from mirroring tokens.
+ */
+class DraftTokenizer(override val frameSize: IntArray? = null) : TokenizerBackend {
+    override val tokenizerId = "draft"
+    override val tokenizerSha256 = "01"
+    override val bits = 3
+    override val spatial = 2
+    override val group = 4
+    override val latentsPerCall = 1
+
+    override fun encodeStep(frames: FloatTensor, state: Any?): StepOutput {
+        val size = frameSize
+        if (size != null && (frames.shape[3] != size[0] || frames.shape[2] != size[1])) {
+            throw TokenreelException("frames of ${frames.shape[3]}x${frames.shape[2]}, the encoder takes ${size[0]}x${size[1]}")
+        }
+        return fakeEncoderStep(frames, state)
+    }
+
+    override fun decodeStep(latents: FloatTensor, state: Any?): StepOutput {
+        val (t, d, h, w) = latents.shape.toList()
+        val n = if (state == null) 1 + (t - 1) * group else t * group
+        val out = FloatTensor(intArrayOf(n, 3, 2 * h, 2 * w))
+        for (k in 0 until n) for (c in 0 until 3) for (y in 0 until 2 * h) for (x in 0 until 2 * w) {
+            val right = Math.min(w - 1, x / 2 + 1)     // the token to the right: decoding is not local to a token
+            val latent = latents.data[(((if (state == null) 0 else k / group) * d + c % d) * h + y / 2) * w + right]
+            out.data[((k * 3 + c) * 2 * h + y) * 2 * w + x] = latent * 0.5f + ((y + 2 * x + k) % 5 - 2) * 0.2f
+        }
+        return StepOutput(out, "decoding")
+    }
+}
+
 class EditGoldenTest {
     private val cases = Golden.json(Golden.editCases()) as Map<*, *>
 
@@ -36,6 +93,26 @@ class EditGoldenTest {
         val m = value as Map<*, *>
         val (t, h, w) = m.ints("shape").toList()
         return TokenGrid(t, h, w, m.ints("data"))
+    }
+
+    /** {"shape", "bits"}: float32 values by their bit patterns. */
+    private fun floats(value: Any?): FloatTensor {
+        val m = value as Map<*, *>
+        return FloatTensor(m.ints("shape"), m.list("bits").map { java.lang.Float.intBitsToFloat((it as Number).toLong().toInt()) }.toFloatArray())
+    }
+
+    /** {"shape": (F, H, W, 3), "data": bytes} -> frames. */
+    private fun frames(value: Any?): List<Frame> {
+        val m = value as Map<*, *>
+        val (f, h, w) = m.ints("shape").toList()
+        val data = m.ints("data")
+        return (0 until f).map { k -> Frame(w, h, ByteArray(h * w * 3) { data[k * h * w * 3 + it].toByte() }) }
+    }
+
+    private fun assertBits(what: String, want: FloatTensor, got: FloatTensor) {
+        assertArrayEquals(what, want.shape, got.shape)
+        val differ = want.data.indices.count { java.lang.Float.floatToRawIntBits(want.data[it]) != java.lang.Float.floatToRawIntBits(got.data[it]) }
+        assertEquals("$what: values differ", 0, differ)
     }
 
     /** A case's steps: null for the sampler's default. */
@@ -60,6 +137,7 @@ class EditGoldenTest {
             val canvas = Edit.outpaintCanvas(grid(m["in"]), m.str("aspect"))
             assertEquals(grid(m["canvas"]), canvas.tokens)
             assertArrayEquals(m.ints("canvas_known").map { it != 0 }.toBooleanArray(), canvas.known)
+            assertArrayEquals(m.ints("box"), Edit.outpaintBox(grid(m["in"]).h, grid(m["in"]).w, m.str("aspect")))
         }
     }
 
@@ -69,14 +147,87 @@ class EditGoldenTest {
             val b = backend()
             val calls = IntArray(1)
             val sampler = m.str("sampler")
+            val draft = m["draft"]?.let { grid(it) }
             val out = Edit.reframeOutpaint(b, grid(m["in"]), m.str("aspect"), steps(m), m.long("seed"),
-                { calls[0] += it }, sampler)
-            val what = "reframe ${m.str("aspect")} seed ${m.long("seed")} $sampler"
+                { calls[0] += it }, sampler, draft)
+            val what = "reframe ${m.str("aspect")} seed ${m.long("seed")} $sampler${if (draft == null) "" else " with a draft"}"
             assertEquals(what, grid(m["out"]), out.tokens)
             assertEquals(what, m.int("calls"), out.calls)
             assertEquals(what, b.calls, out.calls)
             assertEquals(what, b.calls, calls[0])
             assertTrue(what, out.calls <= Edit.reframeCalls(b.window, grid(m["in"]), m.str("aspect"), steps(m), sampler))
+        }
+    }
+
+    @Test fun reframeChecksTheDraftsShape() {
+        val m = cases.list("reframe").map { it as Map<*, *> }.first { it["draft"] != null }
+        val d = grid(m["draft"])
+        try {
+            Edit.reframeOutpaint(backend(), grid(m["in"]), m.str("aspect"), draft = d.slice(0, d.t, 0, d.h - 1))
+            throw AssertionError("a draft of another shape accepted")
+        } catch (e: IllegalArgumentException) {
+            assertTrue(e.message!!, e.message!!.contains("draft"))
+        }
+    }
+
+    /** tiles.py's decode_tiled on edit_cases.py's fake decoder step, twice in a row: the same float bits. */
+    @Test fun decodeTiled() {
+        val c = cases.obj("tiles")
+        val latents = floats(c["latents"])
+        val tile = c.ints("tile")
+        val step = { t: FloatTensor, state: Any? ->
+            val calls = state as Int? ?: 0
+            val (tt, d, h, w) = t.shape.toList()
+            val out = FloatTensor(intArrayOf(tt, 3, 2 * h, 2 * w))
+            for (k in 0 until tt) for (ch in 0 until 3) for (y in 0 until 2 * h) for (x in 0 until 2 * w) {
+                var base = 0f
+                for (i in 0 until d) base += t.data[((k * d + i) * h + y / 2) * w + x / 2] * (i + 1)
+                out.data[((k * 3 + ch) * 2 * h + y) * 2 * w + x] = base + ch * 0.25f + y * 0.125f + x * 0.0625f - calls * 0.5f
+            }
+            StepOutput(out, calls + 1)
+        }
+        val (first, states) = Tiles.decodeTiled(step, latents, null, tile[0], tile[1], c.int("spatial"))
+        val negated = FloatTensor(latents.shape, FloatArray(latents.data.size) { -latents.data[it] })
+        val (second, after) = Tiles.decodeTiled(step, negated, states, tile[0], tile[1], c.int("spatial"))
+        val want = c.list("out")
+        assertBits("decode_tiled, first call", floats(want[0]), first)
+        assertBits("decode_tiled, second call", floats(want[1]), second)
+        assertEquals(c.list("states").map { val s = it as Map<*, *>; listOf(s.int("y"), s.int("x")) to s.int("calls") }.toMap(), after)
+    }
+
+    /** tiles.py's _owners and encode_tiled on edit_cases.py's fake encoder step, twice in a row: the same float bits. */
+    @Test fun encodeTiled() {
+        val c = cases.obj("encode_tiled")
+        for (o in c.list("owners")) {
+            val m = o as Map<*, *>
+            assertEquals("owners of ${m.int("length")} by ${m.int("size")}", m.list("spans").map { Golden.ints(it).toList() },
+                Tiles.owners(m.int("length"), m.int("size")).map { it.toList() })
+        }
+        val tile = c.ints("tile")
+        val frames = c.list("frames")
+        val (first, states) = Tiles.encodeTiled(::fakeEncoderStep, floats(frames[0]), null, tile[0], tile[1], c.int("spatial"))
+        val (second, after) = Tiles.encodeTiled(::fakeEncoderStep, floats(frames[1]), states, tile[0], tile[1], c.int("spatial"))
+        val want = c.list("out")
+        assertBits("encode_tiled, first call", floats(want[0]), first)
+        assertBits("encode_tiled, second call", floats(want[1]), second)
+        assertEquals(c.list("states").map { val s = it as Map<*, *>; listOf(s.int("y"), s.int("x")) to s.int("calls") }.toMap(), after)
+    }
+
+    /** edit.py's outpaint_pixel_draft on FakeTokenizer: whole, exported for a smaller frame (tiles), a larger one (cut). */
+    @Test fun outpaintPixelDraft() {
+        for (c in cases.list("outpaint_pixel_draft")) {
+            val m = c as Map<*, *>
+            val size = m["frame_size"]?.let { Golden.ints(it) }
+            val draft = Edit.outpaintPixelDraft(DraftTokenizer(size), frames(m["frames"]).iterator(), m.ints("grid").toList(), m.str("aspect"))
+            assertEquals("pixel draft ${m.str("aspect")} of ${m.ints("grid").toList()}, frame size ${size?.toList()}", grid(m["out"]), draft)
+        }
+        val m = cases.list("outpaint_pixel_draft")[0] as Map<*, *>
+        try {
+            val grid = m.ints("grid")
+            Edit.outpaintPixelDraft(DraftTokenizer(), frames(m["frames"]).iterator(), listOf(grid[0] + 1, grid[1], grid[2]), m.str("aspect"))
+            throw AssertionError("frames of another length accepted")
+        } catch (e: IllegalArgumentException) {
+            assertTrue(e.message!!, e.message!!.contains("latent frames"))
         }
     }
 
