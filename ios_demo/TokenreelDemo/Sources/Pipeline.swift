@@ -108,7 +108,7 @@ actor Pipeline {
         progress("Loading models (the first run compiles them)", 0)
         let m = try await timed("load") { try await models(r.precision) }
         let tok = m.tokenizer
-        let (fw, fh) = tok.frameSize
+        let (fw, fh) = tok.exportedSize
 
         progress("Reading frames", 0.05)
         let video = try await timed("read") { try await VideoIO.readFrames(r.source, width: fw, height: fh, maxFrames: r.maxFrames) }

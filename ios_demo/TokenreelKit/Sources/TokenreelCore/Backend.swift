@@ -15,11 +15,19 @@ public protocol TokenizerBackend {
     var spatial: Int { get }         // 8: pixels per token side
     var group: Int { get }           // 4: frames per latent frame after the first
     var latentsPerCall: Int { get }  // how many latent frames one step call may take
+    /// (width, height) of the frames an encoder exported for one frame size takes (an export's step models), nil
+    /// for one that takes any size (the default; backend.py's `frame_size`): a reframe's pixel draft tiles a larger
+    /// canvas over it (`TiledEncoder`).
+    var frameSize: (width: Int, height: Int)? { get }
 
     /// First call: 1 + 4k frames; later calls: 4k frames. Returns the pre-quantization latent.
     func encodeStep(_ frames: Tensor, state: EncoderState?) throws -> (Tensor, EncoderState)
     /// +-1 latents -> frames; the first call's first latent frame gives 1 frame, every other one 4.
     func decodeStep(_ latents: Tensor, state: DecoderState?) throws -> (Tensor, DecoderState)
+}
+
+extension TokenizerBackend {
+    public var frameSize: (width: Int, height: Int)? { nil }
 }
 
 /// (T, H, W) tokens per transformer call.

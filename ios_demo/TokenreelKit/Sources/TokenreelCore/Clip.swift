@@ -145,7 +145,8 @@ public struct Clip: CustomStringConvertible {
     // MARK: edits with the transformer
 
     /// Change the aspect ratio W:H ("9:16") in token space. `fit` "outpaint": keep the whole picture and generate
-    /// the margins (the transformer; `progress` gets its calls); "crop": centre-crop (no model).
+    /// the margins (the transformer; `progress` gets its calls; the revise sampler starts from `outpaintDraft`'s
+    /// draft); "crop": centre-crop (no model).
     public func reframe(_ aspect: String, fit: String = "outpaint", seed: Int64 = 0, steps: Int? = nil,
                         sampler: EditSampler = .revise, progress: ((Int) -> Void)? = nil) throws -> Clip {
         _ = try parseAspect(aspect)
@@ -154,11 +155,29 @@ public struct Clip: CustomStringConvertible {
         }
         if fit == "crop" { return derived(try reframeCrop(tokens, aspect: aspect), "cropped to \(aspect)") }
         _ = try checkSteps(sampler, steps)
-        let (canvas, calls) = try reframeOutpaint(try models().transformer, tokens, aspect: aspect, steps: steps, seed: seed,
-                                                  progress: progress, sampler: sampler)
+        let editor = try models()
+        let draft = sampler == .revise ? try outpaintDraft(editor.tokenizer, aspect: aspect) : nil
+        let (canvas, calls) = try reframeOutpaint(try editor.transformer, tokens, aspect: aspect, steps: steps, seed: seed,
+                                                  progress: progress, sampler: sampler, draft: draft)
         return derived(canvas, "reframed \(aspect)", calls: calls) { tokenizer, keepSource, emit in
             try reframedVideo(tokenizer, canvas, source: keepSource ? source : nil, emit: emit)
         }
+    }
+
+    /// The reframe's draft: this clip's pixels (the source's own, else decoded) mirrored into the margins and encoded
+    /// (`outpaintPixelDraft`); the source's tokens mirrored (`outpaintDraft`) where the clip is smaller than an
+    /// exported tokenizer's frame size and so cannot be decoded (api.py `Clip._outpaint_draft`).
+    func outpaintDraft<B: TokenizerBackend>(_ tokenizer: B, aspect: String) throws -> TokenGrid {
+        let s = tokenizer.spatial
+        if let fixed = tokenizer.frameSize, tokens.w * s < fixed.width || tokens.h * s < fixed.height {
+            return try TokenreelCore.outpaintDraft(tokens, aspect: aspect)
+        }
+        if let source {
+            var rest = source.makeIterator()
+            return try outpaintPixelDraft(tokenizer, frames: { rest.next() }, grid: grid, aspect: aspect)
+        }
+        var decoder = TokenDecoder(tokenizer, tokens, frames: frameCount)
+        return try outpaintPixelDraft(tokenizer, frames: { try decoder.next() }, grid: grid, aspect: aspect)
     }
 
     /// Continue the clip in time by `seconds` (or by `frames` frames) with the transformer.

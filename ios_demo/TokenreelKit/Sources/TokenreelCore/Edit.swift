@@ -5,8 +5,9 @@ import Foundation
 // sub-tokens. Everything else — which windows, in what order, what is known, the drafts, the sampler — is here.
 //
 // Samplers: "revise" (the default) starts every window from a draft that is already as good as the best
-// trivial edit — the last known latent frame copied forward for extend, the source mirrored into the
-// margins for reframe — and lets the model re-predict only the drafted tokens it rates unlikely;
+// trivial edit — the last known latent frame copied forward for extend, the source's pixels mirrored into
+// the margins and encoded for reframe (`outpaintPixelDraft`; its tokens mirrored where there are no pixels,
+// `outpaintDraft`) — and lets the model re-predict only the drafted tokens it rates unlikely;
 // "maskgit" starts from all-[MASK] (MaskGIT).
 
 public let maxExtendFrames = 3000     // frames one `extend` may add (100 s at 30 fps)
@@ -175,10 +176,10 @@ public func reframeCrop(_ tokens: TokenGrid, aspect: String) throws -> TokenGrid
     return tokens.slice(0..<tokens.t, y0..<(y0 + newH), x0..<(x0 + newW))
 }
 
-/// Place the source in the middle of the smallest canvas of aspect W:H that holds it whole.
-public func outpaintCanvas(_ tokens: TokenGrid, aspect: String) throws -> (TokenGrid, KnownGrid) {
+/// (canvas height, canvas width, y0, x0) in tokens: the smallest canvas of aspect W:H that holds a source of
+/// height x width whole, the source in its middle at (y0, x0).
+public func outpaintBox(height H: Int, width W: Int, aspect: String) throws -> (h: Int, w: Int, y0: Int, x0: Int) {
     let (aw, ah) = try parseAspect(aspect)
-    let (T, H, W) = (tokens.t, tokens.h, tokens.w)
     let newW: Int, newH: Int
     if W * ah > H * aw {     // source wider than the target: grow the height
         newW = W; newH = pyRound(Double(W * ah) / Double(aw))
@@ -189,9 +190,15 @@ public func outpaintCanvas(_ tokens: TokenGrid, aspect: String) throws -> (Token
         throw TokenreelError("--aspect \(aspect): the canvas would be \(newW)x\(newH) tokens, over the "
                              + "\(maxCanvasSide) limit; choose an aspect closer to the source's")
     }
+    return (newH, newW, (newH - H) / 2, (newW - W) / 2)
+}
+
+/// Place the source in the middle of the smallest canvas of aspect W:H that holds it whole.
+public func outpaintCanvas(_ tokens: TokenGrid, aspect: String) throws -> (TokenGrid, KnownGrid) {
+    let (T, H, W) = (tokens.t, tokens.h, tokens.w)
+    let (newH, newW, y0, x0) = try outpaintBox(height: H, width: W, aspect: aspect)
     var canvas = TokenGrid(t: T, h: newH, w: newW, repeating: 0)
     var known = KnownGrid(t: T, h: newH, w: newW, repeating: false)
-    let y0 = (newH - H) / 2, x0 = (newW - W) / 2
     canvas.assign(tokens, t0: 0, y0: y0, x0: x0)
     known.fill(0..<T, y0..<(y0 + H), x0..<(x0 + W), with: true)
     return (canvas, known)
@@ -224,10 +231,6 @@ public func sourceEdgesRegenerated(_ known: KnownGrid) -> KnownGrid {
 /// around it: numpy's pad(mode="symmetric"), the edge row repeated once and then the reflection continuing;
 /// where a margin is wider than the source the reflections repeat (period 2 * side).
 public func mirrorDraft(canvasH: Int, canvasW: Int, _ tokens: TokenGrid, y0: Int, x0: Int) -> TokenGrid {
-    func mirror(_ p: Int, _ n: Int) -> Int {   // position p relative to the source's start -> a source index
-        let m = ((p % (2 * n)) + 2 * n) % (2 * n)
-        return m < n ? m : 2 * n - 1 - m
-    }
     var out = TokenGrid(t: tokens.t, h: canvasH, w: canvasW, repeating: 0)
     for t in 0..<tokens.t { for y in 0..<canvasH { for x in 0..<canvasW {
         out[t, y, x] = tokens[t, mirror(y - y0, tokens.h), mirror(x - x0, tokens.w)]
@@ -235,25 +238,79 @@ public func mirrorDraft(canvasH: Int, canvasW: Int, _ tokens: TokenGrid, y0: Int
     return out
 }
 
+/// np.pad(mode="symmetric") as an index: position `p` relative to a side's start -> an index into its `n`.
+func mirror(_ p: Int, _ n: Int) -> Int {
+    let m = ((p % (2 * n)) + 2 * n) % (2 * n)
+    return m < n ? m : 2 * n - 1 - m
+}
+
+/// The revise sampler's draft of a reframed canvas in token space (before any padding to the window): the source's
+/// tokens mirrored into the margins (for a clip with no pixels to draft from: `outpaintPixelDraft` is the better draft).
+public func outpaintDraft(_ tokens: TokenGrid, aspect: String) throws -> TokenGrid {
+    let (h, w, y0, x0) = try outpaintBox(height: tokens.h, width: tokens.w, aspect: aspect)
+    return mirrorDraft(canvasH: h, canvasW: w, tokens, y0: y0, x0: x0)
+}
+
+/// The revise sampler's draft of a reframed canvas from pixels -> (T, canvas H, canvas W) tokens: the clip's frames
+/// from `frames` (nil at the end; `grid` [T, H, W] tokens' worth) mirrored into the margins in pixels
+/// (np.pad(mode="symmetric") around the source's place) and the canvas encoded (`encodeFrames`). Mirrored tokens are
+/// not mirrored pictures (and a source's edge tokens describe the frame's border). An encoder exported for one frame
+/// size (`TokenizerBackend.frameSize`) runs over tiles of it (`TiledEncoder`); a canvas smaller than that size is
+/// drafted larger, then cut (edit.py `outpaint_pixel_draft`).
+public func outpaintPixelDraft<B: TokenizerBackend>(_ tokenizer: B, frames next: () throws -> Frame?, grid: [Int],
+                                                    aspect: String) throws -> TokenGrid {
+    let (T, H, W) = (grid[0], grid[1], grid[2])
+    let box = try outpaintBox(height: H, width: W, aspect: aspect)
+    let s = tokenizer.spatial
+    let tile = tokenizer.frameSize.map { (h: $0.height / s, w: $0.width / s) } ?? (h: 1, w: 1)
+    let growH = max(0, tile.h - box.h), growW = max(0, tile.w - box.w)
+    let top = (box.y0 + growH / 2) * s, bottom = (box.h + growH - box.y0 - growH / 2 - H) * s
+    let left = (box.x0 + growW / 2) * s, right = (box.w + growW - box.x0 - growW / 2 - W) * s
+    func mirrored() throws -> Frame? {
+        guard let f = try next() else { return nil }
+        let (outH, outW) = (top + f.height + bottom, left + f.width + right)
+        let xs = (0..<outW).map { mirror($0 - left, f.width) }
+        var rgb = [UInt8](repeating: 0, count: outH * outW * 3)
+        for y in 0..<outH {
+            let row = mirror(y - top, f.height) * f.width
+            for (x, sx) in xs.enumerated() {
+                let (src, dst) = ((row + sx) * 3, (y * outW + x) * 3)
+                rgb[dst] = f.rgb[src]; rgb[dst + 1] = f.rgb[src + 1]; rgb[dst + 2] = f.rgb[src + 2]
+            }
+        }
+        return Frame(width: outW, height: outH, rgb: rgb)
+    }
+    let encoded = tokenizer.frameSize == nil ? try encodeFrames(tokenizer, next: mirrored)
+                                             : try encodeFrames(TiledEncoder(tokenizer), next: mirrored)
+    guard let encoded, encoded.tokens.t == T else {
+        throw TokenreelError("outpaintPixelDraft: the frames give \(encoded?.tokens.t ?? 0) latent frames, the clip has \(T)")
+    }
+    return encoded.tokens.slice(0..<T, (growH / 2)..<(growH / 2 + box.h), (growW / 2)..<(growW / 2 + box.w))
+}
+
 /// -> (canvas tokens, transformer calls): the source centred on a canvas of the aspect, the margins generated.
+/// `draft`: the revise sampler's draft of the whole canvas (`outpaintPixelDraft`); nil: `outpaintDraft`.
 public func reframeOutpaint(_ backend: some TransformerBackend, _ tokens: TokenGrid, aspect: String, steps: Int? = nil,
                             seed: Int64 = 0, progress: ((Int) -> Void)? = nil,
-                            sampler: EditSampler = .revise) throws -> (TokenGrid, Int) {
+                            sampler: EditSampler = .revise, draft: TokenGrid? = nil) throws -> (TokenGrid, Int) {
     let steps = try checkSteps(sampler, steps)
     var (canvas, known) = try outpaintCanvas(tokens, aspect: aspect)
     known = sourceEdgesRegenerated(known)
+    if let draft, draft.shape != canvas.shape {
+        throw TokenreelError("reframeOutpaint: a draft of \(draft.shape) for a canvas of \(canvas.shape)")
+    }
     // grow the canvas to at least one window, keeping the source centred, then cut back
     let (T, H, W) = (canvas.t, canvas.h, canvas.w)
     let ph = max(0, backend.window.h - H), pw = max(0, backend.window.w - W)
     canvas = canvas.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: 0)
     known = known.padded(top: ph / 2, bottom: ph - ph / 2, left: pw / 2, right: pw - pw / 2, with: false)
-    // the source sits where outpaintCanvas put it, moved by the padding
-    let draft = sampler == .revise
-        ? mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, tokens, y0: (H - tokens.h) / 2 + ph / 2,
-                      x0: (W - tokens.w) / 2 + pw / 2)
-        : nil
-    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress, draft: draft,
-                                      threshold: reviseThreshold.reframe)
+    // a given draft padded symmetric as the canvas; else the source mirrored from where outpaintCanvas put it,
+    // moved by the padding
+    let windowDraft = sampler != .revise ? nil
+        : draft.map { mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, $0, y0: ph / 2, x0: pw / 2) }
+        ?? mirrorDraft(canvasH: canvas.h, canvasW: canvas.w, tokens, y0: (H - tokens.h) / 2 + ph / 2, x0: (W - tokens.w) / 2 + pw / 2)
+    let (out, calls) = try fillCanvas(backend, canvas, known, steps: steps, seed: seed, progress: progress,
+                                      draft: windowDraft, threshold: reviseThreshold.reframe)
     return (out.slice(0..<T, (ph / 2)..<(ph / 2 + H), (pw / 2)..<(pw / 2 + W)), calls)
 }
 

@@ -4,6 +4,8 @@ import Foundation
 // (tokenreel/runtime/tiles.py). A decoder step exported for 128x224 frames cannot decode a reframed 9:16
 // canvas in one call, so the canvas is covered by tiles of the decoder's size; each tile keeps its own
 // causal state, and the overlaps are cross-faded with linear ramps so tile borders do not show as seams.
+// Frames larger than a fixed-size exported encoder (a reframe's pixel draft) are encoded over such tiles,
+// each latent position from the tile it lies deepest in.
 
 public let tileMinOverlap = 4   // latent positions shared by neighbouring tiles (32 px at 8x)
 
@@ -77,4 +79,85 @@ throws -> (Tensor, [TileCorner: State]) {
     }
     for f in 0..<(frameCount * 3) { for k in 0..<(PH * PW) { out[f * PH * PW + k] /= weight[k] } }
     return (Tensor(shape: [frameCount, 3, PH, PW], data: out), newStates)
+}
+
+/// [(start, lo, hi)]: each tile of `tileStarts` and the span [lo, hi) it supplies, the overlaps split at their
+/// middle (a position comes from the tile it lies deepest in; tiles.py `_owners`).
+public func owners(_ length: Int, _ size: Int, minOverlap: Int = tileMinOverlap) -> [(start: Int, lo: Int, hi: Int)] {
+    let starts = tileStarts(length, size, minOverlap: minOverlap)
+    let cuts = [0] + zip(starts, starts.dropFirst()).map { ($0 + $1 + size) / 2 } + [length]
+    return starts.enumerated().map { (start: $0.element, lo: cuts[$0.offset], hi: cuts[$0.offset + 1]) }
+}
+
+/// One encoder step over frames (F, 3, H*s, W*s) larger than `tile` (h, w) latent positions: a reframe's canvas
+/// drafted in pixels, on an encoder exported for the source's size.
+///
+/// step(frames tile, state) -> (latent (..., h, w), state); states: nil at the start of a video, then what this
+/// returned. -> (latent (..., H, W), states). Each tile keeps its own causal state; a latent position comes from
+/// the tile it lies deepest in, so it saw the most real surroundings (a tile's border positions saw zero padding).
+public func encodeTiled<State>(_ step: (Tensor, State?) throws -> (Tensor, State), frames: Tensor,
+                               states: [TileCorner: State]?, tile: (h: Int, w: Int), spatial: Int)
+throws -> (Tensor, [TileCorner: State]) {
+    let (F, C, PH, PW) = (frames.shape[0], frames.shape[1], frames.shape[2], frames.shape[3])
+    let (H, W) = (PH / spatial, PW / spatial)
+    let (th, tw) = tile
+    guard H >= th, W >= tw else {
+        throw TokenreelError("frames of \(W)x\(H) latent positions are smaller than the encoder tile \(tw)x\(th)")
+    }
+    let (fh, fw) = (th * spatial, tw * spatial)
+    var out: [Float] = [], shape: [Int] = []
+    var newStates: [TileCorner: State] = [:]
+    for (y, yLo, yHi) in owners(H, th) {
+        for (x, xLo, xHi) in owners(W, tw) {
+            // frames[..., y*s:(y+th)*s, x*s:(x+tw)*s]
+            var sub = [Float](); sub.reserveCapacity(F * C * fh * fw)
+            for a in 0..<(F * C) { for row in 0..<fh {
+                let start = (a * PH + y * spatial + row) * PW + x * spatial
+                sub.append(contentsOf: frames.data[start..<(start + fw)])
+            } }
+            let c = TileCorner(y: y, x: x)
+            let (latent, state) = try step(Tensor(shape: [F, C, fh, fw], data: sub), states?[c])
+            newStates[c] = state
+            let n = latent.shape.count, (lh, lw) = (latent.shape[n - 2], latent.shape[n - 1])
+            if out.isEmpty {
+                shape = Array(latent.shape.prefix(n - 2)) + [H, W]
+                out = [Float](repeating: 0, count: shape.reduce(1, *))
+            }
+            for a in 0..<(latent.count / (lh * lw)) { for yy in yLo..<yHi { for xx in xLo..<xHi {
+                out[(a * H + yy) * W + xx] = latent.data[(a * lh + yy - y) * lw + xx - x]
+            } } }
+        }
+    }
+    return (Tensor(shape: shape, data: out), newStates)
+}
+
+/// An encoder backend of a fixed frame size (an export) as one that takes larger frames: each step runs over
+/// overlapping tiles of that size (`encodeTiled`); decoding is the backend's. Used for drafts only: tile borders
+/// are not the server's tokens (tiles.py `TiledEncoder`).
+public struct TiledEncoder<B: TokenizerBackend>: TokenizerBackend {
+    public typealias EncoderState = [TileCorner: B.EncoderState]
+    public typealias DecoderState = B.DecoderState
+    public let backend: B
+    /// (h, w) latent positions of the backend's frame size.
+    public let tile: (h: Int, w: Int)
+    public var tokenizerId: String { backend.tokenizerId }
+    public var tokenizerSHA256: String { backend.tokenizerSHA256 }
+    public var bits: Int { backend.bits }
+    public var spatial: Int { backend.spatial }
+    public var group: Int { backend.group }
+    public var latentsPerCall: Int { backend.latentsPerCall }
+
+    public init(_ backend: B) throws {
+        guard let size = backend.frameSize else { throw TokenreelError("TiledEncoder: the encoder takes frames of any size") }
+        self.backend = backend
+        tile = (h: size.height / backend.spatial, w: size.width / backend.spatial)
+    }
+
+    public func encodeStep(_ frames: Tensor, state: EncoderState?) throws -> (Tensor, EncoderState) {
+        try encodeTiled({ try backend.encodeStep($0, state: $1) }, frames: frames, states: state, tile: tile, spatial: spatial)
+    }
+
+    public func decodeStep(_ latents: Tensor, state: DecoderState?) throws -> (Tensor, DecoderState) {
+        try backend.decodeStep(latents, state: state)
+    }
 }

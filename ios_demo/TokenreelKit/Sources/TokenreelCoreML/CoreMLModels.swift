@@ -35,7 +35,10 @@ public final class CoreMLTokenizer: TokenizerBackend {
     public let tokenizerSHA256: String
     public let bits: Int, spatial: Int, group: Int
     public let latentsPerCall = 1
-    public let frameSize: (width: Int, height: Int)
+    /// (width, height) the step models were exported for.
+    public let exportedSize: (width: Int, height: Int)
+    /// TokenizerBackend's: the encoder takes frames of the exported size only (a reframe's pixel draft tiles over it).
+    public var frameSize: (width: Int, height: Int)? { exportedSize }
     let encoder: StepModel, decoder: StepModel
 
     public static func load(folder: URL, manifest: Manifest, precision: String, cache: URL? = nil,
@@ -52,15 +55,15 @@ public final class CoreMLTokenizer: TokenizerBackend {
         tokenizerId = tok.id
         tokenizerSHA256 = tok.sha256
         bits = m.geometry.bits; spatial = m.geometry.spatial; group = m.geometry.group
-        frameSize = (m.geometry.frameSize[0], m.geometry.frameSize[1])
+        exportedSize = (m.geometry.frameSize[0], m.geometry.frameSize[1])
         // with geometry.start_calls, a video's (a decoder tile's) first input warms the zero states first
         self.encoder = try StepModel(encoder, startCalls: m.geometry.startCalls?.encoderStep ?? 0)
         self.decoder = try StepModel(decoder, startCalls: m.geometry.startCalls?.decoderStep ?? 0)
     }
 
     func check(h: Int, w: Int) throws {
-        if w != frameSize.width || h != frameSize.height {
-            throw TokenreelError("the coreml encoder was exported for \(frameSize.width)x\(frameSize.height) frames, "
+        if w != exportedSize.width || h != exportedSize.height {
+            throw TokenreelError("the coreml encoder was exported for \(exportedSize.width)x\(exportedSize.height) frames, "
                                  + "not \(w)x\(h); export at that size")
         }
     }
@@ -86,7 +89,7 @@ public final class CoreMLTokenizer: TokenizerBackend {
     }
 
     public func decodeStep(_ latents: Tensor, state: DecoderState?) throws -> (Tensor, DecoderState) {
-        let tile = (h: frameSize.height / spatial, w: frameSize.width / spatial)
+        let tile = (h: exportedSize.height / spatial, w: exportedSize.width / spatial)
         let (H, W) = (latents.shape[2], latents.shape[3])
         if H == tile.h && W == tile.w {
             let corner = TileCorner(y: 0, x: 0)
@@ -94,7 +97,7 @@ public final class CoreMLTokenizer: TokenizerBackend {
             return (frames, [corner: s])
         }
         if H < tile.h || W < tile.w {
-            throw TokenreelError("the coreml decoder was exported for \(frameSize.width)x\(frameSize.height) frames; "
+            throw TokenreelError("the coreml decoder was exported for \(exportedSize.width)x\(exportedSize.height) frames; "
                                  + "a \(W * spatial)x\(H * spatial) video is smaller: export at its size")
         }
         // a larger grid (a reframed canvas): overlapping tiles of the exported size (Tiles.swift)

@@ -132,7 +132,9 @@ final class ClipTests: XCTestCase {
         let clip = try encode(Editor(tokenizer: tokenizer, transformer: transformer), source)
 
         let square = try clip.reframe("1:1", seed: 3)
-        let (canvas, calls) = try reframeOutpaint(transformer, clip.tokens, aspect: "1:1", seed: 3)
+        var rest = source.makeIterator()
+        let draft = try outpaintPixelDraft(tokenizer, frames: { rest.next() }, grid: clip.grid, aspect: "1:1")
+        let (canvas, calls) = try reframeOutpaint(transformer, clip.tokens, aspect: "1:1", seed: 3, draft: draft)
         XCTAssertEqual(square.tokens, canvas)
         XCTAssertEqual(square.calls, calls)
         XCTAssertEqual(square.size.width, 48)
@@ -155,5 +157,50 @@ final class ClipTests: XCTestCase {
         let all = try decoded(tokenizer, longer.tokens, 19)
         XCTAssertEqual(try rendered(longer, keepSource: false), Array(all.prefix(10) + all.suffix(6)))
         XCTAssertEqual(try clip.extend(seconds: 0.2).frameCount, 13 + 5)     // 0.2 s at 25 fps
+    }
+
+    /// Clip.reframe's revise draft (api.py `Clip._outpaint_draft`): the source's own pixels mirrored and encoded, a
+    /// loaded clip's decoded ones, over tiles on an encoder exported for the clip's size, and the source's tokens
+    /// mirrored where the export is larger than the clip (it cannot be decoded); MaskGIT takes no draft.
+    func testReframeDraftsFromPixels() throws {
+        let transformer = FakeTransformer(.object(["window": .array([.int(2), .int(6), .int(6)]), "bits": .int(3),
+                                                   "splits": .int(1), "sub_bits": .int(3)]))
+        let source = pictures(5, width: 20, height: 12)      // 6 x 10 tokens of DraftTokenizer, 2 latent frames
+        let whole = DraftTokenizer()
+        let clip = try encode(Editor(tokenizer: whole, transformer: transformer), source)
+        func reframed(_ draft: TokenGrid?, _ sampler: EditSampler = .revise) throws -> TokenGrid {
+            try reframeOutpaint(transformer, clip.tokens, aspect: "1:1", seed: 2, sampler: sampler, draft: draft).0
+        }
+        func pixelDraft(_ tokenizer: DraftTokenizer, _ frames: [Frame]) throws -> TokenGrid {
+            var rest = frames.makeIterator()
+            return try outpaintPixelDraft(tokenizer, frames: { rest.next() }, grid: clip.grid, aspect: "1:1")
+        }
+
+        let fromSource = try pixelDraft(whole, source)
+        XCTAssertEqual(try clip.reframe("1:1", seed: 2).tokens, try reframed(fromSource))
+        var decoded: [Frame] = []
+        try decodeTokens(whole, clip.tokens, frames: 5) { decoded.append($0) }
+        let fromDecoded = try pixelDraft(whole, decoded)
+        let loaded = try Clip(tokens: clip.tokens, header: clip.header, editor: clip.editor)
+        XCTAssertEqual(try loaded.reframe("1:1", seed: 2).tokens, try reframed(fromDecoded))
+
+        let exported = DraftTokenizer(frameSize: (20, 12))
+        let encoded = try encode(Editor(tokenizer: exported, transformer: transformer), source)
+        XCTAssertEqual(encoded.tokens, clip.tokens)       // one tile: the whole frame
+        let tiled = try pixelDraft(exported, source)
+        XCTAssertEqual(try encoded.reframe("1:1", seed: 2).tokens, try reframed(tiled))
+
+        let mirrored = try outpaintDraft(clip.tokens, aspect: "1:1")
+        let larger = try Clip(tokens: clip.tokens, header: clip.header,
+                              editor: Editor(tokenizer: DraftTokenizer(frameSize: (24, 12)), transformer: transformer))
+        XCTAssertEqual(try larger.reframe("1:1", seed: 2).tokens, try reframed(mirrored))
+        XCTAssertEqual(try reframed(mirrored), try reframed(nil))
+        // the drafts differ, and so do the reframes they give
+        let drafts = [fromSource, fromDecoded, tiled, mirrored]
+        for i in 0..<4 { for j in 0..<i {
+            XCTAssertNotEqual(drafts[i], drafts[j], "drafts \(i) and \(j)")
+            XCTAssertNotEqual(try reframed(drafts[i]), try reframed(drafts[j]), "reframes \(i) and \(j)")
+        } }
+        XCTAssertEqual(try clip.reframe("1:1", seed: 2, sampler: .maskgit).tokens, try reframed(nil, .maskgit))
     }
 }

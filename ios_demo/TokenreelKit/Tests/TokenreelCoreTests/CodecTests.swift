@@ -1,8 +1,8 @@
 import TokenreelCore
 import XCTest
 
-/// A tokenizer stand-in: each latent is -1 or 0.5 by position, each decoded frame the first latent value
-/// (the Kotlin port's CodecTest has the same).
+/// A tokenizer stand-in: each latent is -1 or 0.5 by position and the video's call count (the state), each
+/// decoded frame the first latent value (the Kotlin port's CodecTest has the same).
 final class FakeTokenizer: TokenizerBackend {
     let tokenizerId = "fake", tokenizerSHA256 = "00"
     let bits = 3, spatial = 8, group = 4, latentsPerCall = 1
@@ -11,10 +11,11 @@ final class FakeTokenizer: TokenizerBackend {
     func encodeStep(_ frames: Tensor, state: Int?) throws -> (Tensor, Int) {
         let (f, h, w) = (frames.shape[0], frames.shape[2], frames.shape[3])
         callSizes.append(f)
+        let calls = (state ?? 0) + 1
         let latents = state == nil ? 1 + (f - 1) / group : f / group
         var out = Tensor(zeros: [latents, bits, h / spatial, w / spatial])
-        for i in 0..<out.count { out.data[i] = (i + callSizes.count) % 3 == 0 ? -1 : 0.5 }
-        return (out, callSizes.count)
+        for i in 0..<out.count { out.data[i] = (i + calls) % 3 == 0 ? -1 : 0.5 }
+        return (out, calls)
     }
 
     func decodeStep(_ latents: Tensor, state: String?) throws -> (Tensor, String) {

@@ -32,6 +32,57 @@ final class FakeTransformer: TransformerBackend {
     }
 }
 
+/// tests/edit_cases.py's fake_encoder_step: channel c of a latent position is the sum of its 2x2 pixel block's
+/// channel c over the frames, as the integers they came from (rint((x + 1) * 127.5)), less 127.5 a value, plus
+/// ((3y + 5x + c + calls) % 7 - 3) * 16 by its place in the frames given and the calls before (the state).
+func fakeEncoderStep(_ frames: Tensor, _ state: Int?) -> (Tensor, Int) {
+    let calls = state ?? 0
+    let (F, C, PH, PW) = (frames.shape[0], frames.shape[1], frames.shape[2], frames.shape[3])
+    let (h, w) = (PH / 2, PW / 2)
+    var out = [Float](repeating: 0, count: C * h * w)
+    for c in 0..<C { for y in 0..<h { for x in 0..<w {
+        var sum: Float = 0
+        for k in 0..<F { for dy in 0..<2 { for dx in 0..<2 {
+            let v = frames.data[((k * C + c) * PH + 2 * y + dy) * PW + 2 * x + dx]
+            sum += ((v + 1) * 127.5).rounded(.toNearestOrEven)
+        } } }
+        let place = (((3 * y + 5 * x + c + calls) % 7) - 3) * 16
+        out[(c * h + y) * w + x] = sum - 127.5 * Float(F * 4) + Float(place)
+    } } }
+    return (Tensor(shape: [1, C, h, w], data: out), calls + 1)
+}
+
+/// tests/edit_cases.py's FakeTokenizer: `fakeEncoderStep`, 3 bits, 2 pixels a token; `frameSize`: an encoder exported
+/// for that size (it refuses others). Its decoder (not Python's: for Clip tests) gives each pixel the channels of the
+/// token to its right, halved, plus a term by place, so that decoded frames differ from the source's and mirroring
+/// them differs from mirroring tokens (the Kotlin port's DraftTokenizer is the same).
+final class DraftTokenizer: TokenizerBackend {
+    let tokenizerId = "draft", tokenizerSHA256 = "01"
+    let bits = 3, spatial = 2, group = 4, latentsPerCall = 1
+    let frameSize: (width: Int, height: Int)?
+
+    init(frameSize: (width: Int, height: Int)? = nil) { self.frameSize = frameSize }
+
+    func encodeStep(_ frames: Tensor, state: Int?) throws -> (Tensor, Int) {
+        if let size = frameSize, frames.shape[3] != size.width || frames.shape[2] != size.height {
+            throw TokenreelError("frames of \(frames.shape[3])x\(frames.shape[2]), the encoder takes \(size)")
+        }
+        return fakeEncoderStep(frames, state)
+    }
+
+    func decodeStep(_ latents: Tensor, state: String?) throws -> (Tensor, String) {
+        let (t, d, h, w) = (latents.shape[0], latents.shape[1], latents.shape[2], latents.shape[3])
+        let n = state == nil ? 1 + (t - 1) * group : t * group
+        var out = [Float](repeating: 0, count: n * 3 * 4 * h * w)
+        for k in 0..<n { for c in 0..<3 { for y in 0..<(2 * h) { for x in 0..<(2 * w) {
+            let right = min(w - 1, x / 2 + 1)
+            let latent = latents.data[(((state == nil ? 0 : k / group) * d + c % d) * h + y / 2) * w + right]
+            out[((k * 3 + c) * 2 * h + y) * 2 * w + x] = latent * 0.5 + Float((y + 2 * x + k) % 5 - 2) * 0.2
+        } } } }
+        return (Tensor(shape: [n, 3, 2 * h, 2 * w], data: out), "decoding")
+    }
+}
+
 /// tests/edit_cases.py's cases (TOKENREEL_EDIT_CASES): the Python runtime's tiling, crop, reframe and extend
 /// on the fake transformer, and its tiled decode on a fake decoder step. The same windows in the same order
 /// with the same seeds must give the same grids, and the same blend the same float bits.
@@ -50,6 +101,8 @@ final class EditGoldenTests: XCTestCase {
             let (canvas, known) = try outpaintCanvas(c["in"]!.flatGrid, aspect: aspect)
             XCTAssertEqual(canvas, c["canvas"]!.flatGrid, aspect)
             XCTAssertEqual(known.data, c["canvas_known"]!.bools, aspect)
+            let source = c["in"]!.flatGrid, box = try outpaintBox(height: source.h, width: source.w, aspect: aspect)
+            XCTAssertEqual([box.h, box.w, box.y0, box.x0], c["box"]!.ints, aspect)
         }
     }
 
@@ -59,11 +112,57 @@ final class EditGoldenTests: XCTestCase {
             let b = FakeTransformer(cases["backend"]!)
             var progress = 0
             let (aspect, seed, sampler) = (c["aspect"]!.stringValue!, Int64(c["seed"]!.intValue!), try c.sampler())
+            let draft = c["draft"]?.flatGrid
             let (out, calls) = try reframeOutpaint(b, c["in"]!.flatGrid, aspect: aspect, steps: c["steps"]?.intValue,
-                                                   seed: seed, progress: { progress += $0 }, sampler: sampler)
-            XCTAssertEqual(out, c["out"]!.flatGrid, "reframe \(aspect) seed \(seed) \(sampler)")
+                                                   seed: seed, progress: { progress += $0 }, sampler: sampler, draft: draft)
+            XCTAssertEqual(out, c["out"]!.flatGrid, "reframe \(aspect) seed \(seed) \(sampler)\(draft == nil ? "" : " with a draft")")
             XCTAssertEqual(calls, c["calls"]!.intValue!)
             XCTAssertEqual(progress, b.calls)
+        }
+    }
+
+    func testReframeChecksTheDraftsShape() throws {
+        let cases = try Golden.editCases()
+        let c = try XCTUnwrap(cases["reframe"]!.arrayValue!.first { $0["draft"] != nil })
+        let d = c["draft"]!.flatGrid
+        XCTAssertThrowsError(try reframeOutpaint(FakeTransformer(cases["backend"]!), c["in"]!.flatGrid,
+                                                 aspect: c["aspect"]!.stringValue!,
+                                                 draft: d.slice(0..<d.t, 0..<(d.h - 1), 0..<d.w))) {
+            XCTAssertTrue("\($0)".contains("draft"), "\($0)")
+        }
+    }
+
+    /// tiles.py's _owners and encode_tiled on edit_cases.py's fake encoder step, twice in a row: the same float bits.
+    func testEncodeTiled() throws {
+        let c = try Golden.editCases()["encode_tiled"]!
+        for o in c["owners"]!.arrayValue! {
+            let (n, size) = (o["length"]!.intValue!, o["size"]!.intValue!)
+            XCTAssertEqual(owners(n, size).map { [$0.start, $0.lo, $0.hi] }, o["spans"]!.arrayValue!.map(\.ints),
+                           "owners of \(n) by \(size)")
+        }
+        let tile = c["tile"]!.ints, spatial = c["spatial"]!.intValue!, frames = c["frames"]!.arrayValue!.map(\.floatBits)
+        let (first, states) = try encodeTiled(fakeEncoderStep, frames: frames[0], states: nil, tile: (tile[0], tile[1]),
+                                              spatial: spatial)
+        let (second, after) = try encodeTiled(fakeEncoderStep, frames: frames[1], states: states,
+                                              tile: (tile[0], tile[1]), spatial: spatial)
+        assertTiled(c, [first, second], after, "latent")
+    }
+
+    /// edit.py's outpaint_pixel_draft on FakeTokenizer: whole, exported for a smaller frame (tiles), a larger one (cut).
+    func testOutpaintPixelDraft() throws {
+        let cases = try Golden.editCases()["outpaint_pixel_draft"]!.arrayValue!
+        for c in cases {
+            let size = c["frame_size"]!.arrayValue.map { $0.map(\.intValue!) }.map { (width: $0[0], height: $0[1]) }
+            var rest = c["frames"]!.frames.makeIterator()
+            let draft = try outpaintPixelDraft(DraftTokenizer(frameSize: size), frames: { rest.next() }, grid: c["grid"]!.ints,
+                                               aspect: c["aspect"]!.stringValue!)
+            XCTAssertEqual(draft, c["out"]!.flatGrid, "pixel draft \(c["aspect"]!.stringValue!) of \(c["grid"]!.ints), frame size \(String(describing: size))")
+        }
+        let c = cases[0], grid = c["grid"]!.ints
+        var rest = c["frames"]!.frames.makeIterator()
+        XCTAssertThrowsError(try outpaintPixelDraft(DraftTokenizer(), frames: { rest.next() }, grid: [grid[0] + 1, grid[1], grid[2]],
+                                                    aspect: c["aspect"]!.stringValue!)) {
+            XCTAssertTrue("\($0)".contains("latent frames"), "\($0)")
         }
     }
 
@@ -137,6 +236,19 @@ final class EditGoldenTests: XCTestCase {
         return (Tensor(shape: [T, 3, 2 * h, 2 * w], data: out), calls + 1)
     }
 
+    /// A tiles case's two calls: their float bits exactly, and the per-tile states (call counts) after them.
+    func assertTiled(_ c: JSONValue, _ outs: [Tensor], _ states: [TileCorner: Int], _ what: String,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        for (got, want) in zip(outs, c["out"]!.arrayValue!.map(\.floatBits)) {
+            XCTAssertEqual(got.shape, want.shape, file: file, line: line)
+            let differ = zip(got.data, want.data).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differ, 0, "\(differ) of \(want.count) \(what) values differ", file: file, line: line)
+        }
+        var expected: [TileCorner: Int] = [:]
+        for s in c["states"]!.arrayValue! { expected[TileCorner(y: s["y"]!.intValue!, x: s["x"]!.intValue!)] = s["calls"]!.intValue! }
+        XCTAssertEqual(states, expected, file: file, line: line)
+    }
+
     func testDecodeTiled() throws {
         let c = try Golden.editCases()["tiles"]!
         let latents = c["latents"]!.floatBits, tile = c["tile"]!.ints, spatial = c["spatial"]!.intValue!
@@ -145,14 +257,7 @@ final class EditGoldenTests: XCTestCase {
         let negated = Tensor(shape: latents.shape, data: latents.data.map { -$0 })
         let (second, after) = try decodeTiled(fakeDecoderStep, latents: negated, states: states,
                                               tile: (tile[0], tile[1]), spatial: spatial)
-        for (got, want) in zip([first, second], c["out"]!.arrayValue!.map(\.floatBits)) {
-            XCTAssertEqual(got.shape, want.shape)
-            let differ = zip(got.data, want.data).filter { $0.bitPattern != $1.bitPattern }.count
-            XCTAssertEqual(differ, 0, "\(differ) of \(want.count) blended values differ")
-        }
-        var expected: [TileCorner: Int] = [:]
-        for s in c["states"]!.arrayValue! { expected[TileCorner(y: s["y"]!.intValue!, x: s["x"]!.intValue!)] = s["calls"]!.intValue! }
-        XCTAssertEqual(after, expected)
+        assertTiled(c, [first, second], after, "blended")
     }
 
     func testMirrorDraftAsNumpySymmetricPad() {
@@ -181,6 +286,13 @@ final class EditGoldenTests: XCTestCase {
 }
 
 extension JSONValue {
+    /// {"shape": [F, H, W, 3], "data": bytes} (tests/edit_cases.py's pixels) as frames.
+    var frames: [Frame] {
+        let shape = self["shape"]!.ints, data = self["data"]!.ints.map { UInt8($0) }
+        let n = shape[1] * shape[2] * 3
+        return (0..<shape[0]).map { Frame(width: shape[2], height: shape[1], rgb: Array(data[($0 * n)..<(($0 + 1) * n)])) }
+    }
+
     /// A case's "sampler" (revise when absent, edit.py's default).
     func sampler() throws -> EditSampler {
         let name = self["sampler"]?.stringValue ?? "revise"
