@@ -266,11 +266,12 @@ class Clip:
             return self._derived(reframe_crop(self.tokens, aspect), f"cropped to {aspect}")
         check_sampler(sampler, steps)
         editor = self._editor()
-        draft_tokens = self._outpaint_draft(editor.tokenizer, aspect)
+        # only revise starts from a draft: maskgit's clip has none (no source read, no canvas encoded)
+        draft_tokens = self._outpaint_draft(editor.tokenizer, aspect) if sampler == "revise" else None
         with editor._bar("reframe") as bar:
             canvas, calls = reframe_outpaint(editor.transformer, self.tokens, aspect, steps, seed, bar.update,
-                                             sampler, draft=draft_tokens if sampler == "revise" else None)
-        draft = self._derived(draft_tokens, f"{aspect} draft", plan=self._reframed)
+                                             sampler, draft=draft_tokens)
+        draft = None if draft_tokens is None else self._derived(draft_tokens, f"{aspect} draft", plan=self._reframed)
         return self._derived(canvas, f"reframed {aspect}", draft=draft, calls=calls, plan=self._reframed)
 
     def _outpaint_draft(self, tokenizer, aspect):

@@ -129,6 +129,7 @@ def extended_video(backend, grid, real, padded, total, source=None, draft=None):
         return (f for i, f in enumerate(frames) if i >= padded)
     yield from extended_frames(source, generated(decoded), generated(decode_tokens(backend, draft, total)))
 
+
 def check_tokenizer(header, backend, where):
     if header["tokenizer_sha256"] != backend.tokenizer_sha256 or int(header["bits"]) != backend.bits:
         raise UserError(f"{where}: made by tokenizer {header['tokenizer']} ({header['tokenizer_sha256'][:12]}), "
