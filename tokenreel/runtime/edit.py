@@ -234,16 +234,18 @@ def outpaint_pixel_draft(tokenizer, frames, grid, aspect):
     clip's frames (uint8 (H, W, 3), `grid` (T, H, W) tokens' worth) mirrored into the margins in pixels and
     the canvas encoded. Mirrored tokens are not mirrored pictures (and a source's edge tokens describe the
     frame's border), so this draft decodes +0.5 dB closer to the truth in the margins than
-    outpaint_draft on the validation clips (`eval edits`: "mirror pixels+tokenizer" against "mirror tokens"). An encoder exported for one frame size runs over
-    tiles of it (tiles.TiledEncoder); a canvas smaller than that size is drafted larger, then cut."""
+    outpaint_draft on the validation clips (`eval edits`: "mirror pixels+tokenizer" against "mirror tokens").
+
+    The canvas is encoded over overlapping tiles of the clip's own size (tiles.TiledEncoder), on every
+    backend: an export runs only its frame size (the size of the clips it makes), and the server and the
+    exports must draft alike for an edit to give the same tokens on each. An export whose frame size is
+    not the clip's tiles at its own; a canvas smaller than the tile is drafted larger, then cut."""
     T, H, W = grid
     new_h, new_w, y0, x0 = outpaint_box(H, W, aspect)
     fixed = getattr(tokenizer, "frame_size", None)        # (w, h) of an exported encoder, None: any size
     s = tokenizer.spatial
-    if fixed is not None:
-        encoder, tile_h, tile_w = TiledEncoder(tokenizer), fixed[1] // s, fixed[0] // s
-    else:
-        encoder, tile_h, tile_w = tokenizer, 1, 1
+    tile_h, tile_w = (H, W) if fixed is None else (fixed[1] // s, fixed[0] // s)
+    encoder = TiledEncoder(tokenizer, (tile_h, tile_w))
     grow_h, grow_w = max(0, tile_h - new_h), max(0, tile_w - new_w)
     top, left = y0 + grow_h // 2, x0 + grow_w // 2
     out_h, out_w = new_h + grow_h, new_w + grow_w

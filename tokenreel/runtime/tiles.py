@@ -59,20 +59,21 @@ def decode_tiled(step, latents, states, tile, spatial):
 
 def _owners(length, size, min_overlap=MIN_OVERLAP):
     """[(start, lo, hi)]: each tile of tile_starts and the span [lo, hi) it supplies, the overlaps split
-    at their middle (a position comes from the tile it lies deepest in)."""
-    starts = tile_starts(length, size, min_overlap)
+    at their middle (a position comes from the tile it lies deepest in). Tiles of a small source overlap by
+    at most half their size."""
+    starts = tile_starts(length, size, min(min_overlap, size // 2))
     cuts = [0] + [(b + a + size) // 2 for a, b in zip(starts, starts[1:])] + [length]
     return [(s, cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
 
 
 class TiledEncoder:
-    """An encoder backend of a fixed frame size (an export) as one that takes larger frames: each step runs
-    over overlapping tiles of that size (encode_tiled). Used for drafts only: tile borders are not the
-    server's tokens."""
+    """An encoder backend as one that takes larger frames: each step runs over overlapping tiles of `tile`
+    (h, w) latent positions (encode_tiled), by default an export's fixed frame size. Used for drafts only:
+    tile borders are not the tokens of the whole frame."""
 
-    def __init__(self, backend):
-        self.backend, self.tile = backend, (backend.frame_size[1] // backend.spatial,
-                                            backend.frame_size[0] // backend.spatial)
+    def __init__(self, backend, tile=None):
+        self.backend = backend
+        self.tile = tile or (backend.frame_size[1] // backend.spatial, backend.frame_size[0] // backend.spatial)
         self.bits, self.spatial, self.group = backend.bits, backend.spatial, backend.group
         self.latents_per_call = backend.latents_per_call
 

@@ -262,7 +262,9 @@ public func outpaintPixelDraft<B: TokenizerBackend>(_ tokenizer: B, frames next:
     let (T, H, W) = (grid[0], grid[1], grid[2])
     let box = try outpaintBox(height: H, width: W, aspect: aspect)
     let s = tokenizer.spatial
-    let tile = tokenizer.frameSize.map { (h: $0.height / s, w: $0.width / s) } ?? (h: 1, w: 1)
+    // tiles of the clip's own size on every backend (an export's frame size where it differs), as Python's
+    // outpaint_pixel_draft: the server and the exports draft alike
+    let tile = tokenizer.frameSize.map { (h: $0.height / s, w: $0.width / s) } ?? (h: H, w: W)
     let growH = max(0, tile.h - box.h), growW = max(0, tile.w - box.w)
     let top = (box.y0 + growH / 2) * s, bottom = (box.h + growH - box.y0 - growH / 2 - H) * s
     let left = (box.x0 + growW / 2) * s, right = (box.w + growW - box.x0 - growW / 2 - W) * s
@@ -280,8 +282,7 @@ public func outpaintPixelDraft<B: TokenizerBackend>(_ tokenizer: B, frames next:
         }
         return Frame(width: outW, height: outH, rgb: rgb)
     }
-    let encoded = tokenizer.frameSize == nil ? try encodeFrames(tokenizer, next: mirrored)
-                                             : try encodeFrames(TiledEncoder(tokenizer), next: mirrored)
+    let encoded = try encodeFrames(TiledEncoder(tokenizer, tile: tile), next: mirrored)
     guard let encoded, encoded.tokens.t == T else {
         throw TokenreelError("outpaintPixelDraft: the frames give \(encoded?.tokens.t ?? 0) latent frames, the clip has \(T)")
     }

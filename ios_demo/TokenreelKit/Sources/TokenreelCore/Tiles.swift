@@ -84,7 +84,7 @@ throws -> (Tensor, [TileCorner: State]) {
 /// [(start, lo, hi)]: each tile of `tileStarts` and the span [lo, hi) it supplies, the overlaps split at their
 /// middle (a position comes from the tile it lies deepest in; tiles.py `_owners`).
 public func owners(_ length: Int, _ size: Int, minOverlap: Int = tileMinOverlap) -> [(start: Int, lo: Int, hi: Int)] {
-    let starts = tileStarts(length, size, minOverlap: minOverlap)
+    let starts = tileStarts(length, size, minOverlap: min(minOverlap, size / 2))   // a small tile overlaps by at most half
     let cuts = [0] + zip(starts, starts.dropFirst()).map { ($0 + $1 + size) / 2 } + [length]
     return starts.enumerated().map { (start: $0.element, lo: cuts[$0.offset], hi: cuts[$0.offset + 1]) }
 }
@@ -147,10 +147,15 @@ public struct TiledEncoder<B: TokenizerBackend>: TokenizerBackend {
     public var group: Int { backend.group }
     public var latentsPerCall: Int { backend.latentsPerCall }
 
-    public init(_ backend: B) throws {
-        guard let size = backend.frameSize else { throw TokenreelError("TiledEncoder: the encoder takes frames of any size") }
+    /// Tiles of `tile` (h, w) latent positions; nil: the backend's fixed frame size (an export).
+    public init(_ backend: B, tile: (h: Int, w: Int)? = nil) throws {
         self.backend = backend
-        tile = (h: size.height / backend.spatial, w: size.width / backend.spatial)
+        if let tile = tile {
+            self.tile = tile
+        } else {
+            guard let size = backend.frameSize else { throw TokenreelError("TiledEncoder: the encoder takes frames of any size") }
+            self.tile = (h: size.height / backend.spatial, w: size.width / backend.spatial)
+        }
     }
 
     public func encodeStep(_ frames: Tensor, state: EncoderState?) throws -> (Tensor, EncoderState) {

@@ -313,9 +313,11 @@ object Edit {
         val (newH, newW, y0, x0) = outpaintBox(H, W, aspect).toList()
         val fixed = tokenizer.frameSize
         val s = tokenizer.spatial
-        val encoder = if (fixed != null) TiledEncoder(tokenizer) else tokenizer
-        val tileH = if (fixed != null) fixed[1] / s else 1
-        val tileW = if (fixed != null) fixed[0] / s else 1
+        // tiles of the clip's own size on every backend (an export's frame size where it differs), as Python's
+        // outpaint_pixel_draft: the server and the exports draft alike
+        val tileH = if (fixed != null) fixed[1] / s else H
+        val tileW = if (fixed != null) fixed[0] / s else W
+        val encoder = TiledEncoder(tokenizer, tileH, tileW)
         val growH = Math.max(0, tileH - newH)
         val growW = Math.max(0, tileW - newW)
         val top = (y0 + growH / 2) * s

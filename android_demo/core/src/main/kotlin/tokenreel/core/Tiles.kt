@@ -64,7 +64,7 @@ object Tiles {
      * their middle (a position comes from the tile it lies deepest in; tiles.py `_owners`).
      */
     fun owners(length: Int, size: Int, minOverlap: Int = MIN_OVERLAP): List<IntArray> {
-        val starts = Edit.tileStarts(length, size, minOverlap)
+        val starts = Edit.tileStarts(length, size, Math.min(minOverlap, size / 2))   // a small tile overlaps by at most half
         val cuts = IntArray(starts.size + 1) { i -> if (i == 0) 0 else if (i == starts.size) length else (starts[i] + starts[i - 1] + size) / 2 }
         return starts.mapIndexed { i, s -> intArrayOf(s, cuts[i], cuts[i + 1]) }
     }
@@ -113,10 +113,16 @@ object Tiles {
  * overlapping tiles of that size ([Tiles.encodeTiled]); decoding is the backend's. Used for drafts only: tile
  * borders are not the server's tokens (tiles.py `TiledEncoder`).
  */
-class TiledEncoder(val backend: TokenizerBackend) : TokenizerBackend by backend {
-    private val size = backend.frameSize ?: throw IllegalArgumentException("TiledEncoder: the encoder takes frames of any size")
-    val tileH = size[1] / backend.spatial
-    val tileW = size[0] / backend.spatial
+class TiledEncoder(val backend: TokenizerBackend, val tileH: Int, val tileW: Int) : TokenizerBackend by backend {
+    /** Tiles of the backend's fixed frame size (an export). */
+    constructor(backend: TokenizerBackend) : this(backend, frameSizeOf(backend)[1] / backend.spatial,
+                                                  frameSizeOf(backend)[0] / backend.spatial)
+
+    private companion object {
+        fun frameSizeOf(backend: TokenizerBackend) =
+            backend.frameSize ?: throw IllegalArgumentException("TiledEncoder: the encoder takes frames of any size")
+    }
+
     override val frameSize: IntArray? get() = null
 
     override fun encodeStep(frames: FloatTensor, state: Any?): StepOutput {
