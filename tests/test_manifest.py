@@ -16,6 +16,7 @@ from tokenreel.runtime import manifest as manifest_io
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import fuzz  # noqa: E402
+from conftest import run_cli  # noqa: E402
 
 try:
     import onnx  # noqa: F401
@@ -232,16 +233,14 @@ def test_the_geometry_must_fit_the_models(export):
     _refused(folder, "geometry implies")
 
 
-def test_cli_on_a_hostile_folder_is_one_line(export, capsys, tmp_path):
-    from tokenreel.cli import main
+def test_cli_on_a_hostile_folder_is_one_line(export, tmp_path):
     folder, m = export
     m["artifacts"]["encoder_step.fp32.onnx"]["file"] = "/etc/passwd"
     _write(folder, m)
     video = tmp_path / "in.trl"
-    assert main(["decode", str(video), "-o", str(tmp_path / "out.mp4"), "--backend", "onnx", "--models",
-                 str(folder)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("tokenreel: error: ") and err.count("\n") == 1 and "/etc/passwd" in err
+    r = run_cli("decode", video, "-o", tmp_path / "out.mp4", "--backend", "onnx", "--models", folder)
+    assert r.returncode == 2
+    assert r.stderr.startswith("tokenreel: error: ") and r.stderr.count("\n") == 1 and "/etc/passwd" in r.stderr
 
 
 def test_state_shapes_are_bounded_before_anything_is_allocated(export):

@@ -5,6 +5,7 @@ import zlib
 import numpy as np
 import pytest
 
+from conftest import run_cli
 from tokenreel.errors import UserError
 from tokenreel.runtime import trl
 
@@ -469,15 +470,14 @@ def test_temp_files_of_killed_writers_are_swept(tmp_path):
     assert left == {"a.trl", fresh.name} | {n for n, keep in names.items() if keep}
 
 
-def test_cli_info_on_hostile_files_is_one_line(tmp_path, capsys):
-    from tokenreel.cli import main
+def test_cli_info_on_hostile_files_is_one_line(tmp_path):
     bad = tmp_path / "bad.trl"
     data = trl.pack(grid(), META, "zstd")
     header = json.loads(data[12:12 + struct.unpack_from("<I", data, 8)[0]])
     for value in ([["x"]], 0, 10 ** 400):
         bad.write_bytes(_forge(dict(header, frames=value), data[-4 - trl.payload_length(data):-4]))
-        assert main(["info", str(bad)]) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("tokenreel: error: ") and err.count("\n") == 1 and "frames" in err
-    assert main(["info", str(tmp_path)]) == 2
-    assert "not a regular file" in capsys.readouterr().err
+        r = run_cli("info", bad)
+        assert r.returncode == 2
+        assert r.stderr.startswith("tokenreel: error: ") and r.stderr.count("\n") == 1 and "frames" in r.stderr
+    r = run_cli("info", tmp_path)
+    assert r.returncode == 2 and "not a regular file" in r.stderr
