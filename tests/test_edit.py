@@ -210,17 +210,17 @@ class BlockMeanTokenizer:
         return f.mean(axis=(0, 3, 5))[None], state
 
 
-def test_outpaint_pixel_draft_encodes_the_mirrored_canvas_on_any_encoder():
+def test_outpaint_pixel_draft_encodes_the_edge_replicated_canvas_on_any_encoder():
     from tokenreel.runtime.edit import outpaint_pixel_draft
     from tokenreel.runtime.tokenizing import encode_frames
     frames = np.random.default_rng(7).integers(0, 256, (5, 8, 12, 3), dtype=np.uint8)   # 4 x 6 tokens, 2 latent frames
     grid = (2, 4, 6)
     whole = BlockMeanTokenizer()
     draft = outpaint_pixel_draft(whole, iter(frames), grid, "1:1")        # canvas 6 x 6, the source at row 1
-    mirrored = np.pad(frames, ((0, 0), (2, 2), (0, 0), (0, 0)), mode="symmetric")
-    assert draft.shape == (2, 6, 6) and (draft == encode_frames(whole, iter(mirrored)).tokens).all()
+    replicated = np.pad(frames, ((0, 0), (2, 2), (0, 0), (0, 0)), mode="edge")
+    assert draft.shape == (2, 6, 6) and (draft == encode_frames(whole, iter(replicated)).tokens).all()
     # an exported encoder of one frame size: tiles over a larger canvas, a drafted-larger-then-cut smaller one
     assert (outpaint_pixel_draft(BlockMeanTokenizer((12, 10)), iter(frames), grid, "1:1") == draft).all()
     big = outpaint_pixel_draft(BlockMeanTokenizer((16, 16)), iter(frames), grid, "1:1")
-    wide = np.pad(frames, ((0, 0), (4, 4), (2, 2), (0, 0)), mode="symmetric")      # the 8 x 8-token tile
+    wide = np.pad(frames, ((0, 0), (4, 4), (2, 2), (0, 0)), mode="edge")      # the 8 x 8-token tile
     assert (big == encode_frames(whole, iter(wide)).tokens[:, 1:7, 1:7]).all()

@@ -275,8 +275,8 @@ class Clip:
         return self._derived(canvas, f"reframed {aspect}", draft=draft, calls=calls, plan=self._reframed)
 
     def _outpaint_draft(self, tokenizer, aspect):
-        """The reframe's draft: this clip's pixels (the source's own, else decoded) mirrored into the margins
-        and encoded (edit.outpaint_pixel_draft); the source's tokens mirrored (edit.outpaint_draft) where
+        """The reframe's draft: this clip's pixels (the source's own, else decoded), their edges replicated
+        into the margins, and encoded (edit.outpaint_pixel_draft); the source's tokens mirrored (edit.outpaint_draft) where
         the clip is smaller than an exported tokenizer's frame size and so cannot be decoded."""
         from .runtime.edit import outpaint_draft, outpaint_pixel_draft
         from .runtime.tokenizing import decode_tokens

@@ -310,7 +310,7 @@ def build_parser():
 
     def sampler_opts(sp):
         sp.add_argument("--sampler", default="revise", help="revise: start from a draft (the last latent frame "
-                        "copied forward, the source mirrored into the margins) and redo only what the model "
+                        "copied forward, the source's edges replicated into the margins) and redo only what the model "
                         "rates unlikely; maskgit: from all-[MASK]")
         sp.add_argument("--steps", type=int, default=None, help="decoding steps (default: 0 revise: the call that scores the draft also redoes it; 12 maskgit)")
         sp.add_argument("--seed", type=int, default=0)

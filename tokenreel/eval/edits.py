@@ -5,17 +5,18 @@ scored on the generated region only, against the truth, and every method that ma
 the same tokenizer decoder:
 - outpainting: the central vertical band of columns is the user's video: its pixels are encoded on their
   own (as a reframe's source is, so its tokens know nothing of the margins), and the model reframes it to
-  the window's aspect with `edit.reframe_outpaint`, the product's path (draft: the band's pixels mirrored
-  and encoded). Baselines: edge replication and mirroring of the band — in tokens, in pixels (no
-  tokenizer), and in pixels then through the tokenizer (encode, decode; "mirror pixels+tokenizer" is the
-  revise sampler's draft); ceiling: the tokenizer's reconstruction of the whole window.
+  the window's aspect with `edit.reframe_outpaint`, the product's path (draft: the band's edge pixels
+  replicated and encoded). Baselines: edge replication and mirroring of the band — in tokens, in pixels
+  (no tokenizer), and in pixels then through the tokenizer (encode, decode); "draft" is the revise
+  sampler's own start as the product builds it (the canvas encoded in tiles of the band's size, the
+  band's inner tokens its own); ceiling: the tokenizer's reconstruction of the whole window.
 - extension: a window after WARMUP latent frames of the clip (extend runs at a clip's end, where the
   causal state has settled), its first `context` latent frames known, the rest generated. Baselines: the last known
   latent frame's tokens copied forward (copy-last-latent), the last known frame held still in pixels, and
   the same encoded and decoded (repeat-last through the tokenizer); ceiling: the tokenizer's
   reconstruction. The "+source" rows score what `extend` writes by default: the source's last frame plus
   the model's decoded change against its draft (runtime/composite.py).
-The model runs with each sampler (revise: from the copy-last / mirror draft; maskgit: from all-[MASK]),
+The model runs with each sampler (revise: from the copy-last / edge-replicated draft; maskgit: from all-[MASK]),
 its scores the mean over `seeds` samples.
 
 Measures (blur and freezing cannot win): PSNR, SSIM; sharpness = the region's gradient energy over the
@@ -36,8 +37,8 @@ from ..metrics import gradient_energy, motion, psnr, ssim
 from ..progress import counted
 from ..runtime.tokenizing import decode_tokens, encode_frames
 from ..runtime.composite import FEATHER, extended_frames, reframed_frames
-from ..runtime.edit import (DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, outpaint_pixel_draft,
-                            reframe_outpaint)
+from ..runtime.edit import (DEFAULT_STEPS, REVISE_THRESHOLD, SAMPLERS, fill, outpaint_canvas,
+                            outpaint_pixel_draft, reframe_outpaint, source_edges_regenerated)
 from ..runtime.file_ops import check_size
 from ..runtime.preview import side_by_side
 from ..runtime.video import read_video, write_video
@@ -183,6 +184,8 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         return reframe_outpaint(transformer, band_tokens, aspect, n, sample_seed, sampler=sampler,
                                 draft=draft if sampler == "revise" else None)
     model_rows("outpaint", outpaint_run, outpaint_model_scores)
+    canvas, known = outpaint_canvas(band_tokens, aspect)       # what revise gives where it redoes nothing
+    rows["outpaint/draft"] = outpaint_scores(np.where(source_edges_regenerated(known), canvas, draft))
     for name, grid in outpaint_baselines(band_tokens, cols, WW).items():
         rows[f"outpaint/{name} tokens"] = outpaint_scores(grid)
     for name, pixels in pixel_baselines(truth, px_band).items():
@@ -230,7 +233,7 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         stem = Path(path).name
         known_band = np.zeros_like(truth)
         known_band[:, :, px_band] = truth[:, :, px_band]
-        outpaint = [("source", known_band), ("draft (mirror)", decode(draft))]
+        outpaint = [("source", known_band), ("draft (replicated)", decode(draft))]
         for sampler in samplers:
             out = reframed_frames(decode(first[("outpaint", sampler)]), truth[:, :, px_band], box)
             outpaint.append((f"model, {sampler}", np.stack(list(out))))
@@ -256,9 +259,10 @@ def evaluate(tokenizer, transformer, clips, size=128, steps=None, seed=0, progre
     return per_clip, mean
 
 
-# the trivial methods each model row must beat (the edits issue's sets), and, for extension, the simplest
+# the trivial methods each model row must beat (the edits issue's sets, and the revise sampler's own
+# draft: what revise gives where it redoes nothing), and, for extension, the simplest
 # of all, which no method decoded by this tokenizer can reach when its ceiling is below it
-BASELINES = {"outpaint": ("replicate tokens", "mirror tokens", "replicate pixels", "mirror pixels",
+BASELINES = {"outpaint": ("draft", "replicate tokens", "mirror tokens", "replicate pixels", "mirror pixels",
                           "replicate pixels+tokenizer", "mirror pixels+tokenizer"),
              "extend": ("copy-last-latent", "repeat-last+tokenizer")}
 ALSO = {"extend": ("repeat-last pixels",)}

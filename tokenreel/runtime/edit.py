@@ -4,8 +4,9 @@ A transformer backend answers one question: logits for a window of sub-tokens. E
 windows, in what order, what is known, the drafts, the sampler — is here, written once for every backend.
 
 Samplers: "revise" (the default) starts every window from a draft that is already as good as the best
-trivial edit — the last known latent frame copied forward for extend, the source's pixels mirrored into
-the margins and encoded for reframe (its tokens mirrored where there are no pixels) — and lets the model re-predict only the drafted tokens it rates unlikely;
+trivial edit — the last known latent frame copied forward for extend, the source's edge pixels replicated
+into the margins and encoded for reframe (its tokens mirrored where there are no pixels) — and lets the
+model re-predict only the drafted tokens it rates unlikely;
 "maskgit" starts from all-[MASK] (MaskGIT).
 """
 import math
@@ -29,7 +30,7 @@ SAMPLERS = ("revise", "maskgit")
 DEFAULT_STEPS = {"revise": 0, "maskgit": 12}
 # drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are redone; chosen
 # on validation clips (MODEL_CARD.md): an extension's copied frames are worth keeping unless the model is
-# sure (a redone token costs more in pixels than a wrong copy), a reframe's mirrored margins rarely are
+# sure (a redone token costs more in pixels than a wrong copy), a reframe's drafted margins rarely are
 REVISE_THRESHOLD = {"reframe": 2.0, "extend": 8.0}
 
 
@@ -231,10 +232,12 @@ def outpaint_draft(tokens, aspect):
 
 def outpaint_pixel_draft(tokenizer, frames, grid, aspect):
     """The revise sampler's draft of a reframed canvas from pixels -> (T, canvas H, canvas W) tokens: the
-    clip's frames (uint8 (H, W, 3), `grid` (T, H, W) tokens' worth) mirrored into the margins in pixels and
-    the canvas encoded. Mirrored tokens are not mirrored pictures (and a source's edge tokens describe the
-    frame's border), so this draft decodes +0.5 dB closer to the truth in the margins than
-    outpaint_draft on the validation clips (`eval edits`: "mirror pixels+tokenizer" against "mirror tokens").
+    clip's frames (uint8 (H, W, 3), `grid` (T, H, W) tokens' worth) with their edge pixels replicated into
+    the margins and the canvas encoded. Tokens copied are not pictures continued (a source's edge tokens
+    describe the frame's border), so a draft drawn in pixels decodes closer to the truth in the margins
+    than outpaint_draft (`eval edits`: "replicate pixels+tokenizer" against the token rows). Replicated,
+    not mirrored: a mirror copies the clip's objects into the margins, and on footage the model never saw
+    it is the weaker draft (see the model card).
 
     The canvas is encoded over overlapping tiles of the clip's own size (tiles.TiledEncoder), on every
     backend: an export runs only its frame size (the size of the clips it makes), and the server and the
@@ -250,7 +253,7 @@ def outpaint_pixel_draft(tokenizer, frames, grid, aspect):
     top, left = y0 + grow_h // 2, x0 + grow_w // 2
     out_h, out_w = new_h + grow_h, new_w + grow_w
     pads = ((top * s, (out_h - top - H) * s), (left * s, (out_w - left - W) * s), (0, 0))
-    encoded = encode_frames(encoder, (np.pad(f, pads, mode="symmetric") for f in frames))
+    encoded = encode_frames(encoder, (np.pad(f, pads, mode="edge") for f in frames))
     if encoded is None or encoded.tokens.shape[0] != T:
         raise ValueError(f"outpaint_pixel_draft: the frames give {0 if encoded is None else len(encoded.tokens)} "
                          f"latent frames, the clip has {T}")

@@ -252,9 +252,10 @@ public func outpaintDraft(_ tokens: TokenGrid, aspect: String) throws -> TokenGr
 }
 
 /// The revise sampler's draft of a reframed canvas from pixels -> (T, canvas H, canvas W) tokens: the clip's frames
-/// from `frames` (nil at the end; `grid` [T, H, W] tokens' worth) mirrored into the margins in pixels
-/// (np.pad(mode="symmetric") around the source's place) and the canvas encoded (`encodeFrames`). Mirrored tokens are
-/// not mirrored pictures (and a source's edge tokens describe the frame's border). An encoder exported for one frame
+/// from `frames` (nil at the end; `grid` [T, H, W] tokens' worth) with their edge pixels replicated into the margins
+/// (np.pad(mode="edge") around the source's place) and the canvas encoded (`encodeFrames`). Tokens copied are not
+/// pictures continued (a source's edge tokens describe the frame's border); replicated, not mirrored: a mirror copies
+/// the clip's objects into the margins. An encoder exported for one frame
 /// size (`TokenizerBackend.frameSize`) runs over tiles of it (`TiledEncoder`); a canvas smaller than that size is
 /// drafted larger, then cut (edit.py `outpaint_pixel_draft`).
 public func outpaintPixelDraft<B: TokenizerBackend>(_ tokenizer: B, frames next: () throws -> Frame?, grid: [Int],
@@ -268,13 +269,13 @@ public func outpaintPixelDraft<B: TokenizerBackend>(_ tokenizer: B, frames next:
     let growH = max(0, tile.h - box.h), growW = max(0, tile.w - box.w)
     let top = (box.y0 + growH / 2) * s, bottom = (box.h + growH - box.y0 - growH / 2 - H) * s
     let left = (box.x0 + growW / 2) * s, right = (box.w + growW - box.x0 - growW / 2 - W) * s
-    func mirrored() throws -> Frame? {
+    func replicated() throws -> Frame? {
         guard let f = try next() else { return nil }
         let (outH, outW) = (top + f.height + bottom, left + f.width + right)
-        let xs = (0..<outW).map { mirror($0 - left, f.width) }
+        let xs = (0..<outW).map { min(max($0 - left, 0), f.width - 1) }
         var rgb = [UInt8](repeating: 0, count: outH * outW * 3)
         for y in 0..<outH {
-            let row = mirror(y - top, f.height) * f.width
+            let row = min(max(y - top, 0), f.height - 1) * f.width
             for (x, sx) in xs.enumerated() {
                 let (src, dst) = ((row + sx) * 3, (y * outW + x) * 3)
                 rgb[dst] = f.rgb[src]; rgb[dst + 1] = f.rgb[src + 1]; rgb[dst + 2] = f.rgb[src + 2]
@@ -282,7 +283,7 @@ public func outpaintPixelDraft<B: TokenizerBackend>(_ tokenizer: B, frames next:
         }
         return Frame(width: outW, height: outH, rgb: rgb)
     }
-    let encoded = try encodeFrames(TiledEncoder(tokenizer, tile: tile), next: mirrored)
+    let encoded = try encodeFrames(TiledEncoder(tokenizer, tile: tile), next: replicated)
     guard let encoded, encoded.tokens.t == T else {
         throw TokenreelError("outpaintPixelDraft: the frames give \(encoded?.tokens.t ?? 0) latent frames, the clip has \(T)")
     }

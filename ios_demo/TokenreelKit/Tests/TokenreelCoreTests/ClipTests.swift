@@ -159,7 +159,7 @@ final class ClipTests: XCTestCase {
         XCTAssertEqual(try clip.extend(seconds: 0.2).frameCount, 13 + 5)     // 0.2 s at 25 fps
     }
 
-    /// Clip.reframe's revise draft (api.py `Clip._outpaint_draft`): the source's own pixels mirrored and encoded, a
+    /// Clip.reframe's revise draft (api.py `Clip._outpaint_draft`): the source's own pixels edge-replicated and encoded, a
     /// loaded clip's decoded ones, over tiles on an encoder exported for the clip's size, and the source's tokens
     /// mirrored where the export is larger than the clip (it cannot be decoded); MaskGIT takes no draft.
     func testReframeDraftsFromPixels() throws {

@@ -54,7 +54,7 @@ func fakeEncoderStep(_ frames: Tensor, _ state: Int?) -> (Tensor, Int) {
 
 /// tests/edit_cases.py's FakeTokenizer: `fakeEncoderStep`, 3 bits, 2 pixels a token; `frameSize`: an encoder exported
 /// for that size (it refuses others). Its decoder (not Python's: for Clip tests) gives each pixel the channels of the
-/// token to its right, halved, plus a term by place, so that decoded frames differ from the source's and mirroring
+/// token to its right, halved, plus a term by place, so that decoded frames differ from the source's and replicating
 /// them differs from mirroring tokens (the Kotlin port's DraftTokenizer is the same).
 final class DraftTokenizer: TokenizerBackend {
     let tokenizerId = "draft", tokenizerSHA256 = "01"

@@ -302,9 +302,10 @@ object Edit {
 
     /**
      * The revise sampler's draft of a reframed canvas from pixels -> (T, canvas H, canvas W) tokens: the clip's
-     * [frames] ([grid] (T, H, W) tokens' worth) mirrored into the margins in pixels (np.pad(mode="symmetric")
-     * around the source's place) and the canvas encoded ([Codec.encodeFrames]). Mirrored tokens are not mirrored
-     * pictures (and a source's edge tokens describe the frame's border). An encoder exported for one frame size
+     * [frames] ([grid] (T, H, W) tokens' worth) with their edge pixels replicated into the margins (np.pad(mode="edge")
+     * around the source's place) and the canvas encoded ([Codec.encodeFrames]). Tokens copied are not pictures
+     * continued (a source's edge tokens describe the frame's border); replicated, not mirrored: a mirror copies the
+     * clip's objects into the margins. An encoder exported for one frame size
      * ([TokenizerBackend.frameSize]) runs over tiles of it ([TiledEncoder]); a canvas smaller than that size is
      * drafted larger, then cut (edit.py `outpaint_pixel_draft`).
      */
@@ -324,17 +325,17 @@ object Edit {
         val left = (x0 + growW / 2) * s
         val bottom = (newH + growH - y0 - growH / 2 - H) * s
         val right = (newW + growW - x0 - growW / 2 - W) * s
-        val mirrored = frames.asSequence().map { f ->
+        val replicated = frames.asSequence().map { f ->
             val outW = left + f.width + right
-            val ys = IntArray(top + f.height + bottom) { mirror(it - top, f.height) }
-            val xs = IntArray(outW) { mirror(it - left, f.width) }
+            val ys = IntArray(top + f.height + bottom) { (it - top).coerceIn(0, f.height - 1) }
+            val xs = IntArray(outW) { (it - left).coerceIn(0, f.width - 1) }
             val out = Frame(outW, ys.size)
             for ((y, sy) in ys.withIndex()) for ((x, sx) in xs.withIndex()) {
                 System.arraycopy(f.rgb, (sy * f.width + sx) * 3, out.rgb, (y * outW + x) * 3, 3)
             }
             out
         }
-        val encoded = Codec.encodeFrames(encoder, mirrored.iterator())
+        val encoded = Codec.encodeFrames(encoder, replicated.iterator())
         require(encoded != null && encoded.tokens.t == T) {
             "outpaintPixelDraft: the frames give ${encoded?.tokens?.t ?: 0} latent frames, the clip has $T"
         }

@@ -55,7 +55,7 @@ fun fakeEncoderStep(frames: FloatTensor, state: Any?): StepOutput {
  * tests/edit_cases.py's FakeTokenizer: [fakeEncoderStep], 3 bits, 2 pixels a token; [frameSize] (width, height): an
  * encoder exported for that size (it refuses others). Its decoder (not Python's: for Clip tests) gives each pixel
  * the channels of the token to its right, halved, plus a term by place, so that decoded frames differ from the
- * source's and mirroring them differs from mirroring tokens.
+ * source's and replicating them differs from mirroring tokens.
  */
 class DraftTokenizer(override val frameSize: IntArray? = null) : TokenizerBackend {
     override val tokenizerId = "draft"
