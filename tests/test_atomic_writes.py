@@ -212,6 +212,26 @@ def test_the_export_cache_folder_is_written_whole(tmp_path, monkeypatch):
     assert listing(tmp_path / "models") == [folder.name] and listing(folder) == ["manifest.json"]
 
 
+def test_an_export_for_other_weights_or_code_is_swept_when_remade(tmp_path, monkeypatch):
+    import tokenreel.export as export
+    from tokenreel import cache
+    monkeypatch.setenv("TOKENREEL_CACHE", str(tmp_path))
+    models = tmp_path / "models"
+    stale = ["onnx-fp32-128x224-aaaaaaaaaaaa-bbbbbbbbbbbb-cccccccc"]
+    kept = ["onnx-int8-128x224-aaaaaaaaaaaa-bbbbbbbbbbbb-cccccccc",      # another precision
+            "onnx-fp32-64x64-aaaaaaaaaaaa-bbbbbbbbbbbb-cccccccc"]        # another size
+    for name in stale + kept:
+        (models / name).mkdir(parents=True)
+        (models / name / "manifest.json").write_text("{}")
+
+    def works(folder, **k):
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "manifest.json").write_text("{}")
+    monkeypatch.setattr(export, "export_models", works)
+    folder, _ = cache.cached_models("onnx", "fp32", quiet=True)
+    assert listing(models) == sorted(kept + [folder.name])
+
+
 def test_killed_writers_temp_files_and_folders_are_swept(tmp_path):
     dead = 2 ** 22 + 12345                               # above the default pid_max: no such process
     old = time.time() - 2 * video.STALE_SECONDS

@@ -45,4 +45,16 @@ def cached_models(fmt, precision, quiet=False):
     # a temp folder .NAME.PID.XXXXXXXX beside it, renamed when whole (a killed run's is swept next time)
     with output_path(folder, folder=True) as tmp:
         export_models(tmp, formats=(fmt,), precisions=(precision,), size=EXPORT_SIZE, quiet=quiet)
+    _sweep_superseded(folder)
     return folder, time.perf_counter() - t
+
+
+def _sweep_superseded(folder):
+    """Remove the exports of this format, precision and size made for other weights or code: an update
+    re-exports under a new key, and the old folders (tens of MB each) would otherwise stay for good."""
+    import shutil
+    prefix = folder.name.rsplit("-", 3)[0] + "-"
+    for old in folder.parent.glob(prefix + "*"):
+        if old != folder and old.is_dir() and (old / "manifest.json").is_file() and \
+                old.name.count("-") == folder.name.count("-"):
+            shutil.rmtree(old, ignore_errors=True)
