@@ -7,7 +7,8 @@ the same tokenizer decoder:
   own (as a reframe's source is, so its tokens know nothing of the margins), and the model reframes it to
   the window's aspect with `edit.reframe_outpaint`, the product's path (draft: the band's edge pixels
   replicated and encoded). Baselines: edge replication and mirroring of the band — in tokens, in pixels
-  (no tokenizer), and in pixels then through the tokenizer (encode, decode); "draft" is the revise
+  (no tokenizer), and in pixels then through the tokenizer (encode, decode) — and, in pixels and through
+  the tokenizer, the replicated margins fading to the band's mean colour (the flat fill PSNR rewards); "draft" is the revise
   sampler's own start as the product builds it (the canvas encoded in tiles of the band's size, the
   band's inner tokens its own); ceiling: the tokenizer's reconstruction of the whole window.
 - extension: a window after WARMUP latent frames of the clip (extend runs at a clip's end, where the
@@ -81,10 +82,24 @@ def outpaint_baselines(band, known_cols, width):
 
 
 def pixel_baselines(truth, px_cols):
-    """Edge replication and mirroring of the known band of columns, in pixels."""
+    """Edge replication and mirroring of the known band of columns, in pixels, and edge replication
+    fading to the band's mean colour."""
     band = truth[:, :, px_cols]
     pads = ((0, 0), (0, 0), (px_cols.start, truth.shape[2] - px_cols.stop), (0, 0))
-    return {name: np.pad(band, pads, mode=mode) for name, mode in PAD_MODES.items()}
+    out = {name: np.pad(band, pads, mode=mode) for name, mode in PAD_MODES.items()}
+    out["fade-to-mean"] = fade_to_mean(out["replicate"], px_cols)
+    return out
+
+
+def fade_to_mean(replicated, px_cols):
+    """Replicated margins fading linearly to the band's mean colour (each frame's) at the window's edges:
+    the flat fill a PSNR score rewards, the baseline that shows it (its sharpness shows what it costs)."""
+    band = replicated[:, :, px_cols].astype(np.float64)
+    mean = band.mean(axis=(1, 2), keepdims=True)
+    x = np.arange(replicated.shape[2])
+    left, right = px_cols.start, replicated.shape[2] - px_cols.stop
+    w = np.maximum((left - x) / max(left, 1), (x - px_cols.stop + 1) / max(right, 1)).clip(0, 1)[:, None]
+    return np.round(replicated * (1 - w) + mean * w).astype(np.uint8)
 
 
 def through_writer(frames, fps=25.0):
@@ -263,7 +278,8 @@ def evaluate(tokenizer, transformer, clips, size=128, steps=None, seed=0, progre
 # draft: what revise gives where it redoes nothing), and, for extension, the simplest
 # of all, which no method decoded by this tokenizer can reach when its ceiling is below it
 BASELINES = {"outpaint": ("draft", "replicate tokens", "mirror tokens", "replicate pixels", "mirror pixels",
-                          "replicate pixels+tokenizer", "mirror pixels+tokenizer"),
+                          "replicate pixels+tokenizer", "mirror pixels+tokenizer", "fade-to-mean pixels",
+                          "fade-to-mean pixels+tokenizer"),
              "extend": ("copy-last-latent", "repeat-last+tokenizer")}
 ALSO = {"extend": ("repeat-last pixels",)}
 
