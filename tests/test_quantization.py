@@ -43,6 +43,22 @@ def test_int8_artifacts_are_small_and_described(int8, exported):
             assert a["kept_float"] == recipe.kept_float("decoder_step")
 
 
+def test_int8_onnx_heads_keep_int8_weights_and_float_outputs(int8):
+    import onnx
+    path = next(int8[0].glob("transformer*.int8.onnx"))
+    model = onnx.load(str(path))
+    in_heads = set(recipe.onnx_nodes(path, "transformer", recipe.float_outputs("transformer")))
+    heads = [n for n in model.graph.node if n.name in in_heads and n.op_type in ("MatMul", "Gemm")]
+    assert len(heads) == 2
+    readers = {i: n for n in model.graph.node for i in n.input}
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    for node in heads:
+        assert readers[node.output[0]].op_type != "QuantizeLinear"            # the logits stay float
+        assert made_by[node.input[1]].op_type == "DequantizeLinear"          # the weights int8
+    used = {i for n in model.graph.node for i in n.input}
+    assert all(t.name in used for t in model.graph.initializer)              # no orphaned scales
+
+
 def test_int8_tokenizer_meets_the_verify_thresholds(int8, tmp_path):
     folder, tf = int8
     out = tmp_path / "r.json"

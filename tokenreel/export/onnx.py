@@ -26,7 +26,9 @@ def export(artifact, path: Path, precision=DEFAULT, calibration=None):
             export(artifact, fp32, FP32)
             excluded = recipe.onnx_nodes(fp32, artifact.role)
             kept = [m for m in recipe.kept_float(artifact.role) if recipe.onnx_nodes(fp32, artifact.role, [m])]
-            ops = onnx_int8.quantize(fp32, path, calibration, exclude=excluded)
+            ops = onnx_int8.quantize(fp32, path, calibration, exclude=excluded,
+                                     float_outputs=recipe.onnx_nodes(fp32, artifact.role,
+                                                                     recipe.float_outputs(artifact.role)))
         return {"ops": ops, "kept_float": kept}
     if p.scheme:        # w4, the one ONNX scheme
         from ..quantization import schemes, weight_only

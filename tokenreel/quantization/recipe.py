@@ -18,6 +18,11 @@ def kept_float(role):
     return list(load()["kept_float"].get(role, []))
 
 
+def float_outputs(role):
+    """Modules whose weights are int8 but whose outputs stay float (the transformer's logit heads)."""
+    return list(load().get("float_outputs", {}).get(role, []))
+
+
 def module_of(node):
     """The innermost module scope the dynamo ONNX exporter recorded for a node ("" if none)."""
     for prop in node.metadata_props:

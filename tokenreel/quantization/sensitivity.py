@@ -103,7 +103,7 @@ def main(argv=None):
         artifacts.append(transformer_spec(transformer.model))
     recipe = {"rule": f"float when alone-int8 SQNR < median - {MARGIN_DB} dB, worst first, float weights "
                       f"<= {FLOAT_BUDGET:.0%} of the role's; and weightless modules below the median",
-              "kept_float": {}, "sensitivity_db": {}}
+              "kept_float": {}, "float_outputs": {}, "sensitivity_db": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for a in artifacts:
             fp32 = Path(tmp) / f"{a.role}.onnx"
@@ -111,6 +111,10 @@ def main(argv=None):
             s = layer_sensitivity(fp32, calibration[a.role])
             recipe["sensitivity_db"][a.role] = s
             recipe["kept_float"][a.role] = decide(s, *layer_weights(fp32))
+            # the logits the tokens are chosen from stay float; their weights int8 (onnx_int8._unquantize_outputs)
+            heads = sorted(m for m in s if m.startswith("transformer.heads."))
+            if heads:
+                recipe["float_outputs"][a.role] = heads
             print(f"{a.role}: {len(s)} layers, SQNR {min(s.values()):.1f}..{max(s.values()):.1f} dB, "
                   f"kept float: {recipe['kept_float'][a.role] or 'none'}")
     write_atomic(args.out, (json.dumps(recipe, indent=1) + "\n").encode(), ".json")
