@@ -248,3 +248,22 @@ def test_calibration_fills_a_window_larger_than_the_frames(bikes):
     frames = read_video_cropped(bikes, (64, 64), 17).frames
     inputs = role_inputs(TorchTokenizer(), Window16(), frames)
     assert inputs["transformer"] and all(x[0].shape == (1, 2, 5 * 16 * 16) for x in inputs["transformer"])
+
+
+def test_executorch_int8_quantizes_float_output_layers_dynamically():
+    from tokenreel.quantization import executorch_int8
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Linear(16, 16)
+            self.heads = torch.nn.ModuleList([torch.nn.Linear(16, 8)])
+
+        def forward(self, x):
+            return self.heads[0](torch.relu(self.body(x)))
+    x = torch.randn(4, 16)
+    converted = executorch_int8.quantize(Toy().eval(), (x,), [(x.numpy(),)] * 2, float_outputs=["heads.0"])
+    ops = [str(n.target) for n in converted.graph.nodes if n.op == "call_function"]
+    assert any("choose_qparams" in op for op in ops)          # the head's input quantized per call
+    last = [n for n in converted.graph.nodes if n.op == "output"][0].args[0][0]
+    assert "linear" in str(last.target)                      # the logits come straight out of the head, float

@@ -37,7 +37,8 @@ def lower(artifact, precision=DEFAULT, calibration=None):
         if p.int8:
             from ..quantization import executorch_int8
             from ..quantization import recipe
-            module = executorch_int8.quantize(module, inputs, calibration, recipe.kept_float(artifact.role))
+            module = executorch_int8.quantize(module, inputs, calibration, recipe.kept_float(artifact.role),
+                                              recipe.float_outputs(artifact.role))
         if p.scheme:    # 8da4w, the one ExecuTorch scheme
             from ..quantization import executorch_8da4w
             module = executorch_8da4w.quantize(module, precision)

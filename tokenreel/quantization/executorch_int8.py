@@ -29,13 +29,17 @@ def _node_filter(kept_float):
     return quantize_node
 
 
-def quantize(module, example_inputs, samples, kept_float=()):
-    """-> a converted (quantize/dequantize-annotated) module ready for torch.export and XNNPACK lowering."""
+def quantize(module, example_inputs, samples, kept_float=(), float_outputs=()):
+    """-> a converted (quantize/dequantize-annotated) module ready for torch.export and XNNPACK lowering.
+    `float_outputs`: linear modules quantized dynamically instead (int8 weights, activations quantized per
+    call, the output float), as the recipe's logit heads (onnx_int8._unquantize_outputs says why)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                           get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     quantizer.set_filter_function(_node_filter(tuple(kept_float)))
+    for name in float_here(module, float_outputs):
+        quantizer.set_module_name(name, get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
     graph = torch.export.export(module, example_inputs, strict=False).module()
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():

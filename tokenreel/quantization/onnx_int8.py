@@ -57,7 +57,7 @@ def quantize(fp32_path: Path, out_path: Path, samples, exclude=(), only=None, me
 def _unquantize_outputs(graph, names):
     """Drop the QuantizeLinear -> DequantizeLinear pair after each named node, so that what reads its output
     reads it in float. For the logit heads: uint8 logits decide ties between near-equal tokens (verify's
-    top-1 agreement fell to 94.8% on the validation clips, 97.2% with their outputs float), and keeping their
+    top-1 agreement was 94.8% on the validation clips, 97.2% with their outputs float), and keeping their
     weights int8 keeps the file at a third of fp32's (heads wholly float would not)."""
     consumers = {}
     for n in graph.node:
