@@ -8,9 +8,10 @@ the same tokenizer decoder:
   the window's aspect with `edit.reframe_outpaint`, the product's path (draft: the band's edge pixels
   replicated and encoded). Baselines: edge replication and mirroring of the band — in tokens, in pixels
   (no tokenizer), and in pixels then through the tokenizer (encode, decode) — and, in pixels and through
-  the tokenizer, the replicated margins fading to the band's mean colour (the flat fill PSNR rewards); "draft" is the revise
-  sampler's own start as the product builds it (the canvas encoded in tiles of the band's size, the
-  band's inner tokens its own); ceiling: the tokenizer's reconstruction of the whole window.
+  the tokenizer, the replicated margins fading to the band's mean colour (the flat fill PSNR rewards);
+  "draft" is the revise sampler's own start as the product builds it (the canvas encoded in tiles of
+  the band's size, the band's inner tokens its own); ceiling: the tokenizer's reconstruction of the
+  whole window.
 - extension: a window after WARMUP latent frames of the clip (extend runs at a clip's end, where the
   causal state has settled), its first `context` latent frames known, the rest generated. Baselines: the last known
   latent frame's tokens copied forward (copy-last-latent), the last known frame held still in pixels, and
