@@ -276,8 +276,9 @@ class Clip:
 
     def _outpaint_draft(self, tokenizer, aspect):
         """The reframe's draft: this clip's pixels (the source's own, else decoded), their edges replicated
-        into the margins, and encoded (edit.outpaint_pixel_draft); the source's tokens mirrored (edit.outpaint_draft) where
-        the clip is smaller than an exported tokenizer's frame size and so cannot be decoded."""
+        into the margins, and encoded (edit.outpaint_pixel_draft); the source's tokens mirrored
+        (edit.outpaint_draft) where the clip is smaller than an exported tokenizer's frame size and so
+        cannot be decoded."""
         from .runtime.edit import outpaint_draft, outpaint_pixel_draft
         from .runtime.tokenizing import decode_tokens
         fixed = getattr(tokenizer, "frame_size", None)

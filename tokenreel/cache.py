@@ -29,7 +29,8 @@ def cached_models(fmt, precision, quiet=False):
     from .models.weights import DEFAULT_TOKENIZER, DEFAULT_TRANSFORMER
     key = manifest_io.file_sha256(DEFAULT_TOKENIZER)[:12] + "-" + manifest_io.file_sha256(DEFAULT_TRANSFORMER)[:12] \
         + "-" + _code_sha256()[:8]
-    folder = cache_dir() / "models" / f"{fmt}-{precision}-{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}-{key}"
+    stem = f"{fmt}-{precision}-{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}-"
+    folder = cache_dir() / "models" / (stem + key)
     if (folder / "manifest.json").is_file():
         return folder, 0.0
     try:
@@ -45,16 +46,14 @@ def cached_models(fmt, precision, quiet=False):
     # a temp folder .NAME.PID.XXXXXXXX beside it, renamed when whole (a killed run's is swept next time)
     with output_path(folder, folder=True) as tmp:
         export_models(tmp, formats=(fmt,), precisions=(precision,), size=EXPORT_SIZE, quiet=quiet)
-    _sweep_superseded(folder)
+    _sweep_superseded(folder, stem)
     return folder, time.perf_counter() - t
 
 
-def _sweep_superseded(folder):
-    """Remove the exports of this format, precision and size made for other weights or code: an update
-    re-exports under a new key, and the old folders (tens of MB each) would otherwise stay for good."""
+def _sweep_superseded(folder, stem):
+    """Remove the other exports named `stem`KEY (this format, precision and size, made for other weights or
+    code): an update re-exports under a new key, and the old folders (tens of MB each) would stay for good."""
     import shutil
-    prefix = folder.name.rsplit("-", 3)[0] + "-"
-    for old in folder.parent.glob(prefix + "*"):
-        if old != folder and old.is_dir() and (old / "manifest.json").is_file() and \
-                old.name.count("-") == folder.name.count("-"):
+    for old in folder.parent.glob(stem + "*"):
+        if old != folder and (old / "manifest.json").is_file():
             shutil.rmtree(old, ignore_errors=True)

@@ -164,7 +164,7 @@ public struct Clip: CustomStringConvertible {
         }
     }
 
-    /// The reframe's draft: this clip's pixels (the source's own, else decoded) mirrored into the margins and encoded
+    /// The reframe's draft: this clip's pixels (the source's own, else decoded), edges replicated into the margins, and encoded
     /// (`outpaintPixelDraft`); the source's tokens mirrored (`outpaintDraft`) where the clip is smaller than an
     /// exported tokenizer's frame size and so cannot be decoded (api.py `Clip._outpaint_draft`).
     func outpaintDraft<B: TokenizerBackend>(_ tokenizer: B, aspect: String) throws -> TokenGrid {

@@ -5,7 +5,7 @@ import Foundation
 // sub-tokens. Everything else — which windows, in what order, what is known, the drafts, the sampler — is here.
 //
 // Samplers: "revise" (the default) starts every window from a draft that is already as good as the best
-// trivial edit — the last known latent frame copied forward for extend, the source's pixels mirrored into
+// trivial edit — the last known latent frame copied forward for extend, the source's edge pixels replicated into
 // the margins and encoded for reframe (`outpaintPixelDraft`; its tokens mirrored where there are no pixels,
 // `outpaintDraft`) — and lets the model re-predict only the drafted tokens it rates unlikely;
 // "maskgit" starts from all-[MASK] (MaskGIT).

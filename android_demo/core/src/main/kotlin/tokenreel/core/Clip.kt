@@ -137,7 +137,7 @@ class Clip(val tokens: TokenGrid, header: Map<String, Any?>, val editor: Editor?
     }
 
     /**
-     * The reframe's draft: this clip's pixels (the source's own, else decoded) mirrored into the margins and
+     * The reframe's draft: this clip's pixels (the source's own, else decoded), edges replicated into the margins, and
      * encoded ([Edit.outpaintPixelDraft]); the source's tokens mirrored ([Edit.outpaintDraft]) where the clip is
      * smaller than an exported tokenizer's frame size and so cannot be decoded (api.py `Clip._outpaint_draft`).
      */

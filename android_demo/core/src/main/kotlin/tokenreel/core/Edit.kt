@@ -22,7 +22,7 @@ class EditResult(val tokens: TokenGrid, val calls: Int)
  *
  * Samplers: "revise" (the default, [Sampler.reviseDecode]) starts every window from a draft that is already
  * as good as the best trivial edit — the last known latent frame copied forward for extend, the source's
- * pixels mirrored into the margins and encoded for reframe ([outpaintPixelDraft]; its tokens mirrored where
+ * edge pixels replicated into the margins and encoded for reframe ([outpaintPixelDraft]; its tokens mirrored where
  * there are no pixels, [outpaintDraft]) — and lets the model re-predict only the drafted tokens it rates
  * unlikely; "maskgit" ([Sampler.maskgitDecode]) starts from all-[MASK].
  */
