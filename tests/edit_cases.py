@@ -68,7 +68,7 @@ def fake_encoder_step(frames, state):
 class FakeTokenizer:
     """A tokenizer stand-in for the pixel drafts: fake_encoder_step, 3 bits, 2 pixels a token. `frame_size`
     (w, h): an encoder exported for that frame size (it refuses others), None: one that takes any size."""
-    bits, spatial, group, latents_per_call = 3, 2, 4, 1
+    bits, spatial, group, latents_per_call, levels = 3, 2, 4, 1, ()
 
     def __init__(self, frame_size=None):
         self.frame_size = frame_size

@@ -10,7 +10,7 @@ import torch.nn as nn
 from tokenreel.backends.exported import ENGINES
 from tokenreel.export.manifest import tensor_spec
 from tokenreel.export.spec import ExportSpec
-from tokenreel.models.tokenizer import LFQ, CausalConv, Tokenizer, TokenizerConfig, frame_norm, per_frame
+from tokenreel.models.tokenizer import CausalConv, Tokenizer, TokenizerConfig, frame_norm, per_frame
 from tokenreel.models.transformer import Attention, TransformerConfig
 from tokenreel.runtime.tokens import bits_of, latents_of, quantize, tokens_of
 
@@ -79,8 +79,9 @@ def test_lfq_sign_and_bit_packing_match_torch():
     z = torch.randn(1, 3, 18, 4, 5)
     z[0, 0, :, 0, 0] = 0.0          # the sign of exact zeros is part of the spec: bit 1
     z[0, 0, :, 0, 1] = -0.0
-    want = tokenizer.bits_to_tokens(LFQ.quantize(z))[0].numpy()
+    want = tokenizer.quantizer.tokens(z)[0].numpy()
     got = quantize(z[0].numpy())
     assert (got == want).all() and got[0, 0, 0] == (1 << 18) - 1
     assert (tokens_of(bits_of(got, 18)) == got).all()
-    assert np.array_equal(latents_of(got, 18), tokenizer.tokens_to_bits(torch.from_numpy(want)[None].long())[0].numpy())
+    latents = tokenizer.quantizer.latents(torch.from_numpy(want)[None].long())[0].numpy()
+    assert np.array_equal(latents_of(got, 18), latents)

@@ -199,7 +199,7 @@ def test_outpaint_keeps_a_given_canvas_draft_where_the_model_agrees():
 
 class BlockMeanTokenizer:
     """A stand-in tokenizer with no state or context: each 2x2 pixel block's channel means, as 3 bits."""
-    bits, spatial, group, latents_per_call = 3, 2, 4, 1
+    bits, spatial, group, latents_per_call, levels = 3, 2, 4, 1, ()
 
     def __init__(self, frame_size=None):
         self.frame_size = frame_size

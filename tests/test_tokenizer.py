@@ -1,5 +1,8 @@
 """The server tokenizer: geometry, causality, no Conv3d, and streaming that equals whole-clip encoding."""
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 
 from tokenreel.models.tokenizer import Tokenizer, TokenizerConfig
@@ -40,12 +43,40 @@ def test_causal_in_time():
 def test_token_bit_packing_matches_the_model():
     model = Tokenizer(TINY)
     z = torch.randn(2, 3, TINY.bits, 4, 5)
-    q = model.lfq.quantize(z)
-    tokens = model.bits_to_tokens(q)
-    assert torch.equal(model.tokens_to_bits(tokens), q)
+    q = model.quantizer.quantize(z)
+    tokens = model.quantizer.tokens(z)
+    assert torch.equal(model.quantizer.latents(tokens), q)
     assert np.array_equal(quantize(z[0].numpy()), tokens[0].numpy())
     assert np.array_equal(latents_of(tokens[0].numpy(), TINY.bits), q[0].numpy())
     assert np.array_equal(tokens_of(bits_of(tokens.numpy(), TINY.bits)), tokens.numpy())
+
+
+def test_fsq_tokens_pack_codes_and_match_the_runtime():
+    levels = (8, 8, 4, 2)                                       # 3 + 3 + 2 + 1 = 9 bits
+    model = Tokenizer(replace(TINY, bits=9, levels=levels)).eval()
+    x = torch.rand(1, 9, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z, _ = model.encoder(x)
+        q, _ = model.quantizer(z)
+    assert z.shape[2] == 4 and z.min() > -4.01 and z.max() < 3.01           # bounded in the graph
+    tokens = model.encode(x)
+    assert int(tokens.min()) >= 0 and int(tokens.max()) < 2 ** 9
+    assert np.array_equal(quantize(z[0].numpy(), levels), tokens[0].numpy())
+    latents = latents_of(tokens[0].numpy(), 9, levels)
+    assert np.allclose(latents, q[0].numpy()) and np.array_equal(latents, model.quantizer.latents(tokens)[0].numpy())
+    # channel 0 is the lowest 3 bits: code = rounded value + 4
+    assert np.array_equal(tokens[0].numpy() & 7, np.rint(z[0, :, 0].numpy()).astype(int) + 4)
+    # the extreme levels: token 0 and 2^9 - 1, decoding to -1 and (L/2 - 1) / (L/2)
+    extremes = quantize(np.array([[-4, -4, -2, -1], [3, 3, 1, 0]], np.float32)[:, :, None, None], levels)
+    assert extremes[:, 0, 0].tolist() == [0, 511]
+    assert latents_of(extremes, 9, levels)[:, :, 0, 0].tolist() == [[-1, -1, -1, -1], [0.75, 0.75, 0.5, 0]]
+
+
+def test_fsq_levels_must_pack_as_bits():
+    with pytest.raises(ValueError, match="powers of two"):
+        TokenizerConfig(bits=18, levels=(8, 8, 8, 5, 5, 5))
+    with pytest.raises(ValueError, match="sum to bits"):
+        TokenizerConfig(bits=18, levels=(8, 8))
 
 
 class OneLatentPerCall:
@@ -53,7 +84,7 @@ class OneLatentPerCall:
     def __init__(self, backend):
         self.b = backend
         self.latents_per_call = 1
-        self.bits, self.group, self.spatial = backend.bits, backend.group, backend.spatial
+        self.bits, self.group, self.spatial, self.levels = backend.bits, backend.group, backend.spatial, ()
 
     def encode_step(self, frames, state):
         return self.b.encode_step(frames, state)

@@ -60,10 +60,10 @@ TOKENIZER_ARGS = ["--frames", "9", "--size", "32"]
 TRANSFORMER_ARGS = ["--size", "64", "--max-frames", "40", "--photo-clips", "1"]
 
 
-def _train(data_dir, out, steps, tmp_path, nproc=None, model="tokenizer"):
+def _train(data_dir, out, steps, tmp_path, nproc=None, model="tokenizer", extra=()):
     args = ["-m", f"tokenreel.training.train_{model}", "--out", str(out), "--data", str(data_dir), "--tiny",
             "--steps", str(steps), "--batch", "2", "--val-every", "2", "--ckpt-every", "2", "--warmup", "2",
-            "--threads", "1"] + (TOKENIZER_ARGS if model == "tokenizer" else TRANSFORMER_ARGS)
+            "--threads", "1"] + (TOKENIZER_ARGS if model == "tokenizer" else TRANSFORMER_ARGS) + list(extra)
     cmd = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
             "29533"] + args if nproc else [sys.executable] + args)
     env = {**__import__("os").environ, "TOKENREEL_CACHE": str(tmp_path / "cache")}
@@ -79,6 +79,32 @@ def test_training_resumes(data_dir, tmp_path):
     log = _train(data_dir, out, 4, tmp_path)
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert json.loads((out / "state.json").read_text())["step"] == 4
+
+
+def test_fsq_tokenizer_trains_and_ships(data_dir, tmp_path):
+    out = tmp_path / "fsq"
+    log = _train(data_dir, out, 2, tmp_path, extra=["--levels", "8,8,4,4", "--grad-weight", "1"])
+    assert [r["step"] for r in log] == [1, 2] and log[-1]["grad"] > 0 and log[-1]["entropy"] == 0
+    shipped = tmp_path / "fsq.safetensors"
+    r = subprocess.run([sys.executable, "-m", "tokenreel.training.ship", str(out), "--out", str(shipped)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    from tokenreel.backends.torch_backend import TorchTokenizer
+    from tokenreel.runtime.tokenizing import decode_tokens, encode_frames
+    backend = TorchTokenizer(shipped)
+    assert backend.levels == (8, 8, 4, 4) and backend.bits == 10
+    frames = np.random.default_rng(0).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+    enc = encode_frames(backend, iter(frames))
+    assert enc.tokens.shape == (3, 4, 4) and 0 <= enc.tokens.min() and enc.tokens.max() < 2 ** 10
+    assert len(list(decode_tokens(backend, enc.tokens, enc.frames))) == 9
+    r = subprocess.run([sys.executable, "-m", "tokenreel", "train", "tokenizer", "--out", str(tmp_path / "x"),
+                        "--init", str(shipped), "--levels", "8,8,4,4", "--steps", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "cannot --init" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "tokenreel", "export", "-o", str(tmp_path / "exp"), "--formats",
+                        "onnx", "--precision", "fp32", "--weights", str(shipped)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0 and "FSQ tokenizer cannot be exported" in r.stderr and not (tmp_path / "exp").exists()
 
 
 def test_ddp_two_cpu_processes(data_dir, tmp_path):

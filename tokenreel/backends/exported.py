@@ -169,6 +169,7 @@ class ExportedTokenizer:
         g = m["geometry"]
         self.format = fmt
         self.bits, self.spatial, self.group = g["bits"], g["spatial"], g["group"]
+        self.levels = ()    # exports are LFQ only (export/__init__.py refuses FSQ)
         self.frame_size = tuple(g["frame_size"])
         self.tokenizer_id = m["weights"]["tokenizer"]["id"]
         self.tokenizer_sha256 = m["weights"]["tokenizer"]["sha256"]

@@ -11,6 +11,7 @@ class TorchTokenizer:
         self.tokenizer_id, self.tokenizer_sha256 = meta["id"], meta["sha256"]
         cfg = self.model.cfg
         self.bits, self.spatial, self.group = cfg.bits, cfg.spatial_factor, cfg.group
+        self.levels = cfg.levels
 
     @torch.inference_mode()
     def encode_step(self, frames, state):

@@ -63,6 +63,8 @@ def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128
             raise UserError(f"--formats {f} needs its converter: pip install 'tokenreel[export]'")
     h, w = size
     tokenizer, tok_meta = load_tokenizer(tokenizer_weights or DEFAULT_TOKENIZER)
+    if tokenizer.cfg.levels:    # the manifest, the ports and the golden vectors speak LFQ only
+        raise UserError(f"{tokenizer_weights}: an FSQ tokenizer cannot be exported yet (LFQ only)")
     s = tokenizer.cfg.spatial_factor
     if h % s or w % s:
         raise UserError(f"--size {h}x{w}: both sides must be multiples of {s}")

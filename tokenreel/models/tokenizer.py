@@ -1,8 +1,10 @@
 """Causal LFQ video tokenizer (MAGVIT-v2 geometry), the PyTorch server model.
 
 Frames (B, F, 3, H, W) in [-1, 1] with F = 1 + 4n become tokens (B, 1 + n, H/8, W/8): the first frame
-alone, then every group of 4 frames, is one latent frame. Each token is a `bits`-bit integer, one bit per
-latent channel (lookup-free quantization: the bit is the channel's sign).
+alone, then every group of 4 frames, is one latent frame. Each token is a `bits`-bit integer: with LFQ
+(lookup-free quantization, the default) one bit per latent channel, the channel's sign; with FSQ (finite
+scalar quantization, `levels`) each latent channel rounds to one of L levels and the token packs the
+channels' codes, log2(L) bits each.
 
 How the geometry is reached cheaply and exportably:
 - time-to-depth: the first frame is repeated to fill a group of 4, and each group of 4 frames is stacked in
@@ -37,10 +39,22 @@ class TokenizerConfig(JsonConfig):
     # frame's own features, as if it had always been there, so a still encodes to the same tokens from
     # the first latent frame on (zeros need ~3 latent frames to settle)
     causal_start: str = "zeros"
+    # FSQ: levels per latent channel, powers of two whose log2 sum to `bits` (so tokens pack as bits and
+    # the sub-token split, the .trl coder and the ports are unchanged); () is LFQ, one channel per bit
+    levels: tuple = ()
+
+    def __post_init__(self):
+        if self.levels and (any(L < 2 or L & (L - 1) for L in self.levels)
+                            or sum(L.bit_length() - 1 for L in self.levels) != self.bits):
+            raise ValueError(f"FSQ levels {self.levels} must be powers of two whose log2 sum to bits={self.bits}")
 
     @property
     def spatial_factor(self):
         return self.patch * 2
+
+    @property
+    def latent_channels(self):
+        return len(self.levels) if self.levels else self.bits
 
 
 class CausalConv(nn.Module):
@@ -128,7 +142,7 @@ class Encoder(nn.Module):
         self.down = nn.Conv2d(c.ch1, c.ch2, 3, stride=2, padding=1)
         self.blocks2 = res_blocks(c.ch2, c.enc_blocks[1], c)
         self.norm_out = frame_norm(c.ch2, c.norm_groups)
-        self.conv_out = nn.Conv2d(c.ch2, c.bits, 1)
+        self.conv_out = nn.Conv2d(c.ch2, c.latent_channels, 1)
 
     def patchify(self, frames):
         """(B, F, 3, H, W), F = 1 + 4n (or 4n when continuing a stream) -> (B, T', 3*4*p*p, H/p, W/p)."""
@@ -146,6 +160,8 @@ class Encoder(nn.Module):
         x = per_frame(self.down, x)
         x = run_blocks(self.blocks2, x, states, new_states)
         z = per_frame(lambda t: self.conv_out(F.silu(self.norm_out(t))), x)
+        if self.cfg.levels:  # bounded in the graph, so every backend's latent only needs rounding
+            z = FSQ.bound(z, self.cfg.levels)
         return z, new_states
 
 
@@ -154,7 +170,7 @@ class Decoder(nn.Module):
         super().__init__()
         c = cfg
         self.cfg = cfg
-        self.conv_in = nn.Conv2d(c.bits, c.ch2, 3, padding=1)
+        self.conv_in = nn.Conv2d(c.latent_channels, c.ch2, 3, padding=1)
         self.blocks2 = res_blocks(c.ch2, c.dec_blocks[0], c)
         self.up = nn.Conv2d(c.ch2, c.ch1 * 4, 3, padding=1)  # then pixel_shuffle(2): no resize op needed
         self.blocks1 = res_blocks(c.ch1, c.dec_blocks[1], c)
@@ -168,7 +184,8 @@ class Decoder(nn.Module):
         return per_frame(lambda t: F.pixel_shuffle(t, p), x)
 
     def forward(self, q, states=None, first=True):
-        """q: (B, T', bits, h, w) of +-1. Returns frames (B, F, 3, H, W); F = 1 + 4(T'-1) when `first`."""
+        """q: (B, T', latent channels, h, w), quantized. Returns frames (B, F, 3, H, W); F = 1 + 4(T'-1)
+        when `first`."""
         new_states = []
         x = per_frame(self.conv_in, q)
         x = run_blocks(self.blocks2, x, states, new_states)
@@ -181,18 +198,13 @@ class Decoder(nn.Module):
         return frames, new_states
 
 
-def margin_loss(z, margin=0.3):
-    """Hinge on the distance to the sign boundary: a latent within `margin` of 0 has its bit decided by
-    float rounding or int8 error, so backends would disagree on the token."""
-    return F.relu(margin - z.float().abs()).mean()
+def temporal_tie_loss(quantizer, z, frames, group, still=4 / 255):
+    """Where the frames of a latent step do not change, the latent's token should not either: a hinge that
+    keeps z_t inside the cell of z_{t-1}'s code, `quantizer.margin` from its edge, at token positions whose
+    pixels moved by less than `still` (mean abs, [-1, 1] units x 2) from the previous group's last frame to
+    every frame of this group.
 
-
-def temporal_tie_loss(z, frames, group, margin=0.3, still=4 / 255):
-    """Where the frames of a latent step do not change, the latent's sign should not either: a hinge on
-    z_t * sign(z_{t-1}) at token positions whose pixels moved by less than `still` (mean abs, [-1, 1]
-    units x 2) from the previous group's last frame to every frame of this group.
-
-    z: (B, T', bits, h, w); frames: (B, 1 + group*(T'-1), 3, H, W)."""
+    z: (B, T', C, h, w); frames: (B, 1 + group*(T'-1), 3, H, W)."""
     if z.shape[1] < 2:
         return z.new_zeros(())
     B, T = z.shape[:2]
@@ -202,12 +214,13 @@ def temporal_tie_loss(z, frames, group, margin=0.3, still=4 / 255):
     s = z.shape[-1]
     moved = F.avg_pool2d(moved, frames.shape[-1] // s)                    # per token position
     weight = (moved < 2 * still).float()[:, :, None]
-    agree = z[:, 1:].float() * torch.sign(z[:, :-1].float()).detach()
-    return (weight * F.relu(margin - agree)).sum() / weight.sum().clamp(min=1) / z.shape[2]
+    inside = quantizer.inside(z[:, 1:].float(), z[:, :-1].float().detach())
+    return (weight * F.relu(quantizer.margin - inside)).sum() / weight.sum().clamp(min=1) / z.shape[2]
 
 
 class LFQ(nn.Module):
-    """Lookup-free quantization: each channel -> its sign (+1 for z >= 0)."""
+    """Lookup-free quantization: each channel -> its sign (+1 for z >= 0); token bit i = channel i's."""
+    margin = 0.3    # latents this close to 0 have their bit decided by float rounding or int8 error
 
     def __init__(self, bits, group_bits=9):
         super().__init__()
@@ -216,10 +229,24 @@ class LFQ(nn.Module):
         codes = torch.arange(2 ** group_bits)
         self.register_buffer("code_bits", ((codes[:, None] >> torch.arange(group_bits)) & 1).float(),
                              persistent=False)
+        self.register_buffer("shifts", torch.arange(bits).view(-1, 1, 1), persistent=False)
 
     @staticmethod
     def quantize(z):
         return torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+
+    @staticmethod
+    def inside(z, ref):
+        """Signed distance of z into the cell of ref's code (negative: outside it)."""
+        return z * torch.sign(ref)
+
+    def tokens(self, z):
+        """(B, T, bits, h, w) latent -> (B, T, h, w) int64 tokens."""
+        return ((z >= 0).long() << self.shifts).sum(2)
+
+    def latents(self, tokens):
+        """Tokens -> the decoder's +-1 input."""
+        return ((tokens.unsqueeze(2) >> self.shifts) & 1).float() * 2 - 1
 
     def forward(self, z):
         """z: (B, T, bits, h, w). Returns straight-through q and the auxiliary losses."""
@@ -239,7 +266,48 @@ class LFQ(nn.Module):
             logp = lp1[:, sl] @ cb.T + lp0[:, sl] @ (1 - cb).T
             mean_p = logp.softmax(-1).mean(0)
             usage = usage - (mean_p * (mean_p + 1e-9).log()).sum()
-        return q_st, {"commit": commit, "entropy": per_sample - usage, "margin": margin_loss(z)}
+        return q_st, {"commit": commit, "entropy": per_sample - usage,
+                      "margin": F.relu(self.margin - self.inside(z.float(), z.float())).mean()}
+
+
+class FSQ(nn.Module):
+    """Finite scalar quantization (Mentzer et al., 2023): the encoder bounds channel i to about
+    (-L/2, L/2 - 1) and it rounds to one of L integers; code = value + L/2, packed lowest channel in the
+    lowest bits. No codebook, so no entropy or commitment loss."""
+    margin = 0.15   # of a cell 1 wide
+
+    def __init__(self, levels):
+        super().__init__()
+        half = torch.tensor([L // 2 for L in levels], dtype=torch.float32).view(-1, 1, 1)
+        shifts = torch.tensor([0] + [L.bit_length() - 1 for L in levels[:-1]]).cumsum(0).view(-1, 1, 1)
+        self.register_buffer("half_width", half, persistent=False)
+        self.register_buffer("shifts", shifts, persistent=False)
+        self.register_buffer("masks", torch.tensor(levels).view(-1, 1, 1) - 1, persistent=False)
+
+    @staticmethod
+    def bound(z, levels):
+        """Even L only (powers of two): tanh into (-L/2, L/2 - 1), shifted so that 0 stays a level."""
+        half_l = torch.tensor([(L - 1) * (1 + 1e-3) / 2 for L in levels], dtype=z.dtype, device=z.device).view(-1, 1, 1)
+        shift = torch.atanh(0.5 / half_l)
+        return torch.tanh(z + shift) * half_l - 0.5
+
+    @staticmethod
+    def inside(z, ref):
+        return 0.5 - (z - torch.round(ref)).abs()
+
+    def tokens(self, z):
+        codes = (torch.round(z.float()) + self.half_width).long()
+        return (codes << self.shifts).sum(2)
+
+    def latents(self, tokens):
+        codes = (tokens.unsqueeze(2) >> self.shifts) & self.masks
+        return (codes.float() - self.half_width) / self.half_width
+
+    def forward(self, z):
+        q = z + (torch.round(z) - z).detach()
+        zero = z.new_zeros(())
+        return q / self.half_width, {"commit": zero, "entropy": zero,
+                               "margin": F.relu(self.margin - self.inside(z.float(), z.float())).mean()}
 
 
 class Tokenizer(nn.Module):
@@ -248,29 +316,20 @@ class Tokenizer(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
-        self.lfq = LFQ(cfg.bits)
+        self.quantizer = FSQ(cfg.levels) if cfg.levels else LFQ(cfg.bits)
 
     def forward(self, frames):
         z, _ = self.encoder(frames)
-        q, aux = self.lfq(z)
+        q, aux = self.quantizer(z)
         recon, _ = self.decoder(q)
         return recon, {**aux, "latent": z}
-
-    # ---- integer tokens <-> +-1 latents (the runtime has a numpy twin of these) ----
-    def bits_to_tokens(self, q):
-        weights = (2 ** torch.arange(self.cfg.bits, device=q.device)).view(1, 1, -1, 1, 1)
-        return ((q > 0).long() * weights).sum(2)
-
-    def tokens_to_bits(self, tokens):
-        shifts = torch.arange(self.cfg.bits, device=tokens.device).view(1, 1, -1, 1, 1)
-        return ((tokens.unsqueeze(2) >> shifts) & 1).float() * 2 - 1
 
     @torch.no_grad()
     def encode(self, frames):
         z, _ = self.encoder(frames)
-        return self.bits_to_tokens(LFQ.quantize(z))
+        return self.quantizer.tokens(z)
 
     @torch.no_grad()
     def decode(self, tokens):
-        frames, _ = self.decoder(self.tokens_to_bits(tokens))
+        frames, _ = self.decoder(self.quantizer.latents(tokens))
         return frames

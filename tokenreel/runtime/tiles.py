@@ -75,6 +75,7 @@ class TiledEncoder:
         self.backend = backend
         self.tile = tile or (backend.frame_size[1] // backend.spatial, backend.frame_size[0] // backend.spatial)
         self.bits, self.spatial, self.group = backend.bits, backend.spatial, backend.group
+        self.levels = backend.levels
         self.latents_per_call = backend.latents_per_call
 
     def encode_step(self, frames, state):

@@ -58,7 +58,7 @@ def encode_calls(backend: TokenizerBackend, frames, progress=None):
         latent, state = backend.encode_step(to_float(np.stack(buf)), state)
         if progress:
             progress(len(buf))
-        yield quantize(latent), real - done
+        yield quantize(latent, backend.levels), real - done
         done = real
 
 
@@ -75,7 +75,7 @@ def decode_tokens(backend: TokenizerBackend, tokens, frames=None):
     state, emitted = None, 0
     k = backend.latents_per_call
     for t in range(0, len(tokens), k):
-        out, state = backend.decode_step(latents_of(tokens[t:t + k], backend.bits), state)
+        out, state = backend.decode_step(latents_of(tokens[t:t + k], backend.bits, backend.levels), state)
         for f in to_uint8(out):
             if frames is not None and emitted >= frames:
                 return

@@ -1,4 +1,4 @@
-"""Train the causal LFQ tokenizer on real clips and photo camera motions.
+"""Train the causal tokenizer (LFQ, or FSQ with --levels) on real clips and photo camera motions.
 
     python -m tokenreel.training.train_tokenizer --out runs/tok --steps 6000
     torchrun --nproc_per_node 2 -m tokenreel.training.train_tokenizer --out runs/tok   # DDP (gloo / nccl)
@@ -6,8 +6,9 @@
 bf16 autocast on CPU, AdamW with warm-up and cosine decay, entropy weight annealed 0.1 -> 0.005 over the
 first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoint is there; a new run can
 start from shipped weights (--init). Besides reconstruction: a margin hinge that keeps latents off the
-sign boundary, a hinge that ties a latent's sign to the previous latent frame's where the pixels held
-still, and held-still windows (a frame repeated, or a clip that stops) so stills decode without a pulse.
+quantizer's cell edges, a hinge that ties a latent's token to the previous latent frame's where the pixels
+held still, and held-still windows (a frame repeated, or a clip that stops) so stills decode without a pulse, and a
+spatial gradient loss against blur.
 """
 import argparse
 from dataclasses import replace
@@ -17,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..errors import UserError
 from ..metrics import psnr, ssim
-from ..models.tokenizer import LFQ, Tokenizer, TokenizerConfig, temporal_tie_loss
+from ..models.tokenizer import Tokenizer, TokenizerConfig, temporal_tie_loss
 from ..models.weights import load_tokenizer
 from .common import add_device_arg, prepare, setup_distributed, teardown_distributed, training_loop
 from ..places import default_data_dir
@@ -47,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--max-clips", type=int, default=None, help="use only this many training clips")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--init", type=Path, default=None, help="start a new run from these tokenizer weights")
+    p.add_argument("--levels", type=lambda v: tuple(int(L) for L in v.split(",")), default=(),
+                   help="FSQ levels per latent channel, e.g. 8,8,8,8,8,8 (powers of two, 2^bits codes in all); "
+                        "default LFQ; a new run only")
     p.add_argument("--causal-start", choices=("zeros", "replicate"), default="replicate",
                    help="the causal state before a video's first frame (v1: zeros)")
     p.add_argument("--entropy-start", type=float, default=0.1,
@@ -56,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--tie-weight", type=float, default=0.2)
     p.add_argument("--flicker-weight", type=float, default=1.0,
                    help="weight of the frame-to-frame change loss (the decoded change must match the input's)")
+    p.add_argument("--grad-weight", type=float, default=0.0,
+                   help="weight of the spatial gradient loss (neighbouring-pixel differences must match the input's)")
     add_device_arg(p)
     return p.parse_args(argv)
 
@@ -72,20 +79,23 @@ def losses(model, x, ent_w, args, group):
     l2 = F.mse_loss(recon, x)
     frames = torch.randperm(x.shape[1])[:4]  # SSIM on 4 random frames a clip: unbiased, 4x cheaper in fp32
     s = ssim(recon[:, frames], x[:, frames])
-    tie = temporal_tie_loss(aux["latent"], x, group)
+    tie = temporal_tie_loss(model.quantizer, aux["latent"], x, group)
     # A still decoded with a pulse at group boundaries has small per-frame error but a large error in the
     # frame-to-frame change; matching the change directly is what removes the pulse.
     flicker = ((recon[:, 1:] - recon[:, :-1]) - (x[:, 1:] - x[:, :-1])).abs().mean()
+    # L1 and L2 are met by a blur; matching neighbouring-pixel differences is what keeps the edges.
+    grad = sum((recon.diff(dim=d) - x.diff(dim=d)).abs().mean() for d in (-1, -2))
     total = (l1 + l2 + 0.2 * (1 - s) + 0.25 * aux["commit"] + ent_w * aux["entropy"]
-             + args.margin_weight * aux["margin"] + args.tie_weight * tie + args.flicker_weight * flicker)
+             + args.margin_weight * aux["margin"] + args.tie_weight * tie + args.flicker_weight * flicker
+             + args.grad_weight * grad)
     return total, {"l1": l1.item(), "l2": l2.item(), "ssim": s.item(), "commit": aux["commit"].item(),
                    "entropy": aux["entropy"].item(), "margin": aux["margin"].item(), "tie": tie.item(),
-                   "flicker": flicker.item()}
+                   "flicker": flicker.item(), "grad": grad.item()}
 
 
 @torch.no_grad()
 def validate(model, windows, batch=4):
-    """Reconstruction, the share of latents near the sign boundary, and how still a held frame stays:
+    """Reconstruction, the share of latents near a cell edge, and how still a held frame stays:
     tokens repeated between consecutive latent frames, and the largest decoded frame-to-frame change
     (grey levels), on each window's first frame held for the whole window."""
     model.eval()
@@ -95,14 +105,15 @@ def validate(model, windows, batch=4):
         still = x[:, :1].expand_as(x)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=x.device.type == "cpu"):
             z, _ = model.encoder(x)
-            tokens = model.bits_to_tokens(LFQ.quantize(z))
+            tokens = model.quantizer.tokens(z)
             recon = model.decode(tokens).float()
             still_tokens = model.encode(still)
             still_recon = model.decode(still_tokens).float()
         ps += [psnr(r, t) for r, t in zip(recon, x)]
         ss += [ssim(r, t).item() for r, t in zip(recon, x)]
         codes.append(tokens.flatten())
-        near.append((z.float().abs() < 0.05).float().mean().item())
+        z = z.float()
+        near.append((model.quantizer.inside(z, z) < 0.05).float().mean().item())
         repeat.append((still_tokens[:, 1:] == still_tokens[:, :-1]).float().mean().item())
         change.append(((still_recon[:, 1:] - still_recon[:, :-1]).abs().mean((2, 3, 4)) * 127.5).max().item())
     model.train()
@@ -117,10 +128,17 @@ def main(argv=None):
     rank, world, device = setup_distributed(args.threads, device=args.device)
 
     if args.init:
+        if args.levels:
+            raise UserError("--levels starts a new tokenizer; it cannot --init from trained weights")
         init, _ = load_tokenizer(args.init)
         cfg = replace(init.cfg, causal_start=args.causal_start)
     else:
-        cfg = replace(TokenizerConfig(**TINY) if args.tiny else TokenizerConfig(), causal_start=args.causal_start)
+        base = TokenizerConfig(**TINY) if args.tiny else TokenizerConfig()
+        bits = sum(L.bit_length() - 1 for L in args.levels) if args.levels else base.bits
+        try:
+            cfg = replace(base, causal_start=args.causal_start, levels=args.levels, bits=bits)
+        except ValueError as e:
+            raise UserError(f"--levels: {e}") from None
     prepared = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr, betas=(0.9, 0.99),
                        weight_decay=0.01, init=init.state_dict() if args.init else None)
     model, _, _, step, _ = prepared
