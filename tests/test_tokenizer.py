@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tokenreel.models.tokenizer import Tokenizer, TokenizerConfig
-from tokenreel.runtime.tokenizing import decode_tokens, encode_frames, to_float
+from tokenreel.runtime.tokenizing import decode_tokens, encode_frames, held_positions, to_float
 from tokenreel.runtime.tokens import bits_of, latents_of, quantize, tokens_of
 from tokenreel.runtime.video import read_video
 
@@ -109,7 +109,7 @@ def test_streaming_equals_whole_clip_on_a_real_clip(backend, bikes):
     assert flips <= differ.size * 1e-3 and (near_zero < 1e-4).all()
 
     # decoding: one latent frame per call gives the whole-clip frames
-    streamed = np.stack(list(decode_tokens(OneLatentPerCall(backend), whole, 33)))
+    streamed = np.stack(list(decode_tokens(OneLatentPerCall(backend), whole, 33, hold=False)))
     with torch.inference_mode():
         ref = backend.model.decode(torch.from_numpy(whole).long()[None])[0].numpy()
     ref_u8 = np.clip(np.rint((ref.transpose(0, 2, 3, 1) + 1) * 127.5), 0, 255)
@@ -147,3 +147,26 @@ def test_replicated_causal_start_holds_a_still_from_the_first_latent_frame():
         first, states = model.encoder(clip[:, :5])
         rest, _ = model.encoder(clip[:, 5:], states)
     assert torch.allclose(whole, torch.cat([first, rest], 1), atol=1e-5)
+
+
+def test_held_positions_need_their_neighbours_to_repeat_too():
+    prev = np.arange(30).reshape(5, 6)
+    cur = prev.copy()
+    cur[2, 3] = 99
+    held = held_positions(cur, prev)
+    assert not held[1:4, 2:5].any() and held.sum() == 30 - 9
+    assert held_positions(prev, prev).all() and not held_positions(prev + 1, prev).any()
+
+
+def test_decoding_holds_blocks_whose_tokens_repeat(backend):
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 2 ** backend.bits, (6, 8))
+    grid = np.repeat(first[None], 4, 0)
+    grid[3, 0, 0] ^= 1                                          # one token changes in the last latent frame
+    held = np.stack(list(decode_tokens(backend, grid, 13)))
+    free = np.stack(list(decode_tokens(backend, grid, 13, hold=False)))
+    assert (held[1:9] == held[0]).all()                         # latent frames 1-2 repeat 0: frame 0 held
+    assert not (free[1:9] == free[0]).all()                     # the decoder alone pulses
+    # latent frame 3 (frames 9-12): only the 2x2 blocks within one position of (0, 0) are decoded anew
+    assert (held[9:, 16:] == held[0, 16:]).all() and (held[9:, :, 16:] == held[0, :, 16:]).all()
+    assert (held[9:, :16, :16] == free[9:, :16, :16]).all()
