@@ -2,9 +2,11 @@
 reframe (with the token mirror's draft and with a given canvas draft) and extend (tokenreel/runtime/edit.py,
 both samplers) on a fake transformer, its tiled decode and tiled encode (runtime/tiles.py) on fake decoder
 and encoder steps, the reframe's pixel draft (edit.outpaint_pixel_draft) on a fake tokenizer, whole and
-exported for one frame size, with edit.py's defaults (steps, the revise threshold of each edit) and `fill`
-on one window at each threshold. tests/test_android_core.py and tests/test_ios_core.py write
-them to a file and hand its path to the Kotlin and Swift tests in TOKENREEL_EDIT_CASES.
+exported for one frame size, with edit.py's defaults (steps, the revise threshold of each edit), `fill`
+on one window at each threshold, and the decoder's hold of still blocks (runtime/tokenizing.py
+`held_positions`, and `decode_tokens` with hold on and off on FakeTokenizer's decoder). tests/test_android_core.py
+and tests/test_ios_core.py write them to a file and hand its path to the Kotlin and Swift tests in
+TOKENREEL_EDIT_CASES.
 
     .venv/bin/python tests/edit_cases.py OUT.json      # the same file, for running a port's tests by hand
 """
@@ -14,7 +16,7 @@ import sys
 import numpy as np
 
 from tokenreel.runtime import edit, tiles
-from tokenreel.runtime.tokenizing import to_float
+from tokenreel.runtime.tokenizing import decode_tokens, held_positions, to_float
 
 
 class FakeTransformer:
@@ -66,17 +68,30 @@ def fake_encoder_step(frames, state):
 
 
 class FakeTokenizer:
-    """A tokenizer stand-in for the pixel drafts: fake_encoder_step, 3 bits, 2 pixels a token. `frame_size`
-    (w, h): an encoder exported for that frame size (it refuses others), None: one that takes any size."""
-    bits, spatial, group, latents_per_call, levels = 3, 2, 4, 1, ()
+    """A tokenizer stand-in for the pixel drafts and the hold: fake_encoder_step, 3 bits, 2 pixels a token.
+    `frame_size` (w, h): an encoder exported for that frame size (it refuses others), None: one that takes any
+    size. `latents_per_call`: latent frames a decoder call takes."""
+    bits, spatial, group, levels = 3, 2, 4, ()
 
-    def __init__(self, frame_size=None):
-        self.frame_size = frame_size
+    def __init__(self, frame_size=None, latents_per_call=1):
+        self.frame_size, self.latents_per_call = frame_size, latents_per_call
 
     def encode_step(self, frames, state):
         if self.frame_size is not None and (frames.shape[3], frames.shape[2]) != tuple(self.frame_size):
             raise ValueError(f"frames of {frames.shape[3]}x{frames.shape[2]}, the encoder takes {self.frame_size}")
         return fake_encoder_step(frames, state)
+
+    def decode_step(self, latents, state):
+        """fake_decoder_step's frames / 8, each latent frame's given to its frames (the first call's first
+        latent frame 1, every other one `group`), plus 3k/128 by the frame's place k in the call: the
+        frames of a repeated latent frame differ (a pulse), which the hold takes away. Exact in float32."""
+        first = state is None
+        out, state = fake_decoder_step(latents, state)
+        n = 1 + (len(latents) - 1) * self.group if first else len(latents) * self.group
+        k = np.arange(n)
+        latent = (k + self.group - 1) // self.group if first else k // self.group
+        pulse = k.astype(np.float32)[:, None, None, None] * np.float32(3 / 128)
+        return (out[latent] * np.float32(1 / 8) + pulse).astype(np.float32), state
 
 
 def pixels(a):
@@ -179,6 +194,46 @@ def check_thresholds_told_apart(b, cases):
         edit.REVISE_THRESHOLD = saved
 
 
+def held_positions_cases():
+    """held_positions on one latent frame against the previous: one token changed in the middle, one at a corner
+    (outside the grid counts as repeated), all equal, all different, and one changed at a radius of 2."""
+    rng = np.random.default_rng(10)
+    prev = rng.integers(0, 8, (5, 6))
+    middle, corner, other = prev.copy(), prev.copy(), (prev + 1 + rng.integers(0, 7, prev.shape)) % 8
+    middle[2, 3] = (middle[2, 3] + 1) % 8
+    corner[0, 0] = (corner[0, 0] + 1) % 8
+    out = []
+    for tokens, radius in [(middle, 1), (corner, 1), (prev.copy(), 1), (other, 1), (middle, 2)]:
+        held = held_positions(tokens, prev, radius)
+        out.append({"tokens": grid(tokens[None]), "prev": grid(prev[None]), "radius": radius,
+                    "held": held.reshape(-1).astype(int).tolist()})
+    assert len({json.dumps(c["held"]) for c in out}) == len(out), "the held_positions cases do not differ"
+    return out
+
+
+def decode_tokens_cases():
+    """decode_tokens on FakeTokenizer with hold on and off: latent frames 1 and 4 repeat the previous one but for one
+    token (the blocks around it not held), 3 and 5 repeat it whole; one decoder call a latent frame, and two a call
+    (the first call's frames: 1, then a group for each further latent frame) stopped mid-group."""
+    rng = np.random.default_rng(11)
+    tokens = rng.integers(0, 8, (6, 3, 4))
+    tokens[1] = tokens[0]
+    tokens[1, 0, 0] = (tokens[1, 0, 0] + 1) % 8
+    tokens[3] = tokens[2]
+    tokens[4] = tokens[3]
+    tokens[4, 2, 3] = (tokens[4, 2, 3] + 1) % 8
+    tokens[5] = tokens[4]
+    out = []
+    for per_call, frames in [(1, None), (2, 18)]:
+        b = FakeTokenizer(latents_per_call=per_call)
+        held = np.stack(list(decode_tokens(b, tokens, frames)))
+        free = np.stack(list(decode_tokens(b, tokens, frames, hold=False)))
+        assert (held[0] == free[0]).all() and (held[1:] != free[1:]).any(), "hold on and off do not differ as they should"
+        out.append({"tokens": grid(tokens), "latents_per_call": per_call, "frames": frames,
+                    "hold": pixels(held), "free": pixels(free)})
+    return out
+
+
 def edit_cases():
     rng = np.random.default_rng(3)
     b = FakeTransformer()
@@ -232,6 +287,8 @@ def edit_cases():
     cases["tiles"] = tiles_case()
     cases["encode_tiled"] = encode_tiles_case()
     cases["outpaint_pixel_draft"] = pixel_draft_cases()
+    cases["held_positions"] = held_positions_cases()
+    cases["decode_tokens"] = decode_tokens_cases()
     return cases
 
 

@@ -98,17 +98,58 @@ public func paddedFrames(latentFrames: Int, group: Int) -> Int { 1 + group * (la
 /// (runtime/tokenizing.py `without_padding`).
 public func keepsFrame(_ index: Int, real: Int, padded: Int) -> Bool { index < real || index >= padded }
 
+/// Token positions around a held one that must repeat too (runtime/tokenizing.py `HOLD_RADIUS`).
+public let holdRadius = 1
+
+/// (H', W') row-major: the positions of `tokens` (one latent frame, t = 1) whose token, and every token within
+/// `radius`, repeats `prevTokens`' (the previous latent frame); positions outside the grid count as repeated
+/// (runtime/tokenizing.py `held_positions`). The decoder turns one latent frame into `group` frames that differ a
+/// little even when nothing moves; where the tokens held still, the pixels should too.
+public func heldPositions(_ tokens: TokenGrid, _ prevTokens: TokenGrid, radius: Int = holdRadius) -> [Bool] {
+    precondition(tokens.t == 1 && prevTokens.t == 1 && tokens.h == prevTokens.h && tokens.w == prevTokens.w,
+                 "held positions compare two latent frames of one size")
+    let (h, w) = (tokens.h, tokens.w)
+    var held = [Bool](repeating: true, count: h * w)
+    for y in 0..<h { for x in 0..<w where tokens.data[y * w + x] != prevTokens.data[y * w + x] {
+        for yy in max(0, y - radius)...min(h - 1, y + radius) {
+            for xx in max(0, x - radius)...min(w - 1, x + radius) { held[yy * w + xx] = false }
+        }
+    } }
+    return held
+}
+
+/// `frame` with the `spatial`-pixel blocks of the `held` token positions (of an h x w grid) taken from `last`.
+func holdStill(_ frame: Frame, _ last: Frame, held: [Bool], h: Int, w: Int, spatial: Int) -> Frame {
+    guard held.contains(true) else { return frame }
+    precondition(frame.height == h * spatial && frame.width == w * spatial && last.width == frame.width
+                 && last.height == frame.height, "held blocks: frames of \(frame.width)x\(frame.height) do not match \(h)x\(w) tokens")
+    var out = frame
+    for y in 0..<h { for x in 0..<w where held[y * w + x] {
+        for dy in 0..<spatial {
+            let at = ((y * spatial + dy) * frame.width + x * spatial) * 3
+            out.rgb.replaceSubrange(at..<(at + spatial * 3), with: last.rgb[at..<(at + spatial * 3)])
+        }
+    } }
+    return out
+}
+
 /// Decodes a (T', H', W') token grid one decoder call at a time: `next()` gives its uint8 frames in order, nil after
 /// `frames` real frames (all when nil). tokenizing.py's `decode_tokens` generator, so that two grids can be decoded in
-/// step (an extension and its draft).
+/// step (an extension and its draft). `hold` (`heldPositions`): in the frames of a latent frame after the first, the
+/// pixel blocks whose tokens repeat the previous latent frame's are the previous frame's, like a codec's skip blocks;
+/// false: the decoder's own frames.
 public struct TokenDecoder<B: TokenizerBackend> {
-    let backend: B, tokens: TokenGrid, frames: Int?
+    let backend: B, tokens: TokenGrid, frames: Int?, hold: Bool
     var state: B.DecoderState? = nil
     var t = 0, pending: [Frame] = []
+    var call = 0, index = 0     // the pending frames' call began at latent frame `call`; the next is its frame `index`
+    var last: Frame? = nil
     /// Frames given so far.
     public private(set) var emitted = 0
 
-    public init(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil) { (self.backend, self.tokens, self.frames) = (backend, tokens, frames) }
+    public init(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil, hold: Bool = true) {
+        (self.backend, self.tokens, self.frames, self.hold) = (backend, tokens, frames, hold)
+    }
 
     public mutating func next() throws -> Frame? {
         if let frames, emitted >= frames { return nil }
@@ -118,19 +159,31 @@ public struct TokenDecoder<B: TokenizerBackend> {
             let (out, newState) = try backend.decodeStep(latentsOf(chunk, bits: backend.bits), state: state)
             state = newState
             pending = toUInt8(out).reversed()
+            (call, index) = (t, 0)
             t += backend.latentsPerCall
         }
+        var f = pending.removeLast()
+        // the first call's first latent frame gives 1 frame, every other one a group
+        let group = backend.group
+        let latent = call == 0 ? (index + group - 1) / group : call + index / group
+        index += 1
+        if hold, latent > 0, let last {
+            let (ys, xs) = (0..<tokens.h, 0..<tokens.w)
+            let held = heldPositions(tokens.slice(latent..<(latent + 1), ys, xs), tokens.slice((latent - 1)..<latent, ys, xs))
+            f = holdStill(f, last, held: held, h: tokens.h, w: tokens.w, spatial: backend.spatial)
+        }
+        last = f
         emitted += 1
-        return pending.removeLast()
+        return f
     }
 }
 
 /// Decodes a (T', H', W') token grid, calling `emit` with each uint8 frame and stopping after `frames`
-/// real frames (all when nil). Returns how many frames were emitted.
+/// real frames (all when nil); `hold` as `TokenDecoder`'s. Returns how many frames were emitted.
 @discardableResult
-public func decodeTokens<B: TokenizerBackend>(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil,
+public func decodeTokens<B: TokenizerBackend>(_ backend: B, _ tokens: TokenGrid, frames: Int? = nil, hold: Bool = true,
                                               emit: (Frame) throws -> Void) throws -> Int {
-    var decoder = TokenDecoder(backend, tokens, frames: frames)
+    var decoder = TokenDecoder(backend, tokens, frames: frames, hold: hold)
     while let f = try decoder.next() { try emit(f) }
     return decoder.emitted
 }

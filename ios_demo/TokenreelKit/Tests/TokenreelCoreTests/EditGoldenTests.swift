@@ -52,6 +52,48 @@ func fakeEncoderStep(_ frames: Tensor, _ state: Int?) -> (Tensor, Int) {
     return (Tensor(shape: [1, C, h, w], data: out), calls + 1)
 }
 
+/// tests/edit_cases.py's fake_decoder_step: each latent position becomes a 2x2 block of the latent
+/// channels' weighted sum, plus terms of the channel and the pixel's place in the tile, less 0.5 per
+/// earlier call (the state).
+func fakeDecoderStep(_ latents: Tensor, _ state: Int?) -> (Tensor, Int) {
+    let calls = state ?? 0
+    let (T, D, h, w) = (latents.shape[0], latents.shape[1], latents.shape[2], latents.shape[3])
+    var out = [Float](repeating: 0, count: T * 3 * 4 * h * w)
+    for t in 0..<T { for c in 0..<3 { for y in 0..<(2 * h) { for x in 0..<(2 * w) {
+        var base: Float = 0
+        for d in 0..<D { base += latents.data[((t * D + d) * h + y / 2) * w + x / 2] * Float(d + 1) }
+        out[((t * 3 + c) * 2 * h + y) * 2 * w + x] =
+            base + Float(c) * 0.25 + Float(y) * 0.125 + Float(x) * 0.0625 - Float(calls) * 0.5
+    } } } }
+    return (Tensor(shape: [T, 3, 2 * h, 2 * w], data: out), calls + 1)
+}
+
+/// tests/edit_cases.py's FakeTokenizer with its decoder, for the hold: `fakeDecoderStep`'s frames / 8, each latent
+/// frame's given to its frames (the first call's first latent frame 1, every other one a group), plus
+/// 3k/128 by the frame's place k in the call (the Kotlin port's HoldTokenizer is the same).
+final class HoldTokenizer: TokenizerBackend {
+    let tokenizerId = "hold", tokenizerSHA256 = "02"
+    let bits = 3, spatial = 2, group = 4
+    let latentsPerCall: Int
+
+    init(latentsPerCall: Int) { self.latentsPerCall = latentsPerCall }
+
+    func encodeStep(_ frames: Tensor, state: Int?) throws -> (Tensor, Int) { fakeEncoderStep(frames, state) }
+
+    func decodeStep(_ latents: Tensor, state: Int?) throws -> (Tensor, Int) {
+        let first = state == nil
+        let (step, next) = fakeDecoderStep(latents, state)
+        let (t, ph, pw) = (step.shape[0], step.shape[2], step.shape[3])
+        let n = first ? 1 + (t - 1) * group : t * group, size = 3 * ph * pw
+        var out = [Float](repeating: 0, count: n * size)
+        for k in 0..<n {
+            let latent = first ? (k + group - 1) / group : k / group
+            for i in 0..<size { out[k * size + i] = step.data[latent * size + i] * 0.125 + Float(k) * 0.0234375 }   // 1/8, 3/128
+        }
+        return (Tensor(shape: [n, 3, ph, pw], data: out), next)
+    }
+}
+
 /// tests/edit_cases.py's FakeTokenizer: `fakeEncoderStep`, 3 bits, 2 pixels a token; `frameSize`: an encoder exported
 /// for that size (it refuses others). Its decoder (not Python's: for Clip tests) gives each pixel the channels of the
 /// token to its right, halved, plus a term by place, so that decoded frames differ from the source's and replicating
@@ -166,6 +208,37 @@ final class EditGoldenTests: XCTestCase {
         }
     }
 
+    /// tokenizing.py's held_positions: one token changed in the middle, at a corner, all equal, all different.
+    func testHeldPositions() throws {
+        for c in try Golden.editCases()["held_positions"]!.arrayValue! {
+            let radius = c["radius"]!.intValue!
+            XCTAssertEqual(heldPositions(c["tokens"]!.flatGrid, c["prev"]!.flatGrid, radius: radius), c["held"]!.bools,
+                           "held positions at radius \(radius) of \(c["tokens"]!.flatGrid)")
+        }
+    }
+
+    /// tokenizing.py's decode_tokens on FakeTokenizer's decoder, hold on (the default) and off: the same bytes.
+    func testDecodeTokensHoldsStill() throws {
+        for c in try Golden.editCases()["decode_tokens"]!.arrayValue! {
+            let b = HoldTokenizer(latentsPerCall: c["latents_per_call"]!.intValue!)
+            let tokens = c["tokens"]!.flatGrid, limit = c["frames"]?.intValue
+            for (key, hold) in [("hold", true), ("free", false)] {
+                var got: [[UInt8]] = []
+                if hold {
+                    try decodeTokens(b, tokens, frames: limit) { got.append($0.rgb) }
+                } else {
+                    try decodeTokens(b, tokens, frames: limit, hold: false) { got.append($0.rgb) }
+                }
+                let want = c[key]!.frames.map(\.rgb)
+                XCTAssertEqual(got.count, want.count, "decode_tokens \(key), \(b.latentsPerCall) latent frames a call")
+                for (i, (g, w)) in zip(got, want).enumerated() {
+                    let differ = zip(g, w).filter { $0 != $1 }.count
+                    XCTAssertEqual(differ, 0, "decode_tokens \(key), \(b.latentsPerCall) latent frames a call, frame \(i): bytes differ")
+                }
+            }
+        }
+    }
+
     func testExtend() throws {
         let cases = try Golden.editCases()
         for c in cases["extend"]!.arrayValue! {
@@ -218,22 +291,6 @@ final class EditGoldenTests: XCTestCase {
         let known = KnownGrid(t: tokens.t, h: tokens.h, w: tokens.w, data: c["known"]!.bools)
         XCTAssertThrowsError(try fill(FakeTransformer(cases["backend"]!), tokens, known, steps: 2, seed: 0,
                                       draft: c["draft"]!.flatGrid), "a draft without a threshold")
-    }
-
-    /// tests/edit_cases.py's fake_decoder_step: each latent position becomes a 2x2 block of the latent
-    /// channels' weighted sum, plus terms of the channel and the pixel's place in the tile, less 0.5 per
-    /// earlier call (the state).
-    func fakeDecoderStep(_ latents: Tensor, _ state: Int?) -> (Tensor, Int) {
-        let calls = state ?? 0
-        let (T, D, h, w) = (latents.shape[0], latents.shape[1], latents.shape[2], latents.shape[3])
-        var out = [Float](repeating: 0, count: T * 3 * 4 * h * w)
-        for t in 0..<T { for c in 0..<3 { for y in 0..<(2 * h) { for x in 0..<(2 * w) {
-            var base: Float = 0
-            for d in 0..<D { base += latents.data[((t * D + d) * h + y / 2) * w + x / 2] * Float(d + 1) }
-            out[((t * 3 + c) * 2 * h + y) * 2 * w + x] =
-                base + Float(c) * 0.25 + Float(y) * 0.125 + Float(x) * 0.0625 - Float(calls) * 0.5
-        } } } }
-        return (Tensor(shape: [T, 3, 2 * h, 2 * w], data: out), calls + 1)
     }
 
     /// A tiles case's two calls: their float bits exactly, and the per-tile states (call counts) after them.

@@ -121,17 +121,73 @@ object Codec {
     fun <T> withoutPadding(frames: Sequence<T>, real: Int, padded: Int): Sequence<T> =
         frames.filterIndexed { i, _ -> i < real || i >= padded }
 
-    /** Tokens -> frames, streaming one decoder call at a time, stopping after [frames] real frames when given. */
-    fun decodeTokens(backend: TokenizerBackend, tokens: TokenGrid, frames: Int? = null): Sequence<Frame> = sequence {
+    /** Token positions around a held one that must repeat too (runtime/tokenizing.py `HOLD_RADIUS`). */
+    const val HOLD_RADIUS = 1
+
+    /**
+     * (H', W') row-major: the positions of [tokens] (one latent frame, t = 1) whose token, and every token within
+     * [radius], repeats [prevTokens]' (the previous latent frame); positions outside the grid count as repeated
+     * (runtime/tokenizing.py `held_positions`). The decoder turns one latent frame into [TokenizerBackend.group]
+     * frames that differ a little even when nothing moves; where the tokens held still, the pixels should too.
+     */
+    fun heldPositions(tokens: TokenGrid, prevTokens: TokenGrid, radius: Int = HOLD_RADIUS): BooleanArray {
+        require(tokens.t == 1 && prevTokens.t == 1 && tokens.h == prevTokens.h && tokens.w == prevTokens.w) {
+            "held positions compare two latent frames of one size, not $tokens and $prevTokens"
+        }
+        val (h, w) = tokens.h to tokens.w
+        val held = BooleanArray(h * w) { true }
+        for (y in 0 until h) for (x in 0 until w) {
+            if (tokens.data[y * w + x] == prevTokens.data[y * w + x]) continue
+            for (yy in Math.max(0, y - radius)..Math.min(h - 1, y + radius)) {
+                for (xx in Math.max(0, x - radius)..Math.min(w - 1, x + radius)) held[yy * w + xx] = false
+            }
+        }
+        return held
+    }
+
+    /** [frame] with the [spatial]-pixel blocks of the [held] token positions (of an h x w grid) taken from [last]. */
+    private fun holdStill(frame: Frame, last: Frame, held: BooleanArray, h: Int, w: Int, spatial: Int): Frame {
+        if (held.none { it }) return frame
+        require(frame.height == h * spatial && frame.width == w * spatial && last.width == frame.width && last.height == frame.height) {
+            "held blocks: frames of ${frame.width}x${frame.height} do not match a grid of $h x $w tokens"
+        }
+        val rgb = frame.rgb.copyOf()
+        for (y in 0 until h) for (x in 0 until w) {
+            if (!held[y * w + x]) continue
+            for (dy in 0 until spatial) {
+                val at = ((y * spatial + dy) * frame.width + x * spatial) * 3
+                System.arraycopy(last.rgb, at, rgb, at, spatial * 3)
+            }
+        }
+        return Frame(frame.width, frame.height, rgb)
+    }
+
+    /**
+     * Tokens -> frames, streaming one decoder call at a time, stopping after [frames] real frames when given.
+     *
+     * [hold] ([heldPositions]): in the frames of a latent frame after the first, the pixel blocks whose tokens
+     * repeat the previous latent frame's are the previous frame's, like a codec's skip blocks; false: the
+     * decoder's own frames (runtime/tokenizing.py `decode_tokens`).
+     */
+    fun decodeTokens(backend: TokenizerBackend, tokens: TokenGrid, frames: Int? = null, hold: Boolean = true): Sequence<Frame> = sequence {
         var state: Any? = null
         var emitted = 0
+        var last: Frame? = null
         val k = backend.latentsPerCall
+        val group = backend.group
         var t = 0
         while (t < tokens.t) {
             val out = backend.decodeStep(Tokens.latentsOf(tokens, backend.bits, t, Math.min(t + k, tokens.t)), state)
             state = out.state
-            for (f in toFrames(out.tensor)) {
+            for ((j, decoded) in toFrames(out.tensor).withIndex()) {
                 if (frames != null && emitted >= frames) return@sequence
+                // the first call's first latent frame gives 1 frame, every other one a group
+                val latent = if (t == 0) (j + group - 1) / group else t + j / group
+                val f = if (hold && latent > 0) {
+                    val held = heldPositions(tokens.slice(latent, latent + 1), tokens.slice(latent - 1, latent))
+                    holdStill(decoded, last!!, held, tokens.h, tokens.w, backend.spatial)
+                } else decoded
+                last = f
                 emitted++
                 yield(f)
             }

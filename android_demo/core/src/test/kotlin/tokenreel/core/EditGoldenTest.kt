@@ -52,6 +52,51 @@ fun fakeEncoderStep(frames: FloatTensor, state: Any?): StepOutput {
 }
 
 /**
+ * tests/edit_cases.py's fake_decoder_step: each latent position becomes a 2x2 block of the latent channels' weighted
+ * sum, plus terms of the channel and the pixel's place, less 0.5 per earlier call (the state).
+ */
+fun fakeDecoderStep(latents: FloatTensor, state: Any?): StepOutput {
+    val calls = state as Int? ?: 0
+    val (t, d, h, w) = latents.shape.toList()
+    val out = FloatTensor(intArrayOf(t, 3, 2 * h, 2 * w))
+    for (k in 0 until t) for (ch in 0 until 3) for (y in 0 until 2 * h) for (x in 0 until 2 * w) {
+        var base = 0f
+        for (i in 0 until d) base += latents.data[((k * d + i) * h + y / 2) * w + x / 2] * (i + 1)
+        out.data[((k * 3 + ch) * 2 * h + y) * 2 * w + x] = base + ch * 0.25f + y * 0.125f + x * 0.0625f - calls * 0.5f
+    }
+    return StepOutput(out, calls + 1)
+}
+
+/**
+ * tests/edit_cases.py's FakeTokenizer with its decoder, for the hold: [fakeDecoderStep]'s frames / 8, each latent
+ * frame's given to its frames (the first call's first latent frame 1, every other one a group), plus 3k/128
+ * by the frame's place k in the call.
+ */
+class HoldTokenizer(override val latentsPerCall: Int) : TokenizerBackend {
+    override val tokenizerId = "hold"
+    override val tokenizerSha256 = "02"
+    override val bits = 3
+    override val spatial = 2
+    override val group = 4
+
+    override fun encodeStep(frames: FloatTensor, state: Any?) = fakeEncoderStep(frames, state)
+
+    override fun decodeStep(latents: FloatTensor, state: Any?): StepOutput {
+        val first = state == null
+        val step = fakeDecoderStep(latents, state)
+        val (t, _, ph, pw) = step.tensor.shape.toList()
+        val n = if (first) 1 + (t - 1) * group else t * group
+        val size = 3 * ph * pw
+        val out = FloatTensor(intArrayOf(n, 3, ph, pw))
+        for (k in 0 until n) {
+            val latent = if (first) (k + group - 1) / group else k / group
+            for (i in 0 until size) out.data[k * size + i] = step.tensor.data[latent * size + i] * (1f / 8) + k * (3f / 128)
+        }
+        return StepOutput(out, step.state)
+    }
+}
+
+/**
  * tests/edit_cases.py's FakeTokenizer: [fakeEncoderStep], 3 bits, 2 pixels a token; [frameSize] (width, height): an
  * encoder exported for that size (it refuses others). Its decoder (not Python's: for Clip tests) gives each pixel
  * the channels of the token to its right, halved, plus a term by place, so that decoded frames differ from the
@@ -175,17 +220,7 @@ class EditGoldenTest {
         val c = cases.obj("tiles")
         val latents = floats(c["latents"])
         val tile = c.ints("tile")
-        val step = { t: FloatTensor, state: Any? ->
-            val calls = state as Int? ?: 0
-            val (tt, d, h, w) = t.shape.toList()
-            val out = FloatTensor(intArrayOf(tt, 3, 2 * h, 2 * w))
-            for (k in 0 until tt) for (ch in 0 until 3) for (y in 0 until 2 * h) for (x in 0 until 2 * w) {
-                var base = 0f
-                for (i in 0 until d) base += t.data[((k * d + i) * h + y / 2) * w + x / 2] * (i + 1)
-                out.data[((k * 3 + ch) * 2 * h + y) * 2 * w + x] = base + ch * 0.25f + y * 0.125f + x * 0.0625f - calls * 0.5f
-            }
-            StepOutput(out, calls + 1)
-        }
+        val step = ::fakeDecoderStep
         val (first, states) = Tiles.decodeTiled(step, latents, null, tile[0], tile[1], c.int("spatial"))
         val negated = FloatTensor(latents.shape, FloatArray(latents.data.size) { -latents.data[it] })
         val (second, after) = Tiles.decodeTiled(step, negated, states, tile[0], tile[1], c.int("spatial"))
@@ -228,6 +263,33 @@ class EditGoldenTest {
             throw AssertionError("frames of another length accepted")
         } catch (e: IllegalArgumentException) {
             assertTrue(e.message!!, e.message!!.contains("latent frames"))
+        }
+    }
+
+    /** tokenizing.py's held_positions: one token changed in the middle, at a corner, all equal, all different. */
+    @Test fun heldPositions() {
+        for (c in cases.list("held_positions")) {
+            val m = c as Map<*, *>
+            val held = Codec.heldPositions(grid(m["tokens"]), grid(m["prev"]), m.int("radius"))
+            assertArrayEquals("held positions at radius ${m.int("radius")} of ${m["tokens"]}", m.ints("held").map { it != 0 }.toBooleanArray(), held)
+        }
+    }
+
+    /** tokenizing.py's decode_tokens on FakeTokenizer's decoder, hold on (the default) and off: the same bytes. */
+    @Test fun decodeTokensHoldsStill() {
+        for (c in cases.list("decode_tokens")) {
+            val m = c as Map<*, *>
+            val b = HoldTokenizer(m.int("latents_per_call"))
+            val tokens = grid(m["tokens"])
+            val limit = (m["frames"] as Number?)?.toInt()
+            for ((key, hold) in listOf("hold" to true, "free" to false)) {
+                val want = frames(m[key])
+                val decoded = if (hold) Codec.decodeTokens(b, tokens, limit) else Codec.decodeTokens(b, tokens, limit, hold = false)
+                val got = decoded.toList()
+                val what = "decode_tokens $key, ${b.latentsPerCall} latent frames a call"
+                assertEquals(what, want.size, got.size)
+                for (i in want.indices) assertArrayEquals("$what, frame $i", want[i].rgb, got[i].rgb)
+            }
         }
     }
 
