@@ -105,7 +105,7 @@ def decode_tokens(backend: TokenizerBackend, tokens, frames=None, hold=True):
                 held = held_positions(tokens[latent], tokens[latent - 1], HOLD_RADIUS)
                 if held.any():
                     f = np.where(np.repeat(np.repeat(held, s, 0), s, 1)[..., None], last, f)
-            last = f
+            last = f.copy() if hold else None   # a caller may draw on what it is given
             emitted += 1
             yield f
 
