@@ -1,7 +1,7 @@
 """`eval tokenizer`'s held-still measures, on the shipped tokenizer and a real clip."""
 import numpy as np
 
-from tokenreel.eval.tokenizer import evaluate, held_still, table
+from tokenreel.eval.tokenizer import boundary_pulse, evaluate, held_still, table
 from tokenreel.metrics import motion
 from tokenreel.runtime.tokenizing import decode_tokens, encode_frames
 from tokenreel.runtime.video import read_video
@@ -27,3 +27,11 @@ def test_table_reports_the_still_and_sharpness(backend, bikes):
     assert summary["still_bpp_share"] == rows[0]["still_bpp"] / rows[0]["bpp"]
     text = table(rows, summary)
     assert "held still" in text and "| bikes.mp4 |" in text
+
+
+def test_boundary_pulse_sees_a_jump_every_group_and_nothing_in_a_ramp():
+    ramp = np.repeat(np.arange(17, dtype=np.uint8)[:, None, None, None] * 3, 4, 1).repeat(4, 2).repeat(3, 3)
+    assert boundary_pulse(ramp, 4) == 0
+    pulsing = ramp.copy()
+    pulsing[1::4] += 10                          # the first frame of every group is off by 10 grey levels
+    assert boundary_pulse(pulsing, 4) > 5

@@ -194,7 +194,8 @@ def cmd_eval_tokenizer(args):
         from .runtime.video import ensure_writable
         ensure_writable(args.json)
     with tqdm(total=len(args.clips), desc="eval tokenizer") as bar:
-        rows, summary = evaluate(_backend(args), args.clips, args.size, args.frames, not args.no_codecs, bar.update)
+        rows, summary = evaluate(_backend(args), args.clips, args.size, args.frames, not args.no_codecs, bar.update,
+                                 hold=not args.no_hold)
     print(table(rows, summary))
     _write_json(args.json, {"clips": rows, "mean": summary})
 
@@ -446,6 +447,7 @@ def build_parser():
     sp.add_argument("--frames", type=int, default=17)
     sp.add_argument("--json", type=Path)
     sp.add_argument("--no-codecs", action="store_true", help="skip the x264/x265 sweeps")
+    sp.add_argument("--no-hold", action="store_true", help="the decoder's own frames: no holding of still blocks")
     model_opts(sp)
     sp.set_defaults(fn=cmd_eval_tokenizer)
 

@@ -42,12 +42,21 @@ def coded_bpp(backend, tokens, fps, frames_u8):
     return 8 * trl.payload_length(data) / (T * H * W), 8 * len(data) / (T * H * W)
 
 
-def held_still(backend, frame_u8, frames, fps):
+def boundary_pulse(frames_u8, group):
+    """Mean frame-to-frame change (grey levels) at the steps that cross a latent group (frame 4k -> 4k+1)
+    minus the mean at the steps inside groups: a decoder that pulses at every group shows it, and the
+    source's own figure is what no pulse looks like."""
+    change = np.abs(np.diff(frames_u8.astype(np.float64), axis=0)).mean((1, 2, 3))
+    crossing = np.arange(len(change)) % group == 0
+    return float(change[crossing].mean() - change[~crossing].mean())
+
+
+def held_still(backend, frame_u8, frames, fps, hold=True):
     """The frame repeated `frames` times: tokens repeated between consecutive latent frames (the worst pair
     and the first), the decoded frame-to-frame change (grey levels: the worst frame step and the mean) and bpp."""
     still = np.repeat(frame_u8[None], frames, axis=0)
     enc = encode_frames(backend, iter(still))
-    rec = np.stack(list(decode_tokens(backend, enc.tokens, enc.frames))).astype(np.float64)
+    rec = np.stack(list(decode_tokens(backend, enc.tokens, enc.frames, hold))).astype(np.float64)
     t = enc.tokens.reshape(len(enc.tokens), -1)
     repeat = (t[1:] == t[:-1]).mean(1)
     change = np.abs(np.diff(rec, axis=0)).mean((1, 2, 3))
@@ -56,14 +65,14 @@ def held_still(backend, frame_u8, frames, fps):
             "still_bpp": coded_bpp(backend, enc.tokens, fps, still)[0]}
 
 
-def evaluate_clip(backend, path, size, frames, with_codecs=True):
+def evaluate_clip(backend, path, size, frames, with_codecs=True, hold=True):
     video = read_video(path, short_side=check_size(size, backend.spatial), multiple=backend.spatial,
                        max_frames=frames)
     src = video.frames
     t0 = time.perf_counter()
     enc = encode_frames(backend, iter(src))
     t1 = time.perf_counter()
-    rec = np.stack(list(decode_tokens(backend, enc.tokens, enc.frames)))
+    rec = np.stack(list(decode_tokens(backend, enc.tokens, enc.frames, hold)))
     t2 = time.perf_counter()
     T, H, W, _ = src.shape
     bpp, file_bpp = coded_bpp(backend, enc.tokens, video.info.fps, src)
@@ -73,8 +82,8 @@ def evaluate_clip(backend, path, size, frames, with_codecs=True):
            "file_bpp": file_bpp, "sharpness": gradient_energy(rec) / max(gradient_energy(src), 1e-9),
            "distinct": distinct, "perplexity": perplexity,
            "bit_entropy": bit_entropy, "encode_fps": T / (t1 - t0), "decode_fps": T / (t2 - t1),
-           "tokens": enc.tokens}
-    row.update(held_still(backend, src[0], T, video.info.fps))
+           "pulse": boundary_pulse(rec, backend.group) - boundary_pulse(src, backend.group), "tokens": enc.tokens}
+    row.update(held_still(backend, src[0], T, video.info.fps, hold))
     row["still_bpp_share"] = row["still_bpp"] / bpp
     if with_codecs:
         for name in codecs.CODECS:
@@ -86,14 +95,14 @@ def evaluate_clip(backend, path, size, frames, with_codecs=True):
     return row
 
 
-def evaluate(backend, clips, size=128, frames=17, with_codecs=True, progress=None):
+def evaluate(backend, clips, size=128, frames=17, with_codecs=True, progress=None, hold=True):
     rows = []
     for c in counted(clips, progress):
-        rows.append(evaluate_clip(backend, c, size, frames, with_codecs))
+        rows.append(evaluate_clip(backend, c, size, frames, with_codecs, hold))
     pooled = np.concatenate([r.pop("tokens").reshape(-1) for r in rows])
     summary = {k: float(np.mean([r[k] for r in rows])) for k in
-               ("psnr", "ssim", "bpp", "file_bpp", "sharpness", "encode_fps", "decode_fps", "bit_entropy", "distinct",
-                "still_bpp", "still_bpp_share", "still_change_mean")}
+               ("psnr", "ssim", "bpp", "file_bpp", "sharpness", "pulse", "encode_fps", "decode_fps", "bit_entropy",
+                "distinct", "still_bpp", "still_bpp_share", "still_change_mean")}
     # the still-frame targets hold at every step of every clip: the worst case, not the mean
     summary.update(still_repeat_min=min(r["still_repeat_min"] for r in rows),
                    still_repeat_first=min(r["still_repeat_first"] for r in rows),
@@ -114,23 +123,26 @@ def fmt(v, nd=2):
 
 
 def table(rows, summary):
-    head = ["clip", "frames", "size", "PSNR", "SSIM", "sharpness", "bpp", "distinct", "bit H", "enc fps",
+    head = ["clip", "frames", "size", "PSNR", "SSIM", "sharpness", "pulse", "bpp", "distinct", "bit H", "enc fps",
             "dec fps", "x264 PSNR", "x264 SSIM", "x265 PSNR", "x265 SSIM"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([r["clip"], str(r["frames"]), r["size"], fmt(r["psnr"]), fmt(r["ssim"], 3),
-                                        fmt(r["sharpness"]), fmt(r["bpp"], 4), fmt(r["distinct"], 3),
+                                        fmt(r["sharpness"]), fmt(r["pulse"]), fmt(r["bpp"], 4),
+                                        fmt(r["distinct"], 3),
                                         fmt(r["bit_entropy"], 3), fmt(r["encode_fps"], 1), fmt(r["decode_fps"], 1),
                                         fmt(r.get("x264_psnr")), fmt(r.get("x264_ssim"), 3),
                                         fmt(r.get("x265_psnr")), fmt(r.get("x265_ssim"), 3)]) + " |")
     s = summary
     lines.append("| **mean** | | | " + " | ".join([fmt(s["psnr"]), fmt(s["ssim"], 3), fmt(s["sharpness"]),
-                                                    fmt(s["bpp"], 4),
+                                                    fmt(s["pulse"]), fmt(s["bpp"], 4),
                                                     f"{fmt(s['distinct'], 3)} ({fmt(s['distinct_pooled'], 3)} pooled)",
                                                     fmt(s["bit_entropy"], 3), fmt(s["encode_fps"], 1),
                                                     fmt(s["decode_fps"], 1), fmt(s["x264_psnr"]), "",
                                                     fmt(s["x265_psnr"]), ""]) + " |")
-    lines += ["", "Each clip's first frame held still for as many frames (sharpness: gradient energy of the "
+    lines += ["", "pulse: the decoded frame-to-frame change (grey levels) at steps across latent groups minus "
+              "inside them, over the source's own (0: no pulse).",
+              "", "Each clip's first frame held still for as many frames (sharpness: gradient energy of the "
               "reconstruction over the source's):", "",
               "| clip | tokens repeated, worst pair | first pair | change, worst step (grey) | mean | bpp | "
               "of moving |", "|---|---|---|---|---|---|---|"]
