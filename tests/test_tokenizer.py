@@ -73,9 +73,9 @@ def test_fsq_tokens_pack_codes_and_match_the_runtime():
 
 
 def test_fsq_levels_must_pack_as_bits():
-    with pytest.raises(ValueError, match="powers of two"):
-        TokenizerConfig(bits=18, levels=(8, 8, 8, 5, 5, 5))
-    with pytest.raises(ValueError, match="sum to bits"):
+    with pytest.raises(ValueError, match="not a power of two"):
+        TokenizerConfig(bits=15, levels=(8, 8, 8, 5, 4))          # 3+3+3+2+2 would sum right; 5 cannot pack
+    with pytest.raises(ValueError, match="sum to 6 bits, not 18"):
         TokenizerConfig(bits=18, levels=(8, 8))
 
 

@@ -101,6 +101,9 @@ def test_fsq_tokenizer_trains_and_ships(data_dir, tmp_path):
                         "--init", str(shipped), "--levels", "8,8,4,4", "--steps", "1"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "cannot --init" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "tokenreel", "train", "tokenizer", "--out", str(out), "--tiny",
+                        "--steps", "3"], capture_output=True, text=True, timeout=120)     # resumed without --levels
+    assert r.returncode != 0 and "resume it with the same --levels" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "tokenreel", "export", "-o", str(tmp_path / "exp"), "--formats",
                         "onnx", "--precision", "fp32", "--weights", str(shipped)], capture_output=True, text=True,
                        timeout=120)

@@ -215,9 +215,9 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     prefix = all_tokens[:WARMUP, y0:y0 + WH, x0:x0 + WW]
     ext_truth = video[skip:skip + g * WT, y0 * s:(y0 + WH) * s, x0 * s:(x0 + WW) * s]
 
-    def decode_ext(grid):
+    def decode_ext(grid, hold=True):
         """The window's frames decoded after the prefix (the decoder's state settled as in a real clip)."""
-        return np.stack(list(decode_tokens(tokenizer, np.concatenate([prefix, grid]), skip + g * WT)))[skip:]
+        return np.stack(list(decode_tokens(tokenizer, np.concatenate([prefix, grid]), skip + g * WT, hold)))[skip:]
     ext_ceiling = decode_ext(ext_window)
     known = np.zeros(ext_window.shape, bool)
     known[:context] = True
@@ -229,10 +229,11 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
     copy_last = ext_window.copy()
     copy_last[context:] = ext_window[context - 1]
     draft_decoded = decode_ext(copy_last)
+    draft_free = decode_ext(copy_last, hold=False)      # the composite takes the decoder's own frames (file_ops)
 
     def extend_composed(grid):
         """What `extend` writes: the source's frames, then its last frame plus the model's change."""
-        out = extended_frames(ext_truth[:first_new], decode_ext(grid)[first_new:], draft_decoded[first_new:])
+        out = extended_frames(ext_truth[:first_new], decode_ext(grid, False)[first_new:], draft_free[first_new:])
         return extend_scores(None, np.stack(list(out)))
     def extend_run(sampler, n, sample_seed):
         return fill(transformer, ext_window, known, n, sample_seed, draft=copy_last if sampler == "revise" else None,
@@ -256,8 +257,8 @@ def evaluate_clip(tokenizer, transformer, path, size=128, steps=None, seed=0, co
         side_by_side(outpaint + [("truth", truth)], Path(preview) / f"{stem}.outpaint.png")
         extend = [("source (last frame)", held[span]), ("draft (copy last)", draft_decoded[span])]
         for sampler in samplers:
-            out = extended_frames(ext_truth[:first_new], decode_ext(first[("extend", sampler)])[first_new:],
-                                  draft_decoded[first_new:])
+            out = extended_frames(ext_truth[:first_new], decode_ext(first[("extend", sampler)], False)[first_new:],
+                                  draft_free[first_new:])
             extend.append((f"model, {sampler}", np.stack(list(out))[span]))
         side_by_side(extend + [("truth", ext_truth[span])], Path(preview) / f"{stem}.extend.png")
     return rows

@@ -24,6 +24,10 @@ import torch.nn.functional as F
 from .config import JsonConfig
 
 
+def fsq_bits(levels):
+    return sum(L.bit_length() - 1 for L in levels)
+
+
 @dataclass
 class TokenizerConfig(JsonConfig):
     bits: int = 18              # D: latent channels = bits per token (MAGVIT-v2: 18)
@@ -44,9 +48,10 @@ class TokenizerConfig(JsonConfig):
     levels: tuple = ()
 
     def __post_init__(self):
-        if self.levels and (any(L < 2 or L & (L - 1) for L in self.levels)
-                            or sum(L.bit_length() - 1 for L in self.levels) != self.bits):
-            raise ValueError(f"FSQ levels {self.levels} must be powers of two whose log2 sum to bits={self.bits}")
+        if any(L < 2 or L & (L - 1) for L in self.levels):
+            raise ValueError(f"FSQ levels {self.levels}: a level count is not a power of two (>= 2)")
+        if self.levels and fsq_bits(self.levels) != self.bits:
+            raise ValueError(f"FSQ levels {self.levels} sum to {fsq_bits(self.levels)} bits, not {self.bits}")
 
     @property
     def spatial_factor(self):
@@ -286,10 +291,11 @@ class FSQ(nn.Module):
 
     @staticmethod
     def bound(z, levels):
-        """Even L only (powers of two): tanh into (-L/2, L/2 - 1), shifted so that 0 stays a level."""
-        half_l = torch.tensor([(L - 1) * (1 + 1e-3) / 2 for L in levels], dtype=z.dtype, device=z.device).view(-1, 1, 1)
+        """Even L only (powers of two): tanh into (-L/2, L/2 - 1), shifted so that 0 stays a level. In
+        float32 even under autocast: bf16 would put latents 1/64 apart near the cell edges."""
+        half_l = torch.tensor([(L - 1) * (1 + 1e-3) / 2 for L in levels], device=z.device).view(-1, 1, 1)
         shift = torch.atanh(0.5 / half_l)
-        return torch.tanh(z + shift) * half_l - 0.5
+        return torch.tanh(z.float() + shift) * half_l - 0.5
 
     @staticmethod
     def inside(z, ref):

@@ -119,15 +119,16 @@ def extended_video(backend, grid, real, padded, total, source=None, draft=None):
     """Yield the frames of an extended grid: the source's `real` frames, then the generated ones (decoded
     positions [padded, total)). With `source` (the frames that were encoded) and `draft` (the grid the
     revise sampler started from), the source's own frames and then its last frame plus the model's
-    change against the draft (composite.extended_frames); otherwise everything decoded."""
-    decoded = decode_tokens(backend, grid, total)
+    change against the draft (composite.extended_frames); otherwise everything decoded. The change is
+    taken between the decoder's own frames (no hold): their errors cancel there only when neither is held."""
     if source is None or draft is None:
-        yield from without_padding(decoded, real, padded)
+        yield from without_padding(decode_tokens(backend, grid, total), real, padded)
         return
 
     def generated(frames):
         return (f for i, f in enumerate(frames) if i >= padded)
-    yield from extended_frames(source, generated(decoded), generated(decode_tokens(backend, draft, total)))
+    yield from extended_frames(source, generated(decode_tokens(backend, grid, total, hold=False)),
+                               generated(decode_tokens(backend, draft, total, hold=False)))
 
 
 def check_tokenizer(header, backend, where):

@@ -3,7 +3,7 @@
     python -m tokenreel.training.train_tokenizer --out runs/tok --steps 6000
     torchrun --nproc_per_node 2 -m tokenreel.training.train_tokenizer --out runs/tok   # DDP (gloo / nccl)
 
-bf16 autocast on CPU, AdamW with warm-up and cosine decay, entropy weight annealed 0.1 -> 0.005 over the
+bf16 autocast (--autocast), AdamW with warm-up and cosine decay, entropy weight annealed 0.1 -> 0.005 over the
 first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoint is there; a new run can
 start from shipped weights (--init). Besides reconstruction: a margin hinge that keeps latents off the
 quantizer's cell edges, a hinge that ties a latent's token to the previous latent frame's where the pixels
@@ -11,6 +11,7 @@ held still, and held-still windows (a frame repeated, or a clip that stops) so s
 spatial gradient loss against blur.
 """
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..metrics import psnr, ssim
-from ..models.tokenizer import Tokenizer, TokenizerConfig, temporal_tie_loss
+from ..models.tokenizer import Tokenizer, TokenizerConfig, fsq_bits, temporal_tie_loss
 from ..models.weights import load_tokenizer
 from .common import add_device_arg, prepare, setup_distributed, teardown_distributed, training_loop
 from ..places import default_data_dir
@@ -134,11 +135,17 @@ def main(argv=None):
         cfg = replace(init.cfg, causal_start=args.causal_start)
     else:
         base = TokenizerConfig(**TINY) if args.tiny else TokenizerConfig()
-        bits = sum(L.bit_length() - 1 for L in args.levels) if args.levels else base.bits
+        bits = fsq_bits(args.levels) if args.levels else base.bits
         try:
             cfg = replace(base, causal_start=args.causal_start, levels=args.levels, bits=bits)
         except ValueError as e:
             raise UserError(f"--levels: {e}") from None
+    saved = args.out / "state.json"
+    if saved.exists():          # resuming: the run's own quantizer, or a clear error, not a shape mismatch
+        run_levels = tuple(json.loads(saved.read_text())["config"].get("levels", ()))
+        if run_levels != cfg.levels:
+            raise UserError(f"{args.out} was trained with --levels {','.join(map(str, run_levels)) or '(LFQ)'}; "
+                            f"resume it with the same --levels, or pass a new --out")
     prepared = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr, betas=(0.9, 0.99),
                        weight_decay=0.01, init=init.state_dict() if args.init else None)
     model, _, _, step, _ = prepared

@@ -248,7 +248,9 @@ public struct Clip: CustomStringConvertible {
             }
             return n
         }
-        var drafted = TokenDecoder(tokenizer, draft, frames: total)
+        // the change is taken between the decoder's own frames (no hold), as file_ops.extended_video does
+        decoded = TokenDecoder(tokenizer, grid, frames: total, hold: false)
+        var drafted = TokenDecoder(tokenizer, draft, frames: total, hold: false)
         for f in source { try emit(f) }
         for _ in 0..<padded { _ = try decoded.next(); _ = try drafted.next() }     // stood for by the source's own frames
         while let g = try decoded.next(), let d = try drafted.next() {

@@ -200,9 +200,10 @@ class Clip(val tokens: TokenGrid, header: Map<String, Any?>, val editor: Editor?
      */
     private fun extendedVideo(tokenizer: TokenizerBackend, grid: TokenGrid, padded: Int, total: Int, source: List<Frame>?,
                               draft: TokenGrid): Sequence<Frame> {
-        val decoded = Codec.decodeTokens(tokenizer, grid, total)
-        if (source == null) return Codec.withoutPadding(decoded, frameCount, padded)
-        return Composite.extendedFrames(source.asSequence(), decoded.drop(padded), Codec.decodeTokens(tokenizer, draft, total).drop(padded))
+        if (source == null) return Codec.withoutPadding(Codec.decodeTokens(tokenizer, grid, total), frameCount, padded)
+        // the change is taken between the decoder's own frames (no hold), as file_ops.extended_video does
+        return Composite.extendedFrames(source.asSequence(), Codec.decodeTokens(tokenizer, grid, total, hold = false).drop(padded),
+                                        Codec.decodeTokens(tokenizer, draft, total, hold = false).drop(padded))
     }
 
     companion object {
