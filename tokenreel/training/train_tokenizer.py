@@ -73,14 +73,15 @@ def entropy_weight(step, args):
     return args.entropy_start + (0.005 - args.entropy_start) * t
 
 
-def losses(model, x, ent_w, args, group):
+def losses(model, quantizer, x, ent_w, args, group):
+    """model: what to train (DDP-wrapped under torchrun); quantizer: its quantizer."""
     recon, aux = model(x)
     recon = recon.float()
     l1 = (recon - x).abs().mean()
     l2 = F.mse_loss(recon, x)
     frames = torch.randperm(x.shape[1])[:4]  # SSIM on 4 random frames a clip: unbiased, 4x cheaper in fp32
     s = ssim(recon[:, frames], x[:, frames])
-    tie = temporal_tie_loss(model.quantizer, aux["latent"], x, group)
+    tie = temporal_tie_loss(quantizer, aux["latent"], x, group)
     # A still decoded with a pulse at group boundaries has small per-frame error but a large error in the
     # frame-to-frame change; matching the change directly is what removes the pulse.
     flicker = ((recon[:, 1:] - recon[:, :-1]) - (x[:, 1:] - x[:, :-1])).abs().mean()
@@ -168,7 +169,7 @@ def main(argv=None):
               f"world {world}, from step {step}")
 
     def step_loss(train_model, x, step):
-        return losses(train_model, x, entropy_weight(step, args), args, cfg.group)
+        return losses(train_model, model.quantizer, x, entropy_weight(step, args), args, cfg.group)
     training_loop(args, rank, prepared, name="tokenizer", next_batch=lambda _: sampler.batch(args.batch).to(device),
                   loss=step_loss, validate=lambda ema: validate(ema, val), state={"config": cfg.to_dict()},
                   shown=("l1", "ssim"))
