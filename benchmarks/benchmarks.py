@@ -23,8 +23,9 @@ def main(argv=None):
     p.add_argument("--json", type=Path)
     p.add_argument("--models", type=Path, help="an export folder with every config (default: exported once)")
     args = p.parse_args(argv)
-    results = bench.run(args.models, None, args.runs, quiet=False)
     picture = args.out.parent / "benchmarks" / "rate-distortion.png"
+    picture.parent.mkdir(parents=True, exist_ok=True)   # before measuring: minutes of runs lost otherwise
+    results = bench.run(args.models, None, args.runs, quiet=False)
     rate_distortion(results["rate_distortion"]["clips"], picture)
     results["rate_distortion_plot"] = str(picture.relative_to(args.out.parent))
     load = os.getloadavg()[0]
