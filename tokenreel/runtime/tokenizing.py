@@ -73,7 +73,7 @@ def encode_frames(backend: TokenizerBackend, frames, progress=None):
 HOLD_RADIUS = 1     # token positions around a held one that must repeat too
 
 
-def held_positions(tokens, prev_tokens, radius=1):
+def held_positions(tokens, prev_tokens, radius=HOLD_RADIUS):
     """(H', W') bool: positions whose token, and every token within `radius`, repeats the previous latent
     frame's. The decoder turns one latent frame into 4 frames that differ a little even when nothing moves
     (a pulse at every group); where the tokens held still, the decoded pixels should too."""
@@ -103,7 +103,7 @@ def decode_tokens(backend: TokenizerBackend, tokens, frames=None, hold=True):
             latent = t + (j + backend.group - 1) // backend.group if t == 0 else t + j // backend.group
             if hold and latent > 0:
                 if latent not in mask_of:    # one mask per latent frame, for its 4 frames
-                    held = held_positions(tokens[latent], tokens[latent - 1], HOLD_RADIUS)
+                    held = held_positions(tokens[latent], tokens[latent - 1])
                     mask_of = {latent: np.repeat(np.repeat(held, s, 0), s, 1)[..., None] if held.any() else None}
                 if mask_of[latent] is not None:
                     f = np.where(mask_of[latent], last, f)
