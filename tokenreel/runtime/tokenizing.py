@@ -89,27 +89,40 @@ def held_positions(tokens, prev_tokens, radius=HOLD_RADIUS):
 def decode_tokens(backend: TokenizerBackend, tokens, frames=None, hold=True):
     """Yield uint8 (H, W, 3) frames for a (T', H', W') token grid, stopping after `frames` real frames.
 
-    Held still (held_positions): the pixels of a latent frame's 8x8 blocks whose tokens repeat are the
-    previous frame's, like a codec's skip blocks. On the validation clips (the v2 candidate) this changes
-    PSNR by 0.01 dB and takes a held still's worst frame-to-frame change from 0.81 grey levels to 0
-    (hold=False: the decoder's own frames; the model card)."""
-    state, emitted, last, mask_of = None, 0, None, {}
-    k, s = backend.latents_per_call, backend.spatial
+    hold: through hold_still (hold=False: the decoder's own frames)."""
+    decoded = _decoded(backend, tokens, frames)
+    return hold_still(decoded, tokens, backend.group, backend.spatial) if hold else decoded
+
+
+def _decoded(backend, tokens, frames):
+    state, emitted = None, 0
+    k = backend.latents_per_call
     for t in range(0, len(tokens), k):
         out, state = backend.decode_step(latents_of(tokens[t:t + k], backend.bits, backend.levels), state)
-        for j, f in enumerate(to_uint8(out)):
+        for f in to_uint8(out):
             if frames is not None and emitted >= frames:
                 return
-            latent = t + (j + backend.group - 1) // backend.group if t == 0 else t + j // backend.group
-            if hold and latent > 0:
-                if latent not in mask_of:    # one mask per latent frame, for its 4 frames
-                    held = held_positions(tokens[latent], tokens[latent - 1])
-                    mask_of = {latent: np.repeat(np.repeat(held, s, 0), s, 1)[..., None] if held.any() else None}
-                if mask_of[latent] is not None:
-                    f = np.where(mask_of[latent], last, f)
-            last = f.copy() if hold else None   # a caller may draw on what it is given
             emitted += 1
             yield f
+
+
+def hold_still(frames, tokens, group, spatial):
+    """Decoded frames (uint8, in order from a video's first) with still blocks held: the pixels of a latent
+    frame's 8x8 blocks whose tokens repeat (held_positions) are the previous frame's, like a codec's skip
+    blocks. Frame i stands for latent frame (i + group - 1) // group (the first latent frame is one frame).
+    On the validation clips (the v2 candidate) this changes PSNR by 0.01 dB and takes a held still's worst
+    frame-to-frame change from 0.81 grey levels to 0 (the model card)."""
+    last, mask, mask_latent = None, None, 0
+    for i, f in enumerate(frames):
+        latent = (i + group - 1) // group
+        if latent != mask_latent:    # one mask per latent frame, for its frames
+            held = held_positions(tokens[latent], tokens[latent - 1])
+            mask = np.repeat(np.repeat(held, spatial, 0), spatial, 1)[..., None] if held.any() else None
+            mask_latent = latent
+        if mask is not None:
+            f = np.where(mask, last, f)
+        last = f.copy()              # a caller may draw on what it is given
+        yield f
 
 
 def without_padding(frames, real, padded):

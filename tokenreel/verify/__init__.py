@@ -20,7 +20,7 @@ import numpy as np
 from ..backends import tokenizer_backend, transformer_backend
 from ..errors import UserError
 from ..runtime import manifest as manifest_io
-from ..runtime.tokenizing import decode_tokens, encode_frames
+from ..runtime.tokenizing import decode_tokens, encode_frames, hold_still
 from ..runtime.edit import check_sampler, extend, reframe_outpaint
 from ..runtime.tokens import sub_tokens_of
 from ..runtime.video import read_video_cropped
@@ -90,8 +90,8 @@ class ServerRun:
         self.frames, self.steps = frames, steps
         self.tokenizer, self.transformer = tokenizer, transformer
         self.tokens, self.latents = encode(tokenizer, frames[:17])
-        self.decoded = decode(tokenizer, self.tokens, 17)
         self.decoded_free = decode(tokenizer, self.tokens, 17, hold=False)   # the decoder's own, unheld frames
+        self.decoded = np.stack(list(hold_still(self.decoded_free, self.tokens, tokenizer.group, tokenizer.spatial)))
         self.windows = list(masked_windows(self.tokens, transformer.window, tokenizer.bits, transformer.splits,
                                            transformer.mask_id)) if transformer else []
         self.logits = [transformer.logits(sub) for _, _, sub in self.windows] if transformer else []
