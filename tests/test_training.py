@@ -145,3 +145,43 @@ def test_data_pack_holds_the_training_data_and_trains(data_dir, tmp_path):
     r = subprocess.run([sys.executable, "-m", "tokenreel.training.train_tokenizer", "--out", str(tmp_path / "x"),
                         "--data", str(bad), "--tiny", "--steps", "1"], capture_output=True, text=True, env=env)
     assert r.returncode != 0 and "not a tokenreel data pack" in r.stderr
+
+
+def _ship(run, path, *extra, ok=True):
+    r = subprocess.run([sys.executable, "-m", "tokenreel.training.ship", str(run), "--out", str(path), *extra],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode == 0) == ok, r.stderr[-2000:]
+    return r
+
+
+def test_decoder_only_keeps_every_encoder_weight(data_dir, tmp_path):
+    """A decoder-only fine-tune makes the same tokens, so a transformer trained on the first tokenizer's
+    tokens can be bound to it; one whose encoder differs is refused."""
+    def ship(run):
+        _ship(run, tmp_path / f"{run.name}.safetensors")
+        return tmp_path / f"{run.name}.safetensors"
+    _train(data_dir, tmp_path / "base", 2, tmp_path)
+    base = ship(tmp_path / "base")
+    log = _train(data_dir, tmp_path / "dec", 2, tmp_path,
+                 extra=["--init", str(base), "--decoder-only", "--sharp-weight", "1"])
+    assert log[-1]["sharp"] > 0 and 0 < log[-1]["val_sharpness"]
+    from tokenreel.models.weights import load_tokenizer
+    before, _ = load_tokenizer(base)
+    after, _ = load_tokenizer(ship(tmp_path / "dec"))
+    kept = {k: torch.equal(v, after.state_dict()[k]) for k, v in before.state_dict().items()}
+    assert all(same for k, same in kept.items() if not k.startswith("decoder."))
+    assert not all(torch.equal(v, after.state_dict()[k]) for k, v in before.state_dict().items()
+                   if k.startswith("decoder."))
+    r = subprocess.run([sys.executable, "-m", "tokenreel", "train", "tokenizer", "--out", str(tmp_path / "x"),
+                        "--tiny", "--decoder-only", "--steps", "1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "--init" in r.stderr and "Traceback" not in r.stderr
+
+    _train(data_dir, tmp_path / "tf", 1, tmp_path, model="transformer", extra=["--tokenizer", str(base)])
+    _ship(tmp_path / "tf", tmp_path / "tf.safetensors", "--kind", "transformer", "--tokens-of",
+          str(tmp_path / "dec.safetensors"))
+    from tokenreel.backends import tokenizer_backend, transformer_backend
+    transformer_backend(weights=tmp_path / "tf.safetensors", tokenizer=tokenizer_backend(weights=tmp_path / "dec.safetensors"))
+    _train(data_dir, tmp_path / "other", 3, tmp_path)     # one step more than base: another encoder
+    r = _ship(tmp_path / "tf", tmp_path / "tf2.safetensors", "--kind", "transformer", "--tokens-of",
+              str(ship(tmp_path / "other")), ok=False)
+    assert "encoder differs" in r.stderr and "Traceback" not in r.stderr and not (tmp_path / "tf2.safetensors").exists()

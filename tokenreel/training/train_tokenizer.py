@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..metrics import psnr, ssim
+from ..metrics import gradient_energy, psnr, ssim
 from ..models.tokenizer import Tokenizer, TokenizerConfig, fsq_bits, temporal_tie_loss
 from ..models.weights import load_tokenizer
 from .common import add_device_arg, prepare, setup_distributed, teardown_distributed, training_loop
@@ -64,6 +64,10 @@ def parse_args(argv=None):
                    help="weight of the frame-to-frame change loss (the decoded change must match the input's)")
     p.add_argument("--grad-weight", type=float, default=0.0,
                    help="weight of the spatial gradient loss (neighbouring-pixel differences must match the input's)")
+    p.add_argument("--sharp-weight", type=float, default=0.0,
+                   help="weight of the detail loss (each 8x8 patch's gradient energy must match the input's)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="train the decoder alone: the encoder and so every token stay exactly as in --init")
     add_device_arg(p)
     return p.parse_args(argv)
 
@@ -87,12 +91,26 @@ def losses(model, quantizer, x, ent_w, args, group):
     flicker = ((recon[:, 1:] - recon[:, :-1]) - (x[:, 1:] - x[:, :-1])).abs().mean()
     # L1 and L2 are met by a blur; matching neighbouring-pixel differences is what keeps the edges.
     grad = sum((recon.diff(dim=d) - x.diff(dim=d)).abs().mean() for d in (-1, -2))
+    # ...but an L1 on differences is met by the median edge, and texture whose phase the latent does not
+    # carry still comes back flat; matching each patch's amount of detail, wherever it sits, does not.
+    sharp = (patch_detail(recon) - patch_detail(x)).abs().mean()
     total = (l1 + l2 + 0.2 * (1 - s) + 0.25 * aux["commit"] + ent_w * aux["entropy"]
              + args.margin_weight * aux["margin"] + args.tie_weight * tie + args.flicker_weight * flicker
-             + args.grad_weight * grad)
+             + args.grad_weight * grad + args.sharp_weight * sharp)
     return total, {"l1": l1.item(), "l2": l2.item(), "ssim": s.item(), "commit": aux["commit"].item(),
                    "entropy": aux["entropy"].item(), "margin": aux["margin"].item(), "tie": tie.item(),
-                   "flicker": flicker.item(), "grad": grad.item()}
+                   "flicker": flicker.item(), "grad": grad.item(), "sharp": sharp.item()}
+
+
+def patch_detail(frames, patch=8):
+    """Root of the mean squared neighbouring-pixel difference (grey) over each patch x patch block."""
+    g = frames.mean(2).flatten(0, 1)
+    energy = (g[:, :-1, 1:] - g[:, :-1, :-1]) ** 2 + (g[:, 1:, :-1] - g[:, :-1, :-1]) ** 2
+    return (F.avg_pool2d(energy[:, None], patch) + 1e-6).sqrt()
+
+
+def channels_last(frames):
+    return frames.float().permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -101,7 +119,7 @@ def validate(model, windows, batch=4):
     tokens repeated between consecutive latent frames, and the largest decoded frame-to-frame change
     (grey levels), on each window's first frame held for the whole window."""
     model.eval()
-    ps, ss, codes, near, repeat, change = [], [], [], [], [], []
+    ps, ss, codes, near, repeat, change, detail = [], [], [], [], [], [], []
     for i in range(0, len(windows), batch):
         x = windows[i:i + batch]
         still = x[:, :1].expand_as(x)
@@ -113,6 +131,8 @@ def validate(model, windows, batch=4):
             still_recon = model.decode(still_tokens).float()
         ps += [psnr(r, t) for r, t in zip(recon, x)]
         ss += [ssim(r, t).item() for r, t in zip(recon, x)]
+        detail += [gradient_energy(channels_last(r)) / max(gradient_energy(channels_last(t)), 1e-9)
+                   for r, t in zip(recon, x)]
         codes.append(tokens.flatten())
         z = z.float()
         near.append((model.quantizer.inside(z, z) < 0.05).float().mean().item())
@@ -121,6 +141,7 @@ def validate(model, windows, batch=4):
     model.train()
     codes = torch.cat(codes)
     return {"val_psnr": sum(ps) / len(ps), "val_ssim": sum(ss) / len(ss),
+            "val_sharpness": sum(detail) / len(detail),
             "val_distinct": codes.unique().numel() / codes.numel(), "val_near_boundary": sum(near) / len(near),
             "val_still_repeat": sum(repeat) / len(repeat), "val_still_change": max(change)}
 
@@ -147,7 +168,16 @@ def main(argv=None):
         if run_levels != cfg.levels:
             raise UserError(f"{args.out} was trained with --levels {','.join(map(str, run_levels)) or '(LFQ)'}; "
                             f"resume it with the same --levels, or pass a new --out")
-    prepared = prepare(lambda: Tokenizer(cfg), args.out, world, device, lr=args.lr, betas=(0.9, 0.99),
+    if args.decoder_only and not args.init:
+        raise UserError("--decoder-only fine-tunes a trained tokenizer's decoder; give its weights with --init")
+
+    def make_model():
+        tokenizer = Tokenizer(cfg)
+        if args.decoder_only:  # no gradient, no weight decay, no EMA drift (lerp of equal values is exact)
+            tokenizer.encoder.requires_grad_(False)
+            tokenizer.quantizer.requires_grad_(False)
+        return tokenizer
+    prepared = prepare(make_model, args.out, world, device, lr=args.lr, betas=(0.9, 0.99),
                        weight_decay=0.01, init=init.state_dict() if args.init else None)
     model, _, _, step, _ = prepared
 
