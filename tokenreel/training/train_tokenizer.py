@@ -7,8 +7,9 @@ bf16 autocast (--autocast), AdamW with warm-up and cosine decay, entropy weight 
 first quarter, EMA of the weights (what ships). Resumes from --out if a checkpoint is there; a new run can
 start from shipped weights (--init). Besides reconstruction: a margin hinge that keeps latents off the
 quantizer's cell edges, a hinge that ties a latent's token to the previous latent frame's where the pixels
-held still, and held-still windows (a frame repeated, or a clip that stops) so stills decode without a pulse, and a
-spatial gradient loss against blur.
+held still, and held-still windows (a frame repeated, or a clip that stops) so stills decode without a pulse;
+a spatial gradient loss and a per-patch detail loss against blur. --decoder-only fine-tunes the decoder of
+--init alone: the tokens stay the same, so a transformer trained on them still fits (ship.py --tokens-of).
 """
 import argparse
 import json
