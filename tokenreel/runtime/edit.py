@@ -30,8 +30,9 @@ SAMPLERS = ("revise", "maskgit")
 DEFAULT_STEPS = {"revise": 0, "maskgit": 12}
 # drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are redone; chosen
 # on validation clips (MODEL_CARD.md): an extension's copied frames are worth keeping unless the model is
-# sure (a redone token costs more in pixels than a wrong copy), a reframe's drafted margins rarely are
-REVISE_THRESHOLD = {"reframe": 2.0, "extend": 8.0}
+# sure (a redone token costs more in pixels than a wrong copy; with tokenizer v2 8.0 cost the written
+# extension 0.5 dB, 12.0 nothing), a reframe's drafted margins rarely are
+REVISE_THRESHOLD = {"reframe": 2.0, "extend": 12.0}
 
 
 class TransformerBackend(Protocol):

@@ -15,7 +15,7 @@ public let maxCanvasSide = 256        // tokens on a side of a reframed canvas
 /// Per edit: drafted tokens rated this far (nats, summed over sub-tokens) below the model's top choice are
 /// redone. An extension's copied frames are worth keeping unless the model is sure, a reframe's mirrored
 /// margins rarely are (edit.py's REVISE_THRESHOLD, chosen on validation clips).
-public let reviseThreshold: (reframe: Double, extend: Double) = (reframe: 2.0, extend: 8.0)
+public let reviseThreshold: (reframe: Double, extend: Double) = (reframe: 2.0, extend: 12.0)
 
 public enum EditSampler: String, CaseIterable {
     case revise, maskgit

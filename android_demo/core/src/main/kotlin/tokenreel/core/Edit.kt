@@ -37,7 +37,7 @@ object Edit {
      * redone. An extension's copied frames are worth keeping unless the model is sure, a reframe's mirrored
      * margins rarely are (edit.py's REVISE_THRESHOLD, chosen on validation clips).
      */
-    val REVISE_THRESHOLD = mapOf("reframe" to 2.0, "extend" to 8.0)
+    val REVISE_THRESHOLD = mapOf("reframe" to 2.0, "extend" to 12.0)
 
     /** [steps], or the sampler's default when null (edit.py's `check_sampler`). */
     fun checkSampler(sampler: String, steps: Int?): Int {
