@@ -72,6 +72,13 @@ def _train(data_dir, out, steps, tmp_path, nproc=None, model="tokenizer", extra=
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 
+def _ship(run, path, *extra, ok=True):
+    r = subprocess.run([sys.executable, "-m", "tokenreel.training.ship", str(run), "--out", str(path), *extra],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode == 0) == ok, r.stderr[-2000:]
+    return r
+
+
 def test_training_resumes(data_dir, tmp_path):
     out = tmp_path / "run"
     first = _train(data_dir, out, 2, tmp_path)
@@ -86,9 +93,7 @@ def test_fsq_tokenizer_trains_and_ships(data_dir, tmp_path):
     log = _train(data_dir, out, 2, tmp_path, extra=["--levels", "8,8,4,4", "--grad-weight", "1"])
     assert [r["step"] for r in log] == [1, 2] and log[-1]["grad"] > 0 and log[-1]["entropy"] == 0
     shipped = tmp_path / "fsq.safetensors"
-    r = subprocess.run([sys.executable, "-m", "tokenreel.training.ship", str(out), "--out", str(shipped)],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
+    _ship(out, shipped)
     from tokenreel.backends.torch_backend import TorchTokenizer
     from tokenreel.runtime.tokenizing import decode_tokens, encode_frames
     backend = TorchTokenizer(shipped)
@@ -147,19 +152,12 @@ def test_data_pack_holds_the_training_data_and_trains(data_dir, tmp_path):
     assert r.returncode != 0 and "not a tokenreel data pack" in r.stderr
 
 
-def _ship(run, path, *extra, ok=True):
-    r = subprocess.run([sys.executable, "-m", "tokenreel.training.ship", str(run), "--out", str(path), *extra],
-                       capture_output=True, text=True, timeout=120)
-    assert (r.returncode == 0) == ok, r.stderr[-2000:]
-    return r
-
-
 def test_decoder_only_keeps_every_encoder_weight(data_dir, tmp_path):
     """A decoder-only fine-tune makes the same tokens, so a transformer trained on the first tokenizer's
     tokens can be bound to it; one whose encoder differs is refused."""
     def ship(run):
         _ship(run, tmp_path / f"{run.name}.safetensors")
-        return tmp_path / f"{run.name}.safetensors"
+        return tmp_path / f"{run.name}.safetensors"      # what the run is shipped as
     _train(data_dir, tmp_path / "base", 2, tmp_path)
     base = ship(tmp_path / "base")
     log = _train(data_dir, tmp_path / "dec", 2, tmp_path,

@@ -47,9 +47,10 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = {k: str(state[k]) for k in ("step", "tokenizer_sha256") if k in state}
     if args.tokens_of:
+        if args.kind != "transformer":
+            raise UserError("--tokens-of binds a transformer to a tokenizer; pass --kind transformer")
         trained_on = Path(state.get("args", {}).get("tokenizer", ""))
-        if args.kind != "transformer" or not trained_on.is_file() or \
-                file_sha256(trained_on) != state.get("tokenizer_sha256"):
+        if not trained_on.is_file() or file_sha256(trained_on) != state.get("tokenizer_sha256"):
             raise UserError(f"--tokens-of needs a transformer run whose training tokenizer ({trained_on}) is "
                             f"still there, unchanged")
         if not same_tokens(trained_on, args.tokens_of):
