@@ -111,6 +111,46 @@ def test_exported_transformer_makes_the_server_edit(exported, server_tokens, fmt
     assert (ra == rb).mean() >= 0.999
 
 
+def test_onnx_transformer_runs_fused_kernels_with_the_files_logits(exported):
+    """The ONNX backend swaps ORT's fused attention and GELU into the exported fp32 transformer (not fp16's);
+    the file keeps the standard ops, and the fused graph gives its logits."""
+    import onnx
+    import onnxruntime as ort
+    from tokenreel.backends.onnx_fusions import fuse_transformer
+    folder, _ = exported
+    m = manifest_io.read(folder)
+    fp32 = transformer_backend("onnx", tokenizer=tokenizer_backend("onnx", models=folder), models=folder,
+                               precision="fp32")
+    assert fp32.model.engine.fused
+    fp16 = transformer_backend("onnx", tokenizer=tokenizer_backend("onnx", models=folder), models=folder,
+                               precision="fp16")
+    assert not fp16.model.engine.fused
+    path = folder / manifest_io.find(m, "transformer", "onnx", "fp32")["file"]
+    model = onnx.load(str(path))
+    assert {n.op_type for n in model.graph.node} & {"MultiHeadAttention", "FastGelu"} == set()
+    assert fuse_transformer(model) == 2          # one layer: its attention and its GELU
+    ops = {n.op_type for n in model.graph.node}
+    assert {"MultiHeadAttention", "FastGelu"} <= ops and not {"Softmax", "Tanh"} & ops
+    rng = np.random.default_rng(0)
+    sub = rng.integers(0, fp32.mask_id + 1, size=(fp32.splits, int(np.prod(fp32.window))))
+    plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = plain.run(None, {"sub_tokens": sub[None].astype(np.int64)})[0][0]
+    got = fp32.logits(sub)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_fusion_refuses_a_graph_it_does_not_know(exported):
+    import onnx
+    from tokenreel.backends.onnx_fusions import fuse_transformer
+    folder, _ = exported
+    path = folder / manifest_io.find(manifest_io.read(folder), "transformer", "onnx", "fp32")["file"]
+    model = onnx.load(str(path))
+    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
+    model.graph.node.remove(softmax)
+    with pytest.raises(ValueError, match="one softmax"):
+        fuse_transformer(model)
+
+
 @pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML predictions need macOS (coremltools)")
 def test_coreml_predicts_the_server_tokens(exported, bikes, server_tokens):
     tok = tokenizer_backend("coreml", models=exported[0])

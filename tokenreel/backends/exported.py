@@ -55,13 +55,28 @@ _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor
 _ET_DTYPES = {6: "float32", 5: "float16", 4: "int64", 3: "int32"}     # ExecuTorch ScalarType
 
 
+def _fused(path):
+    """The transformer's graph with ONNX Runtime's fused attention and GELU (onnx_fusions.py), as bytes; None
+    where its graph is not the export's pattern (it then runs as it is)."""
+    import onnx
+    from .onnx_fusions import fuse_transformer
+    model = _loading(path, "ONNX", lambda: onnx.load(str(path)))
+    try:
+        fuse_transformer(model)
+    except ValueError:
+        return None
+    return model.SerializeToString()
+
+
 class OnnxEngine:
     def __init__(self, path, entry, threads=None):
         import onnxruntime as ort
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = _loading(path, "ONNX", lambda: ort.InferenceSession(str(path), opts,
+        graph = _fused(path) if entry.get("role") == "transformer" and entry.get("precision") != "fp16" else None
+        self.fused = graph is not None      # the transformer's attention and GELU run fused (onnx_fusions.py)
+        self.session = _loading(path, "ONNX", lambda: ort.InferenceSession(graph or str(path), opts,
                                                                            providers=["CPUExecutionProvider"]))
 
         def spec(args):
