@@ -120,3 +120,31 @@ def test_a_real_export_leaves_only_its_artifacts(exported):
     """Every format and precision of the test export (conftest.exported): no temp file or folder beside them."""
     folder, _ = exported
     assert [name for name in listing(folder) if name.startswith(".") or ".tmp" in name] == []
+
+
+def test_exporting_into_a_folder_adds_to_what_is_there(tmp_path):
+    """A second export of the same weights keeps the first one's artifacts in the manifest (an fp16 export
+    after an fp32 one: both load); one of other weights, or a file changed since, drops them."""
+    import torch
+    from tokenreel.export import export_models
+    from tokenreel.models.transformer import MaskedTransformer, TransformerConfig
+    from tokenreel.models.weights import save_weights
+    from tokenreel.runtime import manifest as exported
+    torch.manual_seed(0)
+    tf = tmp_path / "tf.safetensors"
+    save_weights(MaskedTransformer(TransformerConfig(dim=32, layers=1, heads=2, window=(5, 8, 8))), tf, "test")
+    out = tmp_path / "models"
+
+    def kinds():
+        return sorted((a["role"], a["precision"]) for a in exported.read(out)["artifacts"].values())
+    export_models(out, precisions=("fp32",), size=(64, 152), transformer_weights=tf, quiet=True, roles=["transformer"])
+    export_models(out, precisions=("fp16",), size=(64, 152), transformer_weights=tf, quiet=True, roles=["transformer"])
+    assert kinds() == [("transformer", "fp16"), ("transformer", "fp32")]
+    (out / exported.find(exported.read(out), "transformer", "onnx", "fp16")["file"]).write_bytes(b"changed")
+    export_models(out, precisions=("fp32",), size=(64, 152), transformer_weights=tf, quiet=True, roles=["transformer"])
+    assert kinds() == [("transformer", "fp32")]
+    other = tmp_path / "other.safetensors"
+    save_weights(MaskedTransformer(TransformerConfig(dim=32, layers=1, heads=2, window=(5, 8, 8))), other, "other")
+    export_models(out, precisions=("fp16",), size=(64, 152), transformer_weights=other, quiet=True,
+                  roles=["transformer"])
+    assert kinds() == [("transformer", "fp16")]

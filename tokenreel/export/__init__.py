@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..runtime import manifest as exported
 from ..runtime.manifest import SCHEMA_VERSION
 from ..runtime.sampler import SPEC_VERSION
 from ..precisions import DEFAULT, FORMATS, NAMES, TABLE, needs_calibration
@@ -48,6 +49,29 @@ def _check_choices(formats, precisions):
 def _jobs(artifacts, formats, precisions):
     """(artifact, format, precision) to export: a lower-bit precision only in its own format."""
     return [(a, f, p) for f in formats for p in precisions for a in artifacts if f in TABLE[p].formats]
+
+
+def _kept_entries(out, geometry, weights, entries):
+    """The artifacts an earlier export left in `out` that this one did not make again, where that export is of
+    the same weights, geometry, sampler and manifest schema and each file is still as it wrote it: exporting
+    another format or precision into a folder adds to it. Anything else is dropped from the manifest."""
+    try:
+        old = exported.read(out, verify=False)
+    except UserError:           # none there, or not ours
+        return {}
+    if (old["geometry"], old["weights"], old.get("sampler"), old["schema_version"]) != \
+            (geometry, weights, SPEC_VERSION, SCHEMA_VERSION):
+        return {}
+    kept = {}
+    for key, entry in old["artifacts"].items():
+        if key in entries or any(e["file"] == entry["file"] for e in entries.values()):
+            continue
+        try:
+            exported.verify_entry(out, entry)
+        except UserError:       # removed or changed since
+            continue
+        kept[key] = entry
+    return kept
 
 
 def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128, 224),
@@ -114,6 +138,7 @@ def export_models(out: Path, formats=("onnx",), precisions=(DEFAULT,), size=(128
         if own != precision:
             entry["quantization"] = fallback(precision)
         entries[f"{a.name}.{precision}.{fmt}"] = entry
+    entries = {**_kept_entries(out, geometry, weights, entries), **entries}
     manifest = {"schema_version": SCHEMA_VERSION, "geometry": geometry, "weights": weights,
                 "sampler": SPEC_VERSION, "min_versions": min_versions(entries), "artifacts": entries}
     manifest_io.write(out, manifest)

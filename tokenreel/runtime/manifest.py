@@ -257,7 +257,8 @@ def artifact_path(folder, entry):
     return real
 
 
-def _verify(folder, entry):
+def verify_entry(folder, entry):
+    """Refuse an artifact whose file is missing, or whose size or sha256 differs from its entry."""
     f = artifact_path(folder, entry)
     changed = UserError(f"{folder / entry['file']}: missing or changed since export (size or sha256 differs "
                         f"from the manifest); re-export the folder")
@@ -293,7 +294,7 @@ def read(folder, verify=True):
     check_manifest(manifest, str(path))
     if verify:
         for a in manifest["artifacts"].values():
-            _verify(folder, a)
+            verify_entry(folder, a)
     return manifest
 
 
