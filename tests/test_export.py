@@ -139,16 +139,31 @@ def test_onnx_transformer_runs_fused_kernels_with_the_files_logits(exported):
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
 
-def test_fusion_refuses_a_graph_it_does_not_know(exported):
+def test_fusion_refuses_a_graph_it_does_not_know(exported, tmp_path):
+    """Another attention scale is not the exported pattern: the fusion refuses it and leaves the graph as it
+    was; a graph without the exporter's module scopes has nothing to fuse, and the backend runs the file."""
     import onnx
+    from onnx import numpy_helper
+    from tokenreel.backends.exported import OnnxEngine
     from tokenreel.backends.onnx_fusions import fuse_transformer
     folder, _ = exported
-    path = folder / manifest_io.find(manifest_io.read(folder), "transformer", "onnx", "fp32")["file"]
-    model = onnx.load(str(path))
-    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
-    model.graph.node.remove(softmax)
-    with pytest.raises(ValueError, match="one softmax"):
+    entry = manifest_io.find(manifest_io.read(folder), "transformer", "onnx", "fp32")
+    model = onnx.load(str(folder / entry["file"]))
+    mul = next(n for n in model.graph.node if n.op_type == "Mul" and n.name.startswith("node_mul")
+               and "attn" in str(n.metadata_props))
+    scale = next(i for i in model.graph.initializer if i.name in mul.input)
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * 2, scale.name))
+    before = model.SerializeToString()
+    with pytest.raises(ValueError, match="scale"):
         fuse_transformer(model)
+    assert model.SerializeToString() == before
+    model = onnx.load(str(folder / entry["file"]))
+    for n in model.graph.node:
+        del n.metadata_props[:]
+    assert fuse_transformer(model) == 0
+    plain = tmp_path / "plain.onnx"
+    onnx.save(model, str(plain))
+    assert not OnnxEngine(plain, entry).fused
 
 
 @pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML predictions need macOS (coremltools)")

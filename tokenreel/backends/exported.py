@@ -60,10 +60,11 @@ def _fused(path):
     where its graph is not the export's pattern (it then runs as it is)."""
     import onnx
     from .onnx_fusions import fuse_transformer
-    model = _loading(path, "ONNX", lambda: onnx.load(str(path)))
     try:
-        fuse_transformer(model)
-    except ValueError:
+        model = onnx.load(str(path))
+        if fuse_transformer(model) == 0:
+            return None
+    except Exception:           # not the export's graph, or not a model: the file is loaded (or refused) as it is
         return None
     return model.SerializeToString()
 
@@ -75,9 +76,16 @@ class OnnxEngine:
         if threads:
             opts.intra_op_num_threads = threads
         graph = _fused(path) if entry.get("role") == "transformer" and entry.get("precision") != "fp16" else None
-        self.fused = graph is not None      # the transformer's attention and GELU run fused (onnx_fusions.py)
-        self.session = _loading(path, "ONNX", lambda: ort.InferenceSession(graph or str(path), opts,
-                                                                           providers=["CPUExecutionProvider"]))
+        self.session = None
+        if graph is not None:       # an ONNX Runtime without the contrib ops runs the file as it is
+            try:
+                self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+            except Exception:
+                pass
+        self.fused = self.session is not None   # the transformer's attention and GELU run fused (onnx_fusions.py)
+        if self.session is None:
+            self.session = _loading(path, "ONNX", lambda: ort.InferenceSession(str(path), opts,
+                                                                               providers=["CPUExecutionProvider"]))
 
         def spec(args):
             return [(a.name, a.shape, _ORT_DTYPES.get(a.type, a.type)) for a in args]

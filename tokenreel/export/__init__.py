@@ -64,13 +64,24 @@ def _kept_entries(out, geometry, weights, entries):
         return {}
     kept = {}
     for key, entry in old["artifacts"].items():
-        if key in entries or any(e["file"] == entry["file"] for e in entries.values()):
+        if key in entries:
             continue
-        try:
-            exported.verify_entry(out, entry)
-        except UserError:       # removed or changed since
-            continue
+        rewritten = next((e for e in entries.values() if e["file"] == entry["file"]), None)
+        if rewritten is not None:   # a file this export wrote again (a lower-bit scheme's int8 tokenizer)
+            if (rewritten["role"], rewritten["format"]) != (entry["role"], entry["format"]):
+                continue
+            entry = dict({k: v for k, v in rewritten.items() if k != "quantization"}, precision=entry["precision"],
+                         **({"quantization": entry["quantization"]} if "quantization" in entry else {}))
+        else:
+            try:
+                exported.verify_entry(out, entry)
+            except UserError:   # removed or changed since
+                continue
         kept[key] = entry
+    try:
+        min_versions(kept)      # fields the manifest check does not cover: a damaged entry is not kept
+    except Exception:
+        return {}
     return kept
 
 
