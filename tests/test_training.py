@@ -183,3 +183,24 @@ def test_decoder_only_keeps_every_encoder_weight(data_dir, tmp_path):
     r = _ship(tmp_path / "tf", tmp_path / "tf2.safetensors", "--kind", "transformer", "--tokens-of",
               str(ship(tmp_path / "other")), ok=False)
     assert "encoder differs" in r.stderr and "Traceback" not in r.stderr and not (tmp_path / "tf2.safetensors").exists()
+
+
+def test_autocast_auto_times_bf16_against_fp32_on_a_cpu_without_amx():
+    import torch
+    from tokenreel.training.common import bf16_faster, cpu_has_amx, use_bf16
+    cpu = torch.device("cpu")
+
+    def never():
+        raise AssertionError("an explicit --autocast is not probed")
+    assert use_bf16("off", cpu, never) is False and use_bf16("bf16", cpu, never) is True
+    if not cpu_has_amx():
+        assert use_bf16("auto", cpu, lambda: True) is True and use_bf16("auto", cpu, lambda: False) is False
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.GELU(), torch.nn.Linear(256, 64))
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def loss(m, batch, step):
+        return m(batch).float().square().mean(), {}
+    assert isinstance(bf16_faster(model, loss, torch.randn(128, 64), 0), bool)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())
