@@ -43,6 +43,17 @@ def _median(xs):
     return float(np.median(xs))
 
 
+def _timed(fn, runs, warm=True):
+    """(median seconds of `runs` calls of fn, the last call's result), after one untimed call if `warm`."""
+    result = fn() if warm else None
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return _median(times), result
+
+
 def _peak_rss_mb():
     """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over
     fork + exec, so a worker would report its parent's peak."""
@@ -145,13 +156,8 @@ def work_transformer(backend, precision, models, clip, runs):
     tok, tf = _backends(backend, precision, models, with_transformer=True)
     tokens = encode_frames(tok, iter(_frames(clip, tok, 17))).tokens
     _, _, sub = _outpaint_window(tf, tokens)
-    tf.logits(sub)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        tf.logits(sub)
-        times.append(time.perf_counter() - t)
-    return {"call_ms": 1000 * _median(times), "peak_rss_mb": _peak_rss_mb()}
+    seconds, _ = _timed(lambda: tf.logits(sub), runs)
+    return {"call_ms": 1000 * seconds, "peak_rss_mb": _peak_rss_mb()}
 
 
 def work_edits(backend, precision, models, clip, runs):
@@ -166,12 +172,7 @@ def work_edits(backend, precision, models, clip, runs):
     out = {}
 
     def timed(fn):
-        times, result = [], None
-        for _ in range(runs):
-            t = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - t)
-        return _median(times), result
+        return _timed(fn, runs, warm=False)
     new = round(2 * fps)
     out["extend_frames"], out["samplers"] = new, {}
     for sampler in SAMPLERS:
@@ -247,13 +248,7 @@ def _one_op_rate(node, in_type, in_shape, out_type, out_shape, inits, macs, rng,
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     a = {"a": (rng.integers(0, 256, in_shape, dtype=np.uint8) if in_type == 2
                else rng.standard_normal(in_shape, dtype=np.float32))}
-    session.run(None, a)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        session.run(None, a)
-        times.append(time.perf_counter() - t)
-    return 2 * macs / _median(times)
+    return 2 * macs / _timed(lambda: session.run(None, a), runs)[0]
 
 
 def matmul_peak_gflops(sizes=(1024, 2048), runs=7):
@@ -266,13 +261,7 @@ def matmul_peak_gflops(sizes=(1024, 2048), runs=7):
     best = 0.0
     for n in sizes:
         a = rng.standard_normal((n, n), dtype=np.float32)
-        a @ a
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            a @ a
-            times.append(time.perf_counter() - t)
-        best = max(best, 2 * n ** 3 / _median(times))
+        best = max(best, 2 * n ** 3 / _timed(lambda: a @ a, runs)[0])
         side = int(round(n ** 0.5))      # the same n x n x n MACs as a 1x1 Conv over side x side pixels
         b = numpy_helper.from_array(rng.standard_normal((n, n), dtype=np.float32), "b")
         w = numpy_helper.from_array(rng.standard_normal((n, n, 1, 1), dtype=np.float32), "b")

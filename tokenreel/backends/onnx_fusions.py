@@ -9,6 +9,7 @@ in 15-20% less time a call, and on the int8 transformer they are the float part 
 (attention's products). A fused node writes the tensor the last node it replaces wrote and keeps its
 module's scope."""
 import math
+from collections import Counter
 
 from onnx import helper, numpy_helper
 
@@ -32,10 +33,9 @@ def _scopes(graph, suffix):
     return out
 
 
-def _boundary(graph, nodes):
+def _boundary(graph, inits, nodes):
     """(external inputs, outputs read outside) of a set of nodes: tensors entering from other nodes or the
     graph inputs (not initializers), and those leaving it."""
-    inits = {i.name for i in graph.initializer}
     made = {o for n in nodes for o in n.output}
     inside = {id(n) for n in nodes}
     ins = [i for n in nodes for i in n.input if i and i not in made and i not in inits]
@@ -45,19 +45,16 @@ def _boundary(graph, nodes):
     return list(dict.fromkeys(ins)), outs
 
 
-def _constants(graph, nodes, op_type):
+def _constants(inits, nodes, op_type):
     """The scalar initializers the nodes of this op type read."""
-    inits = {i.name: i for i in graph.initializer}
-    return [float(numpy_helper.to_array(inits[i]).reshape(-1)[0]) for n in nodes if n.op_type == op_type
-            for i in n.input if i in inits and numpy_helper.to_array(inits[i]).size == 1]
+    values = [numpy_helper.to_array(inits[i]) for n in nodes if n.op_type == op_type for i in n.input if i in inits]
+    return [float(v.reshape(-1)[0]) for v in values if v.size == 1]
 
 
-def _check(graph, nodes, scope, ops, what):
+def _check(graph, inits, nodes, scope, ops, what):
     """-> the module's one input and one output, or ValueError where it is not the exported pattern."""
-    ins, outs = _boundary(graph, nodes)
-    found = {}
-    for n in nodes:
-        found[n.op_type] = found.get(n.op_type, 0) + 1
+    ins, outs = _boundary(graph, inits, nodes)
+    found = dict(Counter(n.op_type for n in nodes))
     if found != ops or len(ins) != 1 or len(outs) != 1:
         raise ValueError(f"fuse_transformer: {scope} is not the exported {what} (ops {found}, inputs {ins}, "
                          f"outputs {outs})")
@@ -84,10 +81,9 @@ def _scoped(node, like):
     return node
 
 
-def _heads(graph, nodes, scope):
+def _heads(inits, nodes, scope):
     """Attention heads of a module and their width: from its (B, N, 3, heads, d) reshape of the qkv
     projection."""
-    inits = {i.name: i for i in graph.initializer}
     for n in nodes:
         if n.op_type == "Reshape" and n.input[1] in inits:
             shape = numpy_helper.to_array(inits[n.input[1]])
@@ -102,13 +98,14 @@ def fuse_transformer(model) -> int:
     where a module is not the pattern the export writes (its op types, one input and one output, the
     attention's 1/sqrt(d) scale and last-axis softmax, the GELU's constants)."""
     g = model.graph
+    inits = {i.name: i for i in g.initializer}
     plans = []
     for scope, nodes in _scopes(g, ".attn").items():
-        x, y = _check(g, nodes, scope, ATTENTION_OPS, "attention")
-        heads, d = _heads(g, nodes, scope)
+        x, y = _check(g, inits, nodes, scope, ATTENTION_OPS, "attention")
+        heads, d = _heads(inits, nodes, scope)
         softmax = next(n for n in nodes if n.op_type == "Softmax")
         axis = next((a.i for a in softmax.attribute if a.name == "axis"), -1)
-        scale = _constants(g, nodes, "Mul")
+        scale = _constants(inits, nodes, "Mul")
         if axis not in (-1, 3) or len(scale) != 1 or not math.isclose(scale[0], 1 / math.sqrt(d), rel_tol=1e-6):
             raise ValueError(f"fuse_transformer: {scope}: softmax axis {axis}, scale {scale}: not attention over "
                              f"keys scaled by 1/sqrt({d})")
@@ -119,10 +116,9 @@ def fuse_transformer(model) -> int:
                                        domain=MS_DOMAIN, num_heads=heads), nodes[0])
         plans.append((nodes, [split, mha]))
     for scope, nodes in _scopes(g, ".mlp.1").items():
-        x, y = _check(g, nodes, scope, GELU_OPS, "tanh GELU")
-        constants = _constants(g, nodes, "Mul") + _constants(g, nodes, "Add")
-        if not all(
-                any(math.isclose(c, want, rel_tol=1e-6) for c in constants) for want in GELU_CONSTANTS):
+        x, y = _check(g, inits, nodes, scope, GELU_OPS, "tanh GELU")
+        constants = _constants(inits, nodes, "Mul") + _constants(inits, nodes, "Add")
+        if not all(any(math.isclose(c, want, rel_tol=1e-6) for c in constants) for want in GELU_CONSTANTS):
             raise ValueError(f"fuse_transformer: {scope}: constants {constants} are not the tanh GELU's")
         plans.append((nodes, [_scoped(helper.make_node("FastGelu", [x], [y], name=f"{scope}.fused_gelu",
                                                        domain=MS_DOMAIN), nodes[0])]))

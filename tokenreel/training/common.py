@@ -130,13 +130,13 @@ def training_loop(args, rank, prepared, *, name, next_batch, loss, validate, sta
         log = open(args.out / "log.jsonl", "a")
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0, desc=f"train {name}")
     t0, skipped = time.time(), 0
-    bf16 = None
+    autocast, bf16 = getattr(args, "autocast", "auto"), None
     while step < args.steps:
         batch = next_batch(step)
-        if bf16 is None:    # a CPU without AMX is timed on the first batch (each rank alike: same batches' sizes)
-            bf16 = use_bf16(getattr(args, "autocast", "auto"), device, lambda: bf16_faster(model, loss, batch, step))
+        if bf16 is None:    # decided on the first batch: a CPU without AMX times it both ways
+            bf16 = use_bf16(autocast, device, lambda: bf16_faster(model, loss, batch, step))
             if rank == 0:
-                tqdm.write(f"bf16 autocast: {'on' if bf16 else 'off'} (--autocast {getattr(args, 'autocast', 'auto')})")
+                tqdm.write(f"bf16 autocast: {'on' if bf16 else 'off'} (--autocast {autocast})")
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
